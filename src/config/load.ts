@@ -1,0 +1,251 @@
+// Reads the YAML config, substitutes ${VAR}, validates it against the schema
+// and returns frozen plain data, or every error with its path and line:column.
+
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { ConfigSchema, type Config } from './schema.ts';
+import { isLoopbackHost, parseListenAddress } from './units.ts';
+
+/** A path into the config document: `['services', 0, 'split', 'weights']`. */
+export type ConfigPath = readonly (string | number)[];
+
+/** One problem found in a config file. */
+export interface ConfigIssue {
+  readonly code: string;
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** Maps a path in the document to where it is written (its key's position when `atKey`). */
+export type Locate = (path: ConfigPath, atKey?: boolean) => { line: number; column: number } | undefined;
+
+/** The outcome of reading a config: frozen data, or the issues that refused it. */
+export type ConfigLoadResult =
+  | { readonly ok: true; readonly config: Config; readonly text: string; readonly locate: Locate }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[]; readonly text: string };
+
+/** `['services', 0, 'split']` -> `services[0].split`. */
+export function formatConfigPath(path: ConfigPath): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? segment : `.${segment}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/** Reads and validates the config file at `file`. Never throws for bad content. */
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigLoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return {
+      ok: false,
+      text: '',
+      issues: [{ code: 'config_unreadable', path: '(file)', message: `cannot read ${file}: ${reason}` }],
+    };
+  }
+  return parseConfigText(text, env);
+}
+
+/** Parses and validates config text. Pure apart from reading `env`. */
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): ConfigLoadResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const position = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  const locate: Locate = (path, atKey) => locateNode(doc, path, position, atKey === true);
+
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e) => ({
+      code: 'yaml_syntax',
+      path: '(document)',
+      message: e.message.split('\n')[0]!,
+      ...position(e.pos[0]),
+    }));
+    return { ok: false, issues, text };
+  }
+
+  const envIssues = substituteEnv(doc, env, locate);
+  if (envIssues.length > 0) return { ok: false, issues: envIssues, text };
+
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const validate = schemaValidator();
+  if (!validate(data)) {
+    return { ok: false, issues: describeSchemaErrors(validate.errors ?? [], locate), text };
+  }
+  const config = data as Config;
+  const ruleIssues = checkConfigRules(config, locate);
+  if (ruleIssues.length > 0) return { ok: false, issues: ruleIssues, text };
+  return { ok: true, config: deepFreeze(config), text, locate };
+}
+
+/** Checks that span several fields of the process-level sections. */
+function checkConfigRules(config: Config, locate: Locate): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const listen = parseListenAddress(config.listen);
+  if (!listen) issues.push(issue('invalid_listen', ['listen'], `"${config.listen}" is not an address such as 0.0.0.0:8080`, locate));
+  const admin = parseListenAddress(config.admin.listen);
+  if (!admin) {
+    issues.push(issue('invalid_listen', ['admin', 'listen'], `"${config.admin.listen}" is not an address such as 127.0.0.1:9901`, locate));
+  } else if (!isLoopbackHost(admin.host) && !config.admin.token) {
+    issues.push(
+      issue('admin_token_required', ['admin', 'listen'], `the admin API listens on ${admin.host}, reachable from other machines, so admin.token must be set`, locate),
+    );
+  }
+  if (listen && admin && listen.port !== 0 && listen.port === admin.port && (listen.host === admin.host || listen.host === '0.0.0.0' || admin.host === '0.0.0.0')) {
+    issues.push(issue('invalid_listen', ['admin', 'listen'], `the admin API and the data plane cannot share port ${admin.port}`, locate));
+  }
+  if (config.state.store === 'etcd' && !config.state.etcd) {
+    issues.push(issue('required', ['state', 'etcd'], 'is required when state.store is etcd (e.g. { endpoints: [http://127.0.0.1:2379] })', locate));
+  }
+  return issues;
+}
+
+let compiledValidator: ValidateFunction | undefined;
+
+function schemaValidator(): ValidateFunction {
+  compiledValidator ??= new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true }).compile(ConfigSchema);
+  return compiledValidator;
+}
+
+const ENV_REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
+
+/** Replaces `${VAR}` and `${VAR:-default}` in every scalar value, in place. */
+function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, locate: Locate): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  visit(doc, {
+    Scalar(key, node, ancestors) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
+      const path = pathOf(ancestors, node);
+      node.value = node.value.replace(ENV_REFERENCE, (whole, name: string | undefined, fallback: string | undefined) => {
+        if (whole === '$$') return '$';
+        if (name === undefined) {
+          issues.push(issue('env_syntax', path, 'has an unterminated or malformed ${...} reference', locate));
+          return whole;
+        }
+        const value = env[name];
+        if (value !== undefined && value !== '') return value;
+        if (fallback !== undefined) return fallback;
+        if (value === '') return '';
+        issues.push(issue('env_unset', path, `refers to environment variable ${name}, which is not set (use \${${name}:-default} for a default)`, locate));
+        return whole;
+      });
+    },
+  });
+  return issues;
+}
+
+/** Rebuilds the document path of `node` from the visitor's ancestors. */
+function pathOf(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const path: (string | number)[] = [];
+  const chain = [...ancestors, node];
+  for (let i = 1; i < chain.length; i++) {
+    const parent = chain[i - 1];
+    const child = chain[i];
+    if (isMap(parent)) continue;
+    if (parent && typeof parent === 'object' && 'items' in parent && Array.isArray(parent.items)) {
+      path.push(parent.items.indexOf(child));
+    } else if (parent && typeof parent === 'object' && 'key' in parent) {
+      const k = (parent as { key: unknown }).key;
+      path.push(isScalar(k) ? String(k.value) : String(k));
+    }
+  }
+  return path;
+}
+
+function issue(code: string, path: ConfigPath, message: string, locate: Locate): ConfigIssue {
+  return { code, path: formatConfigPath(path), message, ...locate(path) };
+}
+
+function locateNode(
+  doc: Document,
+  path: ConfigPath,
+  position: (offset: number) => { line: number; column: number },
+  atKey: boolean,
+): { line: number; column: number } | undefined {
+  const last = path[path.length - 1];
+  if (atKey && typeof last === 'string') {
+    const parent = doc.getIn(path.slice(0, -1), true);
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last);
+      if (pair && isScalar(pair.key) && pair.key.range) return position(pair.key.range[0]);
+    }
+  }
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as Node | undefined;
+    if (node && typeof node === 'object' && 'range' in node && node.range) return position(node.range[0]);
+  }
+  return undefined;
+}
+
+function splitInstancePath(instancePath: string): (string | number)[] {
+  if (instancePath === '') return [];
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+/** Turns ajv's errors into one issue per problem, collapsing union branches. */
+function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): ConfigIssue[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf');
+  const insideUnion = (e: ErrorObject) =>
+    e.keyword !== 'anyOf' &&
+    unions.some((u) => e.instancePath.startsWith(u.instancePath) && e.schemaPath.startsWith(u.schemaPath.replace(/\/anyOf$/, '/anyOf/')));
+  const seen = new Set<string>();
+  const issues: ConfigIssue[] = [];
+  for (const e of errors) {
+    if (insideUnion(e)) continue;
+    const path = splitInstancePath(e.instancePath);
+    let message: string;
+    let code = 'schema';
+    switch (e.keyword) {
+      case 'required':
+        path.push((e.params as { missingProperty: string }).missingProperty);
+        message = 'is required';
+        code = 'required';
+        break;
+      case 'additionalProperties': {
+        path.push((e.params as { additionalProperty: string }).additionalProperty);
+        const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+        message = `is not a known key${allowed.length ? ` (expected one of: ${allowed.join(', ')})` : ''}`;
+        code = 'unknown_key';
+        break;
+      }
+      case 'anyOf':
+        message = `must be ${(e.parentSchema as { description?: string } | undefined)?.description ?? 'one of the allowed forms'}`;
+        break;
+      case 'pattern':
+        message = `must be ${(e.parentSchema as { description?: string } | undefined)?.description ?? `of the form ${(e.params as { pattern: string }).pattern}`}`;
+        break;
+      case 'minProperties':
+        message = 'must not be empty';
+        break;
+      default:
+        message = e.message ?? 'is invalid';
+    }
+    const key = `${formatConfigPath(path)}\u0000${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push({ code, path: formatConfigPath(path), message, ...locate(path, code === 'unknown_key') });
+  }
+  return issues;
+}
+
+/** Freezes a plain-data tree so no one can change a published config. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

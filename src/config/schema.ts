@@ -1,0 +1,215 @@
+// The config file's JSON schema (TypeBox), covering the whole public contract.
+// Shape and defaults only: cross-field checks (unknown versions, regex
+// safety, duplicate names) belong to table/compile.
+
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
+const NAME_PATTERN = '^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$';
+const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+const Strict = { additionalProperties: false } as const;
+
+/** A duration such as `500ms`, `30s`, `1m`, `1h`. */
+export const Duration = Type.String({
+  pattern: DURATION_PATTERN,
+  description: 'a duration such as 500ms, 30s, 1m or 1h',
+});
+
+function durationWithDefault(fallback: string) {
+  return Type.String({ pattern: DURATION_PATTERN, default: fallback, description: 'a duration such as 500ms, 30s, 1m or 1h' });
+}
+
+/** `host:port`, `[v6]:port` or a bare port. */
+function listenAddress(fallback: string) {
+  return Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0, maximum: 65535 })], {
+    default: fallback,
+    description: 'an address such as 0.0.0.0:8080, [::1]:8080 or a port number',
+  });
+}
+
+const Name = Type.String({
+  pattern: NAME_PATTERN,
+  maxLength: 63,
+  description: 'a lowercase name of letters, digits, -, _ and . (at most 63 characters)',
+});
+
+const UpstreamUrl = Type.String({ minLength: 1, description: 'an http:// or https:// origin' });
+
+const ValueMatcher = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 256 }),
+    value: Type.Optional(Type.String()),
+    regex: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    present: Type.Optional(Type.Boolean()),
+  },
+  Strict,
+);
+
+const RouteRule = Type.Object(
+  {
+    match: Type.Object(
+      {
+        header: Type.Optional(ValueMatcher),
+        cookie: Type.Optional(ValueMatcher),
+        query: Type.Optional(ValueMatcher),
+      },
+      { ...Strict, minProperties: 1 },
+    ),
+    to: Type.String({ minLength: 1 }),
+  },
+  Strict,
+);
+
+const StickyKey = Type.Union(
+  [
+    Type.Object({ header: Type.String({ pattern: HEADER_NAME_PATTERN }) }, Strict),
+    Type.Object({ cookie: Type.String({ minLength: 1, maxLength: 256 }) }, Strict),
+    Type.Object({ query: Type.String({ minLength: 1, maxLength: 256 }) }, Strict),
+  ],
+  { description: 'one of { header: NAME }, { cookie: NAME } or { query: NAME }' },
+);
+
+const Weights = Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 1e9 }), {
+  description: 'version name -> non-negative number',
+});
+
+const Split = Type.Object(
+  {
+    weights: Weights,
+    sticky: Type.Optional(StickyKey),
+    seed: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  },
+  Strict,
+);
+
+const RolloutStep = Type.Object(
+  {
+    weight: Type.Number({ minimum: 0, maximum: 100 }),
+    pause: Type.Optional(Duration),
+  },
+  Strict,
+);
+
+const Analysis = Type.Object(
+  {
+    interval: durationWithDefault('10s'),
+    minRequests: Type.Integer({ minimum: 0, default: 50 }),
+    maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    maxP99Ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    failureLimit: Type.Integer({ minimum: 1, default: 2 }),
+  },
+  Strict,
+);
+
+const Rollout = Type.Object(
+  {
+    canary: Type.String({ minLength: 1 }),
+    steps: Type.Array(RolloutStep, { minItems: 1 }),
+    analysis: Type.Optional(Analysis),
+  },
+  Strict,
+);
+
+const Timeouts = Type.Object(
+  {
+    connect: durationWithDefault('2s'),
+    response: durationWithDefault('30s'),
+  },
+  Strict,
+);
+
+const Version = Type.Object(
+  {
+    name: Name,
+    upstream: Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
+      description: 'a URL or a non-empty list of URLs',
+    }),
+  },
+  Strict,
+);
+
+const Service = Type.Object(
+  {
+    name: Name,
+    match: Type.Object(
+      {
+        hosts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1 })),
+        pathPrefix: Type.String({ pattern: '^/[^?#]*$', default: '/' }),
+      },
+      { ...Strict, default: {} },
+    ),
+    versions: Type.Array(Version, { minItems: 1 }),
+    routes: Type.Array(RouteRule, { default: [] }),
+    split: Type.Optional(Split),
+    rollout: Type.Optional(Rollout),
+    timeouts: Type.Object(Timeouts.properties, { ...Strict, default: {} }),
+    exposeVersionHeader: Type.Optional(Type.Boolean()),
+  },
+  Strict,
+);
+
+const EtcdStore = Type.Object(
+  {
+    endpoints: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    prefix: Type.String({ minLength: 1, default: '/veer/' }),
+  },
+  Strict,
+);
+
+/** The whole config file. Defaults are filled in by the validator. */
+export const ConfigSchema = Type.Object(
+  {
+    listen: listenAddress('0.0.0.0:8080'),
+    admin: Type.Object(
+      {
+        listen: listenAddress('127.0.0.1:9901'),
+        token: Type.Optional(Type.String()),
+      },
+      { ...Strict, default: {} },
+    ),
+    workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+      default: 1,
+      description: 'a whole number from 1 to 256, or "auto"',
+    }),
+    state: Type.Object(
+      {
+        store: Type.Union([Type.Literal('file'), Type.Literal('etcd')], {
+          default: 'file',
+          description: '"file" or "etcd"',
+        }),
+        path: Type.String({ minLength: 1, default: 'var/veer-state.json' }),
+        etcd: Type.Optional(EtcdStore),
+      },
+      { ...Strict, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent' },
+        ),
+        access: Type.Boolean({ default: false }),
+      },
+      { ...Strict, default: {} },
+    ),
+    exposeVersionHeader: Type.Boolean({ default: true }),
+    drainTimeout: durationWithDefault('25s'),
+    services: Type.Array(Service, { minItems: 1 }),
+  },
+  Strict,
+);
+
+/** The validated config, defaults filled in. */
+export type Config = Static<typeof ConfigSchema>;
+/** One entry of `services`. */
+export type ServiceConfig = Static<typeof Service>;
+/** A header, cookie or query matcher spec. */
+export type ValueMatcherConfig = Static<typeof ValueMatcher>;
+/** A sticky key spec. */
+export type StickyKeyConfig = Static<typeof StickyKey>;
+/** The `rollout` section of a service. */
+export type RolloutConfig = Static<typeof Rollout>;
+
+/** Re-exported so callers can build sub-schemas without importing TypeBox. */
+export type { TSchema };

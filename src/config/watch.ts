@@ -1,0 +1,44 @@
+// The watcher half of hot reload: it only says "the config may have
+// changed". It watches the file's directory, not the file, because editors
+// and Kubernetes ConfigMaps replace files by rename (a ConfigMap swaps its
+// `..data` symlink), which a watch on the old inode would miss.
+
+import { basename, dirname, resolve } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+
+/** A running watcher; `close()` stops it. */
+export interface ConfigWatcher {
+  close(): Promise<void>;
+}
+
+/**
+ * Calls `onChange` (debounced by `debounceMs`) after anything in the config
+ * file's directory that could change what reading the file returns.
+ */
+export function watchConfigFile(file: string, onChange: () => void, debounceMs = 100): ConfigWatcher {
+  const path = resolve(file);
+  const dir = dirname(path);
+  const name = basename(path);
+  let timer: NodeJS.Timeout | null = null;
+  const fire = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      onChange();
+    }, debounceMs);
+  };
+  const watcher: FSWatcher = watch(dir, {
+    ignoreInitial: true,
+    depth: 0,
+    // Only the file itself and ConfigMap-style `..data` links matter.
+    ignored: (p: string) => p !== dir && basename(p) !== name && !basename(p).startsWith('..'),
+  });
+  watcher.on('all', fire);
+  watcher.on('error', () => fire());
+  return {
+    async close() {
+      if (timer) clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}

@@ -1,0 +1,5 @@
+// Owns: the data-plane HTTP server: accept, route on the current table, forward, drain.
+// Must not touch: config files, state writes, the admin API; it only reads the published table.
+
+export { createDataPlane } from './server.ts';
+export type { DataPlane, DataPlaneOptions } from './server.ts';

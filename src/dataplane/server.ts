@@ -1,0 +1,139 @@
+// The data-plane HTTP server: accept, route on the current table, forward,
+// and drain on shutdown. Each request reads the table reference once, so a
+// reload never changes the table a request is already using.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { formatErrorBody } from '../errors.ts';
+import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, type ExchangeObserver } from '../forwarder/index.ts';
+import type { Logger } from '../log/index.ts';
+import { routeRequest, type RandomSource } from '../router/index.ts';
+import type { RouteTable } from '../table/index.ts';
+
+/** What the data plane needs from the rest of veer. */
+export interface DataPlaneOptions {
+  /** Returns the current table; called once per request. */
+  readonly table: () => RouteTable;
+  readonly log: Logger;
+  readonly observer?: ExchangeObserver | null;
+  readonly random?: RandomSource;
+}
+
+/** A running data plane. */
+export interface DataPlane {
+  readonly server: Server;
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  /** Stops accepting, lets in-flight requests finish until `deadlineMs`, then closes what is left. */
+  drain(deadlineMs: number): Promise<{ forced: number }>;
+  /** Requests being served right now. */
+  readonly inFlight: number;
+}
+
+const NO_ROUTE_MESSAGE = 'no service matches this host and path';
+
+/** Creates the data-plane server (not yet listening). */
+export function createDataPlane(options: DataPlaneOptions): DataPlane {
+  const { table, log } = options;
+  const observer = options.observer ?? null;
+  const random = options.random ?? Math.random;
+  const tunnels = new Set<Duplex>();
+  let inFlight = 0;
+  let draining = false;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = performance.now();
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+    });
+    if (draining) res.shouldKeepAlive = false;
+    if (req.method === 'CONNECT') {
+      sendError(res, 405, 'bad_request', 'CONNECT is not supported');
+      return;
+    }
+    const version = routeRequest(table(), req, random);
+    if (version === null) {
+      sendError(res, 404, 'no_route', NO_ROUTE_MESSAGE);
+      return;
+    }
+    forwardRequest(req, res, version, observer, startedAt);
+  };
+
+  const server = createServer(
+    {
+      // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
+      keepAliveTimeout: 65_000,
+      headersTimeout: 20_000,
+      requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
+      maxHeaderSize: 32 * 1024,
+    },
+    onRequest,
+  );
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (draining) {
+      rejectUpgrade(socket, 503, 'shutting_down', 'veer is shutting down');
+      return;
+    }
+    const version = routeRequest(table(), req, random);
+    if (version === null) {
+      rejectUpgrade(socket, 404, 'no_route', NO_ROUTE_MESSAGE);
+      return;
+    }
+    forwardUpgrade(req, socket, head, version, tunnels);
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (socket.destroyed || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = formatErrorBody('bad_request', tooLarge ? 'request headers too large' : 'malformed HTTP request');
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    log.debug({ err: err.message, code: err.code }, 'rejected malformed request');
+  });
+
+  return {
+    server,
+    get inFlight() {
+      return inFlight;
+    },
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address();
+          resolve(typeof address === 'object' && address ? { host: address.address, port: address.port } : { host, port });
+        });
+      });
+    },
+    async drain(deadlineMs) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Connections become idle as their last response ends; close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      let forced = 0;
+      const deadline = new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), deadlineMs).unref());
+      const tunnelsClosed = (async () => {
+        while (tunnels.size > 0) await new Promise((r) => setTimeout(r, 50));
+      })();
+      const outcome = await Promise.race([Promise.all([closed, tunnelsClosed]).then(() => 'done' as const), deadline]);
+      clearInterval(sweep);
+      if (outcome === 'deadline') {
+        forced = inFlight + tunnels.size;
+        for (const socket of tunnels) socket.destroy();
+        server.closeAllConnections();
+        await closed;
+      }
+      return { forced };
+    },
+  };
+}

@@ -1,0 +1,163 @@
+// Sends a routed request to its version's upstream and streams the answer
+// back. One ProxyExchange per request is the undici dispatch handler: no
+// promise chain, no intermediate streams. Backpressure both ways:
+//
+//   client --req--> undici (reads req as the body stream, pauses it when the
+//                    upstream socket is full)
+//   client <--res-- ProxyExchange.onResponseData: res.write() === false
+//                    -> controller.pause(), 'drain' -> controller.resume()
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+
+type DispatchController = Dispatcher.DispatchController;
+import { formatErrorBody, type ErrorCode } from '../errors.ts';
+import type { CompiledVersion } from '../table/index.ts';
+import { buildClientHeaders, buildUpstreamHeaders } from './headers.ts';
+import type { PooledUpstream } from './pools.ts';
+import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
+
+/** Status recorded for a client that went away before the response ended (as nginx does). */
+export const CLIENT_CLOSED_STATUS = 499;
+
+/** What the data plane learns about each finished exchange (for metrics and logs). */
+export interface ExchangeObserver {
+  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number): void;
+}
+
+/** An error raised to abort the upstream request when the client goes away. */
+class ClientClosedError extends Error {
+  readonly code = 'VEER_CLIENT_CLOSED';
+  constructor() {
+    super('client closed the connection');
+  }
+}
+
+/** Picks the next upstream of a version (round robin). */
+export function nextUpstream(version: CompiledVersion): PooledUpstream {
+  const upstreams = version.upstreams;
+  if (upstreams.length === 1) return upstreams[0] as PooledUpstream;
+  const i = version.cursor[0]!++ % upstreams.length;
+  return upstreams[i] as PooledUpstream;
+}
+
+/** True when the request has a body to stream (RFC 9112 6.3). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Writes a JSON error response unless the head has already gone out. */
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = formatErrorBody(code, message);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+class ProxyExchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly version: CompiledVersion;
+  readonly observer: ExchangeObserver | null;
+  readonly startedAt: number;
+  controller: DispatchController | null = null;
+  status = 0;
+  finished = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse, version: CompiledVersion, observer: ExchangeObserver | null, startedAt: number) {
+    this.req = req;
+    this.res = res;
+    this.version = version;
+    this.observer = observer;
+    this.startedAt = startedAt;
+    res.on('close', this.onClientClose);
+  }
+
+  readonly onClientClose = (): void => {
+    if (this.finished) return;
+    this.finish(CLIENT_CLOSED_STATUS, null);
+    this.controller?.abort(new ClientClosedError());
+  };
+
+  readonly onDrain = (): void => {
+    this.controller?.resume();
+  };
+
+  onRequestStart(controller: DispatchController): void {
+    this.controller = controller;
+    if (this.finished) controller.abort(new ClientClosedError());
+  }
+
+  onResponseStart(controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (statusCode < 200 || this.finished) return;
+    this.status = statusCode;
+    const res = this.res;
+    const expose = this.version.service.exposeVersionHeader ? this.version.name : null;
+    res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
+    res.on('drain', this.onDrain);
+    // Headers alone may be all there is; flush them now so the client is not left waiting.
+    if (typeof res.flushHeaders === 'function' && this.req.method === 'HEAD') res.flushHeaders();
+    void controller;
+  }
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    if (this.finished) return;
+    if (!this.res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.finished) return;
+    this.res.end();
+    this.finish(this.status, null);
+  }
+
+  onResponseError(_controller: DispatchController, err: Error): void {
+    if (this.finished) return;
+    if (err instanceof ClientClosedError) return;
+    const failure = classifyUpstreamError(err);
+    if (this.res.headersSent) {
+      // Mid-body failure: end the client connection so it sees a truncated response, not a hang.
+      this.res.destroy(err);
+      this.finish(this.status || 502, failure);
+      return;
+    }
+    const status = failure.code === 'upstream_timeout' ? 504 : 502;
+    sendError(this.res, status, failure.code, failure.message);
+    this.finish(status, failure);
+  }
+
+  finish(status: number, failure: UpstreamFailure | null): void {
+    this.finished = true;
+    this.res.off('drain', this.onDrain);
+    this.observer?.onExchangeEnd(this.version, status, failure, this.startedAt);
+  }
+}
+
+/** Forwards `req` to an upstream of `version` and streams the response into `res`. */
+export function forwardRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  version: CompiledVersion,
+  observer: ExchangeObserver | null,
+  startedAt: number,
+): void {
+  const upstream = nextUpstream(version);
+  const timeouts = version.service.timeouts;
+  const exchange = new ProxyExchange(req, res, version, observer, startedAt);
+  upstream.pool.dispatch(
+    {
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers: buildUpstreamHeaders(req, version.name, 'http'),
+      body: hasBody(req) ? req : null,
+      headersTimeout: timeouts.responseMs,
+      bodyTimeout: timeouts.responseMs,
+    },
+    exchange,
+  );
+}

@@ -1,0 +1,100 @@
+// Header rewriting between client and upstream: hop-by-hop headers dropped
+// (RFC 9110 7.6.1, including every name listed in Connection), forwarding
+// headers set, and the chosen version announced both ways.
+
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** The header naming the chosen version, to the upstream and back to the client. */
+export const VERSION_HEADER = 'x-veer-version';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+// Set by veer itself, so a client's copy is replaced rather than passed on.
+const REPLACED_REQUEST_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', VERSION_HEADER, 'expect']);
+
+/** Names listed in a Connection header, lowercased; null when there are none. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  let tokens: Set<string> | null = null;
+  for (const raw of text.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token === '' || token === 'close' || token === 'keep-alive') continue;
+    (tokens ??= new Set()).add(token);
+  }
+  return tokens;
+}
+
+/** The client address without the IPv4-mapped IPv6 prefix. */
+function clientAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/**
+ * Headers for the upstream request, as a flat [name, value, ...] list that
+ * keeps the client's order and case. `keepUpgrade` keeps nothing extra: the
+ * dispatcher adds Connection/Upgrade itself for WebSocket requests.
+ */
+export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, proto: string): string[] {
+  const raw = req.rawHeaders;
+  const listed = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REPLACED_REQUEST_HEADERS.has(lower)) continue;
+    if (listed !== null && listed.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  const prior = req.headers['x-forwarded-for'];
+  const address = clientAddress(req);
+  out.push(
+    'x-forwarded-for',
+    prior ? `${prior}, ${address}` : address,
+    'x-forwarded-proto',
+    proto,
+    VERSION_HEADER,
+    versionName,
+  );
+  const host = req.headers.host;
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return out;
+}
+
+/** Response headers for the client as a flat list, hop-by-hop removed. */
+export function buildClientHeaders(headers: IncomingHttpHeaders, versionName: string | null): string[] {
+  const listed = connectionTokens(headers.connection);
+  const out: string[] = [];
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name)) || name === VERSION_HEADER) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  if (versionName !== null) out.push(VERSION_HEADER, versionName);
+  return out;
+}
+
+/** The upgrade response head (`101 Switching Protocols`) written to a raw socket. */
+export function formatUpgradeHead(statusCode: number, headers: IncomingHttpHeaders, versionName: string | null): string {
+  let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name === VERSION_HEADER) continue;
+    for (const v of typeof value === 'string' ? [value] : value) head += `${name}: ${v}\r\n`;
+  }
+  if (versionName !== null) head += `${VERSION_HEADER}: ${versionName}\r\n`;
+  return `${head}\r\n`;
+}

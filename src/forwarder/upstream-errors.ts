@@ -1,0 +1,33 @@
+// Maps what went wrong talking to an upstream onto a stable error code (and
+// so an HTTP status) and a bounded metric kind.
+
+import type { ErrorCode } from '../errors.ts';
+
+/** Failure kinds, used as the `kind` label of veer_upstream_errors_total. */
+export type UpstreamFailureKind = 'connect' | 'timeout' | 'reset' | 'protocol' | 'other';
+
+/** A classified upstream failure. */
+export interface UpstreamFailure {
+  readonly code: ErrorCode;
+  readonly kind: UpstreamFailureKind;
+  readonly message: string;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ECONNABORTED']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/** Classifies an error raised by the upstream dispatcher. */
+export function classifyUpstreamError(err: unknown): UpstreamFailure {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (CONNECT_CODES.has(code)) return { code: 'upstream_connect_error', kind: 'connect', message: `could not connect to the upstream (${code})` };
+  if (TIMEOUT_CODES.has(code)) {
+    const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connecting' : code === 'UND_ERR_BODY_TIMEOUT' ? 'the response body' : 'the response';
+    return { code: 'upstream_timeout', kind: 'timeout', message: `the upstream timed out (${what})` };
+  }
+  if (RESET_CODES.has(code)) return { code: 'upstream_reset', kind: 'reset', message: 'the upstream closed the connection' };
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') {
+    return { code: 'upstream_protocol_error', kind: 'protocol', message: 'the upstream sent an invalid HTTP response' };
+  }
+  return { code: 'upstream_error', kind: 'other', message: 'the upstream request failed' };
+}

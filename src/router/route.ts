@@ -1,0 +1,90 @@
+// HOT PATH: request -> service -> first matching rule -> sticky bucket ->
+// weighted draw. No await, no logging, no allocation beyond what reading a
+// cookie or query value needs. Explain (explain.ts) composes the same steps.
+
+import {
+  BUCKETS,
+  bucketOf,
+  normalizeRequestHost,
+  rangeIndexOf,
+  type CompiledRule,
+  type CompiledService,
+  type CompiledSplit,
+  type CompiledVersion,
+  type HostGroup,
+  type RequestView,
+  type RouteTable,
+} from '../table/index.ts';
+
+/** A source of uniform numbers in [0, 1); injected so tests can be exact. */
+export type RandomSource = () => number;
+
+/** HOT PATH. The service for a Host header and request target, or null (404). */
+export function findService(table: RouteTable, hostHeader: string | undefined, url: string): CompiledService | null {
+  if (hostHeader !== undefined && hostHeader !== '') {
+    const host = normalizeRequestHost(hostHeader);
+    const exact = table.exactHosts.get(host);
+    if (exact !== undefined) {
+      const found = firstByPrefix(exact, url);
+      if (found !== null) return found;
+    }
+    const wildcards = table.wildcards;
+    for (let i = 0; i < wildcards.length; i++) {
+      const w = wildcards[i]!;
+      if (host.length > w.suffix.length && host.endsWith(w.suffix)) {
+        const found = firstByPrefix(w.group, url);
+        if (found !== null) return found;
+      }
+    }
+  }
+  return firstByPrefix(table.anyHost, url);
+}
+
+function firstByPrefix(group: HostGroup, url: string): CompiledService | null {
+  for (let i = 0; i < group.length; i++) {
+    const service = group[i]!;
+    if (url.startsWith(service.pathPrefix)) return service;
+  }
+  return null;
+}
+
+/** HOT PATH. Index of the first rule whose conditions all match, or -1. */
+export function matchRuleIndex(rules: readonly CompiledRule[], req: RequestView): number {
+  outer: for (let i = 0; i < rules.length; i++) {
+    const conditions = rules[i]!.conditions;
+    for (let c = 0; c < conditions.length; c++) {
+      if (!conditions[c]!.match(req)) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/** HOT PATH. The sticky bucket of a request, or -1 when it carries no key. */
+export function stickyBucketOf(split: CompiledSplit, req: RequestView): number {
+  const sticky = split.sticky;
+  if (sticky === null) return -1;
+  const key = sticky.read(req);
+  if (key === undefined || key === '') return -1;
+  return bucketOf(split.seedState, key);
+}
+
+/** HOT PATH. The version a request gets within a service. */
+export function pickVersion(service: CompiledService, req: RequestView, random: RandomSource): CompiledVersion {
+  const rules = service.rules;
+  if (rules.length > 0) {
+    const r = matchRuleIndex(rules, req);
+    if (r !== -1) return rules[r]!.to;
+  }
+  const split = service.split;
+  if (split.versions.length === 1) return split.versions[0]!;
+  let bucket = stickyBucketOf(split, req);
+  if (bucket === -1) bucket = Math.floor(random() * BUCKETS);
+  return split.versions[rangeIndexOf(split.ends, bucket)]!;
+}
+
+/** HOT PATH. The version for a request, or null when no service matches. */
+export function routeRequest(table: RouteTable, req: RequestView, random: RandomSource = Math.random): CompiledVersion | null {
+  const service = findService(table, req.headers.host, req.url ?? '/');
+  return service === null ? null : pickVersion(service, req, random);
+}

@@ -1,0 +1,209 @@
+// Request matchers and key readers, built once per config (spec -> instance).
+// Each factory checks its spec at compile time and returns an object whose
+// one method runs on the hot path without allocating beyond decoding a value.
+
+import type { IncomingHttpHeaders } from 'node:http';
+import safeRegex from 'safe-regex2';
+import type { ValueMatcherConfig } from '../config/index.ts';
+
+/** The parts of a request that routing reads; `http.IncomingMessage` is one. */
+export interface RequestView {
+  readonly headers: IncomingHttpHeaders;
+  readonly url?: string | undefined;
+}
+
+/** Reads one named value (a header, cookie or query parameter) from a request. */
+export interface ValueReader {
+  readonly kind: 'header' | 'cookie' | 'query';
+  readonly name: string;
+  read(req: RequestView): string | undefined;
+}
+
+/** One condition of a route rule. */
+export interface Matcher {
+  readonly description: string;
+  match(req: RequestView): boolean;
+}
+
+/** A spec that could not be compiled; `field` names the offending key. */
+export class MatcherSpecError extends Error {
+  readonly code: string;
+  readonly field: string | undefined;
+  constructor(code: string, message: string, field?: string) {
+    super(message);
+    this.code = code;
+    this.field = field;
+  }
+}
+
+class HeaderReader implements ValueReader {
+  readonly kind = 'header' as const;
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name.toLowerCase();
+  }
+  read(req: RequestView): string | undefined {
+    const value = req.headers[this.name];
+    // Node joins repeated headers with ", " except set-cookie; take the first of an array.
+    return typeof value === 'string' ? value : value?.[0];
+  }
+}
+
+class CookieReader implements ValueReader {
+  readonly kind = 'cookie' as const;
+  readonly name: string;
+  readonly #prefix: string;
+  constructor(name: string) {
+    this.name = name;
+    this.#prefix = `${name}=`;
+  }
+  read(req: RequestView): string | undefined {
+    const header = req.headers.cookie;
+    if (header === undefined) return undefined;
+    return findPair(header, this.#prefix, ';', true);
+  }
+}
+
+class QueryReader implements ValueReader {
+  readonly kind = 'query' as const;
+  readonly name: string;
+  readonly #prefix: string;
+  constructor(name: string) {
+    this.name = name;
+    this.#prefix = `${name}=`;
+  }
+  read(req: RequestView): string | undefined {
+    const url = req.url;
+    if (url === undefined) return undefined;
+    const q = url.indexOf('?');
+    if (q === -1) return undefined;
+    const hash = url.indexOf('#', q);
+    return findPair(hash === -1 ? url.slice(q + 1) : url.slice(q + 1, hash), this.#prefix, '&', false);
+  }
+}
+
+/**
+ * HOT PATH. Finds `name=value` in a `sep`-separated list and returns the
+ * decoded value of the first occurrence. A bare `name` (no `=`) reads as "".
+ */
+function findPair(list: string, prefix: string, sep: string, trimSpaces: boolean): string | undefined {
+  const name = prefix.slice(0, -1);
+  let start = 0;
+  while (start <= list.length) {
+    let end = list.indexOf(sep, start);
+    if (end === -1) end = list.length;
+    let s = start;
+    if (trimSpaces) while (s < end && list.charCodeAt(s) === 32) s++;
+    if (list.startsWith(prefix, s)) {
+      return decodeValue(list.slice(s + prefix.length, end), trimSpaces);
+    }
+    if (end - s === name.length && list.startsWith(name, s)) return '';
+    start = end + 1;
+  }
+  return undefined;
+}
+
+function decodeValue(raw: string, isCookie: boolean): string {
+  let value = raw;
+  if (isCookie) {
+    value = value.trimEnd();
+    if (value.length >= 2 && value.charCodeAt(0) === 34 && value.charCodeAt(value.length - 1) === 34) {
+      value = value.slice(1, -1);
+    }
+  } else if (value.includes('+')) {
+    value = value.replace(/\+/g, ' ');
+  }
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value; // malformed escapes are compared as sent
+  }
+}
+
+/** Builds the reader for a header, cookie or query key. */
+export function createValueReader(kind: 'header' | 'cookie' | 'query', name: string): ValueReader {
+  switch (kind) {
+    case 'header':
+      return new HeaderReader(name);
+    case 'cookie':
+      return new CookieReader(name);
+    case 'query':
+      return new QueryReader(name);
+  }
+}
+
+class ExactMatcher implements Matcher {
+  readonly description: string;
+  readonly #reader: ValueReader;
+  readonly #value: string;
+  constructor(reader: ValueReader, value: string) {
+    this.#reader = reader;
+    this.#value = value;
+    this.description = `${reader.kind} ${reader.name} = ${JSON.stringify(value)}`;
+  }
+  match(req: RequestView): boolean {
+    return this.#reader.read(req) === this.#value;
+  }
+}
+
+class RegexMatcher implements Matcher {
+  readonly description: string;
+  readonly #reader: ValueReader;
+  readonly #regex: RegExp;
+  constructor(reader: ValueReader, regex: RegExp) {
+    this.#reader = reader;
+    this.#regex = regex;
+    this.description = `${reader.kind} ${reader.name} ~ /${regex.source}/`;
+  }
+  match(req: RequestView): boolean {
+    const value = this.#reader.read(req);
+    // Oversized values never match rather than cost a long scan.
+    return value !== undefined && value.length <= MAX_REGEX_INPUT && this.#regex.test(value);
+  }
+}
+
+class PresenceMatcher implements Matcher {
+  readonly description: string;
+  readonly #reader: ValueReader;
+  readonly #present: boolean;
+  constructor(reader: ValueReader, present: boolean) {
+    this.#reader = reader;
+    this.#present = present;
+    this.description = `${reader.kind} ${reader.name} ${present ? 'is present' : 'is absent'}`;
+  }
+  match(req: RequestView): boolean {
+    return (this.#reader.read(req) !== undefined) === this.#present;
+  }
+}
+
+/** Longest header/cookie/query value a regex is run against; longer never matches. */
+export const MAX_REGEX_INPUT = 8192;
+
+/**
+ * Builds a matcher from `{ name, value | regex | present }`. Exactly one of
+ * the three must be given; a regex must compile and be free of catastrophic
+ * backtracking (star height > 1).
+ */
+export function createMatcher(kind: 'header' | 'cookie' | 'query', spec: ValueMatcherConfig): Matcher {
+  const given = (['value', 'regex', 'present'] as const).filter((k) => spec[k] !== undefined);
+  if (given.length !== 1) {
+    throw new MatcherSpecError(
+      'invalid_matcher',
+      given.length === 0 ? 'needs one of value, regex or present' : `takes only one of value, regex or present (got ${given.join(', ')})`,
+    );
+  }
+  const reader = createValueReader(kind, spec.name);
+  if (spec.value !== undefined) return new ExactMatcher(reader, spec.value);
+  if (spec.present !== undefined) return new PresenceMatcher(reader, spec.present);
+  let regex: RegExp;
+  try {
+    regex = new RegExp(spec.regex!);
+  } catch (err) {
+    throw new MatcherSpecError('invalid_regex', `is not a valid regular expression: ${(err as Error).message}`, 'regex');
+  }
+  if (!safeRegex(regex)) {
+    throw new MatcherSpecError('unsafe_regex', 'may backtrack catastrophically (nested quantifiers); simplify it', 'regex');
+  }
+  return new RegexMatcher(reader, regex);
+}

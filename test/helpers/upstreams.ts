@@ -1,0 +1,57 @@
+// Real HTTP upstreams on 127.0.0.1 for tests.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A running test upstream. */
+export interface TestUpstream {
+  readonly server: Server;
+  readonly port: number;
+  readonly url: string;
+  /** Requests seen, in order. */
+  readonly seen: IncomingMessage[];
+  close(): Promise<void>;
+}
+
+/** Default handler: JSON naming the upstream, echoing what veer sent. */
+export function echoHandler(name: string) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify({ upstream: name, method: req.method, url: req.url, headers: req.headers });
+    res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name });
+    res.end(body);
+  };
+}
+
+/** Starts an upstream on 127.0.0.1 with a free port. */
+export async function startUpstream(
+  name: string,
+  handler: (req: IncomingMessage, res: ServerResponse) => void = echoHandler(name),
+): Promise<TestUpstream> {
+  const seen: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req);
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port that nothing listens on (bound, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,0 +1,136 @@
+// Starting veer for tests: in-process on a temp config, or as a child
+// process of the real `veer` binary.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createLogger } from '../../src/log/index.ts';
+import { startVeer, type Veer } from '../../src/main.ts';
+
+/** Root of the repository. */
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+/** The veer binary. */
+export const VEER_BIN = join(ROOT, 'bin', 'veer.js');
+
+/** Writes `yaml` to a fresh temp dir and returns the file's path. */
+export function writeConfig(yaml: string, name = 'veer.yaml'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'veer-test-'));
+  const file = join(dir, name);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** A config with one service over the given versions; listeners on free ports. */
+export function serviceConfig(opts: {
+  versions: Record<string, string>;
+  weights?: Record<string, number>;
+  extra?: string;
+  sticky?: string;
+  timeouts?: string;
+  top?: string;
+}): string {
+  const versions = Object.entries(opts.versions)
+    .map(([name, url]) => `      - name: ${name}\n        upstream: ${url}`)
+    .join('\n');
+  const weights = opts.weights ?? Object.fromEntries(Object.keys(opts.versions).map((v, i) => [v, i === 0 ? 100 : 0]));
+  return `listen: 127.0.0.1:0
+admin:
+  listen: 127.0.0.1:0
+log: { level: silent }
+drainTimeout: 5s
+${opts.top ?? ''}
+services:
+  - name: svc
+    versions:
+${versions}
+    split:
+      weights: ${JSON.stringify(weights)}
+${opts.sticky ? `      sticky: ${opts.sticky}\n` : ''}${opts.timeouts ? `    timeouts: ${opts.timeouts}\n` : ''}${opts.extra ?? ''}`;
+}
+
+/** A veer started in this process, with its URLs. */
+export interface RunningVeer {
+  readonly veer: Veer;
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly configPath: string;
+  stop(): Promise<void>;
+}
+
+/** Starts veer in-process on `yaml` (written to a temp file). */
+export async function runVeer(yaml: string, options: { watch?: boolean } = {}): Promise<RunningVeer> {
+  const configPath = writeConfig(yaml);
+  const veer = await startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: options.watch ?? false });
+  return {
+    veer,
+    configPath,
+    url: `http://127.0.0.1:${veer.dataAddress.port}`,
+    adminUrl: `http://127.0.0.1:${veer.adminAddress.port}`,
+    stop: async () => {
+      await veer.stop();
+    },
+  };
+}
+
+/** A veer child process. */
+export interface VeerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  /** Resolves with the first JSON log line whose msg matches. */
+  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Spawns `veer ARGS` with the project's Node; logs as JSON. */
+export function spawnVeer(args: string[], env: NodeJS.ProcessEnv = {}): VeerProcess {
+  const child = spawn(process.execPath, [VEER_BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, VEER_LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (record.msg === waiters[i]!.msg) {
+          waiters[i]!.resolve(record);
+          waiters.splice(i, 1);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    exited,
+    waitForLog(msg, timeoutMs = 15_000) {
+      return new Promise((resolveLog, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no log "${msg}" within ${timeoutMs} ms; output:\n${out}`)), timeoutMs);
+        waiters.push({
+          msg,
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolveLog(v);
+          },
+        });
+        onData(Buffer.alloc(0));
+      });
+    },
+  };
+}
