@@ -92,24 +92,36 @@ export function spawnVeer(args: string[], env: NodeJS.ProcessEnv = {}): VeerProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let partial = '';
+  const records: Record<string, unknown>[] = [];
+  // Each wait consumes the first matching record after the previous match,
+  // so waiting twice for the same message finds two occurrences.
+  let consumed = 0;
   const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
+  const settle = () => {
+    while (waiters.length > 0) {
+      const waiter = waiters[0]!;
+      const index = records.findIndex((r, i) => i >= consumed && r.msg === waiter.msg);
+      if (index === -1) return;
+      consumed = index + 1;
+      waiters.shift();
+      waiter.resolve(records[index]!);
+    }
+  };
   const onData = (chunk: Buffer) => {
-    out += chunk.toString();
-    for (const line of out.split('\n')) {
+    const text = chunk.toString();
+    out += text;
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
       if (!line.startsWith('{')) continue;
-      let record: Record<string, unknown>;
       try {
-        record = JSON.parse(line) as Record<string, unknown>;
+        records.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
-        continue;
-      }
-      for (let i = waiters.length - 1; i >= 0; i--) {
-        if (record.msg === waiters[i]!.msg) {
-          waiters[i]!.resolve(record);
-          waiters.splice(i, 1);
-        }
+        // not a log record
       }
     }
+    settle();
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
@@ -129,7 +141,7 @@ export function spawnVeer(args: string[], env: NodeJS.ProcessEnv = {}): VeerProc
             resolveLog(v);
           },
         });
-        onData(Buffer.alloc(0));
+        settle();
       });
     },
   };
