@@ -21,6 +21,15 @@ export const ERROR_STATUS = {
   not_found: 404,
   unauthorized: 401,
   invalid_body: 400,
+  unknown_service: 404,
+  unknown_version: 400,
+  invalid_weights: 400,
+  invalid_rollout: 400,
+  no_rollout: 404,
+  conflict: 409,
+  rollout_conflict: 409,
+  store_unavailable: 503,
+  state_corrupt: 500,
 } as const satisfies Record<string, number>;
 
 /** One of veer's stable error codes. */

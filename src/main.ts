@@ -1,7 +1,7 @@
 // Wiring: config -> state -> data plane and admin, the reload loop, signals
 // and drain. No routing or forwarding logic lives here.
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createAdminServer } from './admin/index.ts';
 import {
@@ -13,12 +13,15 @@ import {
   type Config,
   type ConfigIssue,
   type ConfigWatcher,
+  type Locate,
 } from './config/index.ts';
 import { createDataPlane, type DataPlane } from './dataplane/index.ts';
 import { UpstreamPools, type PooledUpstream } from './forwarder/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
+import { createVeerMetrics, type VeerMetrics } from './metrics/index.ts';
 import type { LevelWithSilent } from 'pino';
-import { ConfigReloader, RouteState } from './state/index.ts';
+import { ConfigReloader, FileStore, RouteState, RuntimeState, StateLoadError } from './state/index.ts';
+import { RolloutEngine } from './rollout/index.ts';
 
 /** Raised when veer cannot start; `issues` holds every config problem found. */
 export class StartupError extends Error {
@@ -47,13 +50,17 @@ export interface Veer {
   readonly state: RouteState;
   readonly reloader: ConfigReloader;
   readonly dataPlane: DataPlane;
+  readonly metrics: VeerMetrics;
+  /** Runtime weights, rollouts, shifts and history (the admin API's commands go here). */
+  readonly runtime: RuntimeState;
+  readonly rollouts: RolloutEngine;
   readonly log: Logger;
   /** Stops accepting, drains in-flight requests (up to the config's drainTimeout), closes pools. */
   stop(): Promise<{ forced: number }>;
 }
 
 /** Loads the config or throws StartupError listing every problem. */
-export async function loadConfigOrThrow(configPath: string, env: NodeJS.ProcessEnv): Promise<{ config: Config; text: string; locate: (p: readonly (string | number)[]) => { line: number; column: number } | undefined }> {
+export async function loadConfigOrThrow(configPath: string, env: NodeJS.ProcessEnv): Promise<{ config: Config; text: string; locate: Locate }> {
   const loaded = await loadConfigFile(configPath, env);
   if (!loaded.ok) throw new StartupError(`invalid config ${configPath}`, loaded.issues);
   return loaded;
@@ -69,6 +76,11 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
 
   const pools = new UpstreamPools();
   const state = new RouteState((origin, service) => pools.bind(origin, parseDuration(service.timeouts.connect)));
+  // --- metrics wiring: per-version series bound and weight gauges set on every publish ---
+  // Quarter-second slots (5 minutes kept) so rollout analysis reads windows as short as its interval.
+  const metrics = createVeerMetrics({ window: { slotMs: 250, slots: 1200 } });
+  state.onPublish((table) => metrics.observeTable(table));
+  // --- end metrics wiring ---
   state.onPublish((table) => {
     const inUse = new Set<string>();
     for (const service of table.services) for (const v of service.versions) for (const u of v.upstreams) inUse.add((u as PooledUpstream).key);
@@ -76,23 +88,45 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   });
   const compiled = state.applyConfig(config);
   if (!compiled.ok) {
-    const issues = compiled.issues.map((i) => ({ code: i.code, path: formatConfigPath(i.path), message: i.message, ...loaded.locate(i.path) }));
+    const issues = compiled.issues.map((i) => ({ code: i.code, path: formatConfigPath(i.path), message: i.message, ...loaded.locate(i.path, i.atKey === true) }));
     throw new StartupError(`invalid config ${configPath}`, issues);
   }
   for (const w of compiled.warnings) log.warn({ code: w.code, path: formatConfigPath(w.path) }, w.message);
   if (config.workers !== 1) log.warn({ workers: config.workers }, 'workers > 1 is not available yet; serving from one process');
   if (config.state.store !== 'file') log.warn({ store: config.state.store }, 'only the file state store is available yet');
 
+  // --- runtime state and rollouts: the state file (relative to the config file) wins over the config's weights ---
+  const store = new FileStore(resolve(dirname(configPath), config.state.path));
+  const runtime = new RuntimeState({ routes: state, store, log });
+  try {
+    for (const w of await runtime.start()) log.warn({ code: w.code, path: formatConfigPath(w.path), store: store.path }, w.message);
+  } catch (err) {
+    await pools.close(true);
+    if (!(err instanceof StateLoadError)) throw err;
+    const code = err.kind === 'corrupt' ? 'state_corrupt' : 'store_unavailable';
+    throw new StartupError(`${err.message} [${code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
+  }
+  // Started (timers resumed) once both listeners are up.
+  const rollouts = new RolloutEngine({ runtime, stats: metrics.recorder, log, phases: metrics });
+  // --- end runtime state ---
+
   const reloader = new ConfigReloader(configPath, state, log, loaded.text, env);
   reloader.onResult((outcome, next) => {
     if (outcome === 'success' && next) config = next;
   });
+  reloader.onResult((outcome) => metrics.countReload(outcome)); // metrics wiring
 
-  const dataPlane = createDataPlane({ table: () => state.table, log });
+  const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder });
   const admin = createAdminServer({
     ready: () => state.ready,
     reloads: () => reloader.stats,
     generation: () => (state.ready ? state.table.generation : null),
+    metrics: () => metrics.render(), // metrics wiring
+    api: { runtime, rollouts, token: () => config.admin.token },
+    store: async () => {
+      const probe = await store.check();
+      return probe.ok ? { kind: store.description, status: 'ok' } : { kind: store.description, status: 'failing', error: probe.error };
+    },
   });
 
   const listen = parseListenAddress(config.listen)!;
@@ -113,6 +147,7 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   }
   const adminInfo = admin.server.address() as AddressInfo;
   const adminAddress = { host: adminInfo.address, port: adminInfo.port };
+  rollouts.start(); // resumes stored rollouts and shifts at their step
 
   let watcher: ConfigWatcher | null = null;
   if (options.watch !== false) {
@@ -132,9 +167,13 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
     state,
     reloader,
     dataPlane,
+    metrics,
+    runtime,
+    rollouts,
     log,
     stop() {
       stopping ??= (async () => {
+        await rollouts.stop(); // timers off; a state command in flight finishes first
         await watcher?.close();
         const deadline = parseDuration(config.drainTimeout);
         log.info({ inFlight: dataPlane.inFlight, deadlineMs: deadline }, 'draining');

@@ -1,7 +1,7 @@
 // The `veer` command line.
 
 import { Command, Option } from 'commander';
-import { runServe, StartupError } from '../main.ts';
+import { addAdminCommands } from './admin-commands.ts';
 import { formatIssue } from './format.ts';
 import { runValidate } from './validate.ts';
 
@@ -23,6 +23,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     .addOption(new Option('-c, --config <file>', 'config file').env('VEER_CONFIG'))
     .action(async (opts: { config?: string }) => {
       const file = opts.config ?? DEFAULT_CONFIG;
+      // Loaded here so that the other commands start without the server stack.
+      const { runServe, StartupError } = await import('../main.ts');
       try {
         exit(await runServe({ configPath: file }));
       } catch (err) {
@@ -49,6 +51,8 @@ export function buildProgram(exit: (code: number) => void): Command {
         ),
       );
     });
+
+  addAdminCommands(program, exit); // status, weights, explain, rollout, shift (talk to the admin API)
 
   return program;
 }

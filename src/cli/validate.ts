@@ -1,25 +1,31 @@
 // `veer validate --config FILE`: every problem with its path and line:column.
 
-import { formatConfigPath, loadConfigFile } from '../config/index.ts';
+import { formatConfigPath, loadConfigFile, type ConfigIssue } from '../config/index.ts';
 import { compileTable } from '../table/index.ts';
 import { formatIssue, formatSummary } from './format.ts';
 
 /** Validates a config file; returns the exit code (0 valid, 1 invalid). */
 export async function runValidate(file: string, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const loaded = await loadConfigFile(file);
-  if (!loaded.ok) {
-    for (const issue of loaded.issues) err(formatIssue(file, issue));
-    err(`${file}: ${loaded.issues.length} error${loaded.issues.length === 1 ? '' : 's'}`);
-    return 1;
-  }
+  if (!loaded.ok) return reportIssues(file, loaded.issues, err);
   const compiled = compileTable(loaded.config);
   if (!compiled.ok) {
-    for (const i of compiled.issues) {
-      err(formatIssue(file, { code: i.code, path: formatConfigPath(i.path), message: i.message, ...loaded.locate(i.path) }));
-    }
-    err(`${file}: ${compiled.issues.length} error${compiled.issues.length === 1 ? '' : 's'}`);
-    return 1;
+    const issues = compiled.issues.map((i) => ({
+      code: i.code,
+      path: formatConfigPath(i.path),
+      message: i.message,
+      ...loaded.locate(i.path, i.atKey === true),
+    }));
+    return reportIssues(file, issues, err);
   }
   out(formatSummary(file, loaded.config, compiled.table));
   return 0;
+}
+
+/** Prints issues in file order (a reader fixes them top to bottom), then the count. */
+function reportIssues(file: string, issues: readonly ConfigIssue[], err: (s: string) => void): number {
+  const ordered = [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  for (const issue of ordered) err(formatIssue(file, issue));
+  err(`${file}: ${issues.length} error${issues.length === 1 ? '' : 's'}`);
+  return 1;
 }

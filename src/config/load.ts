@@ -43,7 +43,8 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = (code && UNREADABLE_REASONS[code]) ?? (err as Error).message;
     return {
       ok: false,
       text: '',
@@ -52,6 +53,13 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   }
   return parseConfigText(text, env);
 }
+
+const UNREADABLE_REASONS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  ENOTDIR: 'a parent of it is not a directory',
+};
 
 /** Parses and validates config text. Pure apart from reading `env`. */
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): ConfigLoadResult {
@@ -76,7 +84,8 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   const envIssues = substituteEnv(doc, env, locate);
   if (envIssues.length > 0) return { ok: false, issues: envIssues, text };
 
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // An empty file reads as an empty mapping, so the answer is "services is required".
+  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
   const validate = schemaValidator();
   if (!validate(data)) {
     return { ok: false, issues: describeSchemaErrors(validate.errors ?? [], locate), text };
@@ -183,7 +192,8 @@ function locateNode(
     const node = doc.getIn(path.slice(0, depth), true) as Node | undefined;
     if (node && typeof node === 'object' && 'range' in node && node.range) return position(node.range[0]);
   }
-  return undefined;
+  // Nothing written at or above the path (an empty file): the document's start.
+  return position(0);
 }
 
 function splitInstancePath(instancePath: string): (string | number)[] {
@@ -203,6 +213,8 @@ function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): C
     unions.some((u) => e.instancePath.startsWith(u.instancePath) && e.schemaPath.startsWith(u.schemaPath.replace(/\/anyOf$/, '/anyOf/')));
   const seen = new Set<string>();
   const issues: ConfigIssue[] = [];
+  // Paths of required keys that a misspelt key was probably meant to be: one error (the typo) is enough.
+  const misspelt = new Set<string>();
   for (const e of errors) {
     if (insideUnion(e)) continue;
     const path = splitInstancePath(e.instancePath);
@@ -215,9 +227,12 @@ function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): C
         code = 'required';
         break;
       case 'additionalProperties': {
-        path.push((e.params as { additionalProperty: string }).additionalProperty);
+        const unknown = (e.params as { additionalProperty: string }).additionalProperty;
+        path.push(unknown);
         const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-        message = `is not a known key${allowed.length ? ` (expected one of: ${allowed.join(', ')})` : ''}`;
+        const guess = suggestKey(unknown, allowed);
+        if (guess) misspelt.add(formatConfigPath([...path.slice(0, -1), guess]));
+        message = `is not a known key${guess ? `; did you mean "${guess}"?` : ''}${allowed.length ? ` (expected one of: ${allowed.join(', ')})` : ''}`;
         code = 'unknown_key';
         break;
       }
@@ -227,6 +242,12 @@ function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): C
       case 'pattern':
         message = `must be ${(e.parentSchema as { description?: string } | undefined)?.description ?? `of the form ${(e.params as { pattern: string }).pattern}`}`;
         break;
+      case 'type': {
+        // A described field (a duration, a name...) says what it expects, not just its JSON type.
+        const description = (e.parentSchema as { description?: string } | undefined)?.description;
+        message = description ? `must be ${description}` : (e.message ?? 'is invalid');
+        break;
+      }
       case 'minProperties':
         message = 'must not be empty';
         break;
@@ -238,7 +259,34 @@ function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): C
     seen.add(key);
     issues.push({ code, path: formatConfigPath(path), message, ...locate(path, code === 'unknown_key') });
   }
-  return issues;
+  return issues.filter((i) => !(i.code === 'required' && misspelt.has(i.path)));
+}
+
+/** The allowed key closest to a mistyped one (at most a third of its letters off), if any. */
+function suggestKey(unknown: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(unknown.length / 3)) + 1;
+  for (const candidate of allowed) {
+    const d = editDistance(unknown.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 /** Freezes a plain-data tree so no one can change a published config. */

@@ -31,6 +31,17 @@ export interface DataPlane {
 
 const NO_ROUTE_MESSAGE = 'no service matches this host and path';
 
+/**
+ * Only WebSocket upgrades are tunnelled. Any other (h2c, which `curl --http2`
+ * asks for on every request, with any method and body) is served as a plain
+ * request with Upgrade dropped as hop-by-hop, as nginx does; tunnelling it
+ * would turn a POST into a bodiless GET.
+ */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return upgrade !== undefined && upgrade.toLowerCase().includes('websocket');
+}
+
 /** Creates the data-plane server (not yet listening). */
 export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const { table, log } = options;
@@ -47,10 +58,6 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       inFlight--;
     });
     if (draining) res.shouldKeepAlive = false;
-    if (req.method === 'CONNECT') {
-      sendError(res, 405, 'bad_request', 'CONNECT is not supported');
-      return;
-    }
     const version = routeRequest(table(), req, random);
     if (version === null) {
       sendError(res, 404, 'no_route', NO_ROUTE_MESSAGE);
@@ -66,6 +73,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       headersTimeout: 20_000,
       requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
       maxHeaderSize: 32 * 1024,
+      shouldUpgradeCallback: isWebSocketUpgrade, // Node >= 24.9; older ones tunnel every upgrade
     },
     onRequest,
   );
@@ -82,6 +90,12 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       return;
     }
     forwardUpgrade(req, socket, head, version, tunnels);
+  });
+
+  // Node hands CONNECT to this event, never to 'request'; without a listener it drops the socket unanswered.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    rejectUpgrade(socket, 405, 'bad_request', 'CONNECT is not supported');
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 type DispatchController = Dispatcher.DispatchController;
 import { formatErrorBody, type ErrorCode } from '../errors.ts';
 import type { CompiledVersion } from '../table/index.ts';
-import { buildClientHeaders, buildUpstreamHeaders } from './headers.ts';
+import { buildClientHeaders, buildUpstreamHeaders, VERSION_HEADER } from './headers.ts';
 import type { PooledUpstream } from './pools.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
 
@@ -23,7 +23,10 @@ export const CLIENT_CLOSED_STATUS = 499;
 
 /** What the data plane learns about each finished exchange (for metrics and logs). */
 export interface ExchangeObserver {
-  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number): void;
+  /** Called when the exchange starts, after routing. */
+  onExchangeStart?(version: CompiledVersion): void;
+  /** Called exactly once when the exchange ends, however it ends. */
+  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number, method: string): void;
 }
 
 /** An error raised to abort the upstream request when the client goes away. */
@@ -75,6 +78,7 @@ class ProxyExchange {
     this.version = version;
     this.observer = observer;
     this.startedAt = startedAt;
+    observer?.onExchangeStart?.(version);
     res.on('close', this.onClientClose);
   }
 
@@ -97,6 +101,10 @@ class ProxyExchange {
     if (statusCode < 200 || this.finished) return;
     this.status = statusCode;
     const res = this.res;
+    // An answer before the whole request body was read (an early 401 or 413): undici stops
+    // sending the body and destroys the request stream, so the rest of it is never read off
+    // the client connection and a next request on it would hang. Close it after this answer.
+    if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.version.name : null;
     res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
     res.on('drain', this.onDrain);
@@ -127,6 +135,10 @@ class ProxyExchange {
       return;
     }
     const status = failure.code === 'upstream_timeout' ? 504 : 502;
+    // Same as an early answer: an unread rest of the body would wedge the connection.
+    if (!this.req.complete) this.res.shouldKeepAlive = false;
+    // Which version failed is what an operator watching a canary needs to know.
+    if (this.version.service.exposeVersionHeader) this.res.setHeader(VERSION_HEADER, this.version.name);
     sendError(this.res, status, failure.code, failure.message);
     this.finish(status, failure);
   }
@@ -134,7 +146,7 @@ class ProxyExchange {
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
     this.res.off('drain', this.onDrain);
-    this.observer?.onExchangeEnd(this.version, status, failure, this.startedAt);
+    this.observer?.onExchangeEnd(this.version, status, failure, this.startedAt, this.req.method ?? 'GET');
   }
 }
 

@@ -98,3 +98,10 @@ export function formatUpgradeHead(statusCode: number, headers: IncomingHttpHeade
   if (versionName !== null) head += `${VERSION_HEADER}: ${versionName}\r\n`;
   return `${head}\r\n`;
 }
+
+/** A response head for a raw socket, from a flat [name, value, ...] header list. */
+export function formatResponseHead(statusCode: number, statusText: string, headers: readonly string[]): string {
+  let head = `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}

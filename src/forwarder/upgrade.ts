@@ -1,9 +1,12 @@
-// WebSocket (and any HTTP/1.1 Upgrade) proxying through undici's dispatcher:
+// WebSocket upgrade proxying through undici's dispatcher (the data plane
+// serves other upgrades, such as h2c, as plain requests):
 // the upstream answers 101, undici hands over its socket, and the two
 // sockets are piped together. Both are destroyed as soon as either side
-// closes or errors, so no socket outlives its peer.
+// closes or errors, so no socket outlives its peer. An upstream that
+// declines (401, 403, 426...) has its answer relayed, then the client
+// connection is closed, as nginx and Envoy do.
 
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -11,18 +14,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 type DispatchController = Dispatcher.DispatchController;
 import { formatErrorBody, type ErrorCode } from '../errors.ts';
 import type { CompiledVersion } from '../table/index.ts';
-import { buildUpstreamHeaders, formatUpgradeHead } from './headers.ts';
+import { buildClientHeaders, buildUpstreamHeaders, formatResponseHead, formatUpgradeHead } from './headers.ts';
 import { nextUpstream } from './forward.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
 /** Answers an upgrade request on its raw socket with a JSON error and closes it. */
 export function rejectUpgrade(socket: Duplex, status: number, code: ErrorCode, message: string): void {
   if (socket.destroyed) return;
   const body = formatErrorBody(code, message);
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
@@ -49,6 +50,8 @@ class UpgradeExchange {
   readonly version: CompiledVersion;
   readonly tunnels: Set<Duplex>;
   controller: DispatchController | null = null;
+  /** True once the upstream answered with a non-101 response that is being relayed. */
+  declined = false;
 
   constructor(socket: Duplex, head: Buffer, version: CompiledVersion, tunnels: Set<Duplex>) {
     this.socket = socket;
@@ -83,19 +86,44 @@ class UpgradeExchange {
     joinSockets(client, upstream, () => this.tunnels.delete(client));
   }
 
-  onResponseStart(controller: DispatchController, statusCode: number): void {
-    // The upstream declined the upgrade; undici reports it as an error next.
-    void controller;
-    void statusCode;
+  onResponseStart(controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    // A non-101 answer: the upstream declined the upgrade. Relay it; the body
+    // is framed by its content-length or, failing that, by closing.
+    if (statusCode < 200) return;
+    const socket = this.socket;
+    if (socket.destroyed) {
+      controller.abort(new Error('client closed the connection'));
+      return;
+    }
+    this.declined = true;
+    const out = buildClientHeaders(headers, this.version.service.exposeVersionHeader ? this.version.name : null);
+    out.push('connection', 'close');
+    socket.write(formatResponseHead(statusCode, statusMessage || STATUS_CODES[statusCode] || '', out));
   }
 
-  onResponseData(): void {}
+  readonly onDrain = (): void => {
+    this.controller?.resume();
+  };
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    if (!this.declined) return;
+    if (!this.socket.write(chunk)) {
+      controller.pause();
+      this.socket.once('drain', this.onDrain);
+    }
+  }
 
   onResponseEnd(): void {
-    rejectUpgrade(this.socket, 502, 'upstream_protocol_error', 'the upstream did not accept the upgrade');
+    if (this.declined) this.socket.end();
+    else rejectUpgrade(this.socket, 502, 'upstream_protocol_error', 'the upstream did not accept the upgrade');
   }
 
   onResponseError(_controller: DispatchController, err: Error): void {
+    if (this.declined) {
+      // Part of the upstream's answer is out already: cut the connection so the client sees it truncated.
+      this.socket.destroy();
+      return;
+    }
     const failure = classifyUpstreamError(err);
     const status = failure.code === 'upstream_timeout' ? 504 : 502;
     rejectUpgrade(this.socket, status, failure.code, failure.message);

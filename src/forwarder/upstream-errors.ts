@@ -1,6 +1,7 @@
 // Maps what went wrong talking to an upstream onto a stable error code (and
 // so an HTTP status) and a bounded metric kind.
 
+import { errors } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 
 /** Failure kinds, used as the `kind` label of veer_upstream_errors_total. */
@@ -26,7 +27,9 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     return { code: 'upstream_timeout', kind: 'timeout', message: `the upstream timed out (${what})` };
   }
   if (RESET_CODES.has(code)) return { code: 'upstream_reset', kind: 'reset', message: 'the upstream closed the connection' };
-  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') {
+  // undici's HTTPParserError carries no code (it looks the llhttp error number up in a
+  // name -> number table, so `code` is undefined): recognise it by class as well.
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO' || err instanceof errors.HTTPParserError) {
     return { code: 'upstream_protocol_error', kind: 'protocol', message: 'the upstream sent an invalid HTTP response' };
   }
   return { code: 'upstream_error', kind: 'other', message: 'the upstream request failed' };

@@ -28,7 +28,7 @@ export class ConfigReloader {
   #lastText: string;
   #running: Promise<ReloadOutcome> | null = null;
   #queued: Promise<ReloadOutcome> | null = null;
-  #onResult: ((outcome: 'success' | 'failure', config: Config | null) => void) | null = null;
+  readonly #onResult: ((outcome: 'success' | 'failure', config: Config | null) => void)[] = [];
 
   constructor(file: string, state: RouteState, log: Logger, initialText: string, env: NodeJS.ProcessEnv = process.env) {
     this.#file = file;
@@ -38,9 +38,9 @@ export class ConfigReloader {
     this.#env = env;
   }
 
-  /** Called with each reload's result (not for unchanged files). */
+  /** Adds a listener called with each reload's result (not for unchanged files); listeners run in the order added. */
   onResult(listener: (outcome: 'success' | 'failure', config: Config | null) => void): void {
-    this.#onResult = listener;
+    this.#onResult.push(listener);
   }
 
   /** Requests a reload; concurrent requests coalesce into at most one more run. */
@@ -68,7 +68,7 @@ export class ConfigReloader {
         code: i.code,
         path: formatConfigPath(i.path),
         message: i.message,
-        ...loaded.locate(i.path),
+        ...loaded.locate(i.path, i.atKey === true),
       }));
       return this.#reject(reason, issues, loaded.text);
     }
@@ -77,7 +77,7 @@ export class ConfigReloader {
     this.stats.lastSuccessAt = new Date().toISOString();
     for (const w of compiled.warnings) this.#log.warn({ path: formatConfigPath(w.path), code: w.code }, w.message);
     this.#log.info({ file: this.#file, reason, generation: compiled.table.generation, services: compiled.table.services.length }, 'config reloaded');
-    this.#onResult?.('success', loaded.config);
+    for (const listener of this.#onResult) listener('success', loaded.config);
     return 'applied';
   }
 
@@ -88,7 +88,7 @@ export class ConfigReloader {
     this.stats.lastError = { at: new Date().toISOString(), issues };
     this.#log.error({ file: this.#file, reason, errors: issues }, `config reload rejected (${issues.length} error${issues.length === 1 ? '' : 's'}); the last good config keeps serving`);
     for (const i of issues) this.#log.error({ code: i.code }, `${this.#file}:${i.line ?? '?'}:${i.column ?? '?'} ${i.path} ${i.message}`);
-    this.#onResult?.('failure', null);
+    for (const listener of this.#onResult) listener('failure', null);
     return 'rejected';
   }
 }

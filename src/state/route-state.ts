@@ -47,6 +47,26 @@ export class RouteState {
     return this.#publish(config, this.#runtimeWeights);
   }
 
+  /** The runtime weights the published table was compiled with. */
+  get runtimeWeights(): RuntimeWeights {
+    return this.#runtimeWeights;
+  }
+
+  /** Compiles the current config with `weights` as the runtime weights, without publishing: a dry run. */
+  previewWeights(weights: RuntimeWeights): CompileResult {
+    // Binds no pools: the preview only answers whether the weights fit.
+    return compileTable(this.table.config, { generation: this.#generation + 1, runtimeWeights: weights });
+  }
+
+  /**
+   * Compiles the current config with `weights` as the runtime weights and
+   * publishes it with one swap; on failure nothing changes. Synchronous, so
+   * no config reload can slip between the compile and the swap.
+   */
+  publishWeights(weights: RuntimeWeights): CompileResult {
+    return this.#publish(this.table.config, weights);
+  }
+
   #publish(config: Config, weights: RuntimeWeights): CompileResult {
     const result = compileTable(config, {
       generation: this.#generation + 1,

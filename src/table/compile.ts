@@ -33,34 +33,36 @@ export type CompileResult =
   | { readonly ok: false; readonly issues: readonly CompileIssue[] };
 
 type Path = (string | number)[];
+type Report = (code: string, path: Path, message: string, atKey?: boolean) => void;
 
 /** Compiles a validated config into a route table. */
 export function compileTable(config: Config, options: CompileOptions = {}): CompileResult {
   const issues: CompileIssue[] = [];
   const warnings: CompileIssue[] = [];
-  const report = (code: string, path: Path, message: string) => issues.push({ code, path, message });
+  const report = (code: string, path: Path, message: string, atKey?: boolean) =>
+    issues.push(atKey ? { code, path, message, atKey } : { code, path, message });
   const bind = options.bindUpstream ?? ((origin: string) => ({ origin }));
 
   const services: CompiledService[] = [];
   const servicesByName = new Map<string, CompiledService>();
   const routeKeys = new Map<string, number>();
+  // Names seen so far, compiled or not: a broken first "shop" still makes a second "shop" a duplicate.
+  const names = new Set<string>();
 
   config.services.forEach((spec, index) => {
     const base: Path = ['services', index];
-    if (servicesByName.has(spec.name)) {
+    if (names.has(spec.name)) {
       report('duplicate_service', [...base, 'name'], `service name "${spec.name}" is used twice`);
       return;
     }
+    names.add(spec.name);
     const hosts = compileHosts(spec, base, report);
     for (const host of hosts ?? ['*']) {
       const key = `${host} ${spec.match.pathPrefix}`;
       const other = routeKeys.get(key);
       if (other !== undefined) {
-        report(
-          'duplicate_route',
-          [...base, 'match'],
-          `host ${host === '*' ? '(any)' : host} with pathPrefix ${spec.match.pathPrefix} is already served by services[${other}]`,
-        );
+        const where = other === index ? 'is listed twice in this service' : `is already served by services[${other}]`;
+        report('duplicate_route', [...base, 'match'], `host ${host === '*' ? '(any)' : host} with pathPrefix ${spec.match.pathPrefix} ${where}`);
       }
       routeKeys.set(key, index);
     }
@@ -86,7 +88,7 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
 function compileHosts(
   spec: ServiceConfig,
   base: Path,
-  report: (code: string, path: Path, message: string) => void,
+  report: Report,
 ): string[] | null {
   if (!spec.match.hosts) return null;
   const hosts: string[] = [];
@@ -108,7 +110,7 @@ function compileService(
   config: Config,
   runtimeWeights: Readonly<Record<string, number>> | undefined,
   bind: (origin: string, service: ServiceConfig) => UpstreamTarget,
-  report: (code: string, path: Path, message: string) => void,
+  report: Report,
   warnings: CompileIssue[],
 ): CompiledService | null {
   const base: Path = ['services', index];
@@ -193,7 +195,7 @@ function compileRules(
   spec: ServiceConfig,
   base: Path,
   versionsByName: Map<string, CompiledVersion>,
-  report: (code: string, path: Path, message: string) => void,
+  report: Report,
 ): readonly CompiledRule[] {
   const rules: CompiledRule[] = [];
   spec.routes.forEach((rule, ri) => {
@@ -224,7 +226,7 @@ function compileSplit(
   versions: CompiledVersion[],
   versionsByName: Map<string, CompiledVersion>,
   runtimeWeights: Readonly<Record<string, number>> | undefined,
-  report: (code: string, path: Path, message: string) => void,
+  report: Report,
   warnings: CompileIssue[],
 ): CompiledSplit | null {
   const path: Path = [...base, 'split', 'weights'];
@@ -232,7 +234,7 @@ function compileSplit(
   let issuesBefore = 0;
   for (const name of Object.keys(configWeights)) {
     if (!versionsByName.has(name)) {
-      report('unknown_version', [...path, name], `"${name}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')})`);
+      report('unknown_version', [...path, name], `"${name}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')})`, true);
       issuesBefore++;
     }
   }
@@ -247,15 +249,18 @@ function compileSplit(
   let source: 'config' | 'runtime' = 'config';
   if (runtimeWeights) {
     const unknown = Object.keys(runtimeWeights).filter((n) => !versionsByName.has(n));
+    // The state store is a file someone may edit: a negative or non-number weight is refused like an unknown version.
+    const invalid = Object.keys(runtimeWeights).filter((n) => !(Number.isFinite(runtimeWeights[n]) && runtimeWeights[n]! >= 0));
     const total = Object.values(runtimeWeights).reduce((a, b) => a + b, 0);
-    if (unknown.length === 0 && total > 0) {
+    if (unknown.length === 0 && invalid.length === 0 && total > 0) {
       weights = { ...runtimeWeights };
       source = 'runtime';
     } else {
+      const why = unknown.length ? `unknown versions: ${unknown.join(', ')}` : invalid.length ? `invalid weights for: ${invalid.join(', ')}` : 'all zero';
       warnings.push({
         code: 'runtime_weights_ignored',
         path,
-        message: `runtime weights for ${spec.name} no longer fit the config (${unknown.length ? `unknown versions: ${unknown.join(', ')}` : 'all zero'}); using the config's weights`,
+        message: `runtime weights for ${spec.name} no longer fit the config (${why}); using the config's weights`,
       });
     }
   }

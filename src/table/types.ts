@@ -99,4 +99,6 @@ export interface CompileIssue {
   readonly code: string;
   readonly path: readonly (string | number)[];
   readonly message: string;
+  /** True when the problem is the map key at `path` (e.g. an unknown version in weights), not its value. */
+  readonly atKey?: boolean;
 }

@@ -1,0 +1,69 @@
+// /api/v1/services: list, one service, weights (set, reset) and explain.
+
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { VeerError } from '../errors.ts';
+import { describeRequest, explainChoice } from '../router/index.ts';
+import type { RuntimeState } from '../state/index.ts';
+import type { CompiledService } from '../table/index.ts';
+import { describeService, type RolloutStatusOf } from './api-views.ts';
+
+const ServiceParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) });
+type ServiceParamsT = Static<typeof ServiceParams>;
+
+/** PUT .../weights. Values are checked by state/ (negative, huge, all zero -> invalid_weights). */
+export const WeightsBody = Type.Object(
+  { weights: Type.Record(Type.String({ minLength: 1, maxLength: 253 }), Type.Number(), { maxProperties: 256 }) },
+  { additionalProperties: false },
+);
+
+const StringMap = Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 8192 }), { maxProperties: 128 });
+
+/** POST .../explain: a request described by parts. */
+export const ExplainBody = Type.Object(
+  {
+    headers: Type.Optional(StringMap),
+    cookies: Type.Optional(StringMap),
+    query: Type.Optional(StringMap),
+    path: Type.Optional(Type.String({ pattern: '^/', maxLength: 8192 })),
+  },
+  { additionalProperties: false },
+);
+
+/** What the services routes need. */
+export interface ServicesRouteOptions {
+  readonly runtime: RuntimeState;
+  readonly rolloutOf: RolloutStatusOf;
+  readonly actorOf: (headers: Record<string, unknown>, ip: string) => string;
+}
+
+/** Looks a service up in the published table or throws unknown_service. */
+export function serviceOrThrow(runtime: RuntimeState, name: string): CompiledService {
+  const service = runtime.table.servicesByName.get(name);
+  if (service === undefined) throw new VeerError('unknown_service', `no service named ${JSON.stringify(name)} (services: ${runtime.table.services.map((s) => s.name).join(', ')})`);
+  return service;
+}
+
+/** Registers the services routes on `app` (mounted under /api/v1). */
+export async function servicesRoutes(app: FastifyInstance, options: ServicesRouteOptions): Promise<void> {
+  const { runtime, rolloutOf, actorOf } = options;
+
+  app.get('/services', async () => ({ services: runtime.table.services.map((s) => describeService(s, runtime, rolloutOf)) }));
+
+  app.get<{ Params: ServiceParamsT }>('/services/:name', { schema: { params: ServiceParams } }, async (req) => describeService(serviceOrThrow(runtime, req.params.name), runtime, rolloutOf));
+
+  app.put<{ Params: ServiceParamsT; Body: Static<typeof WeightsBody> }>('/services/:name/weights', { schema: { params: ServiceParams, body: WeightsBody } }, async (req) => {
+    const result = await runtime.setWeights(req.params.name, req.body.weights, actorOf(req.headers, req.ip));
+    return { service: describeService(serviceOrThrow(runtime, req.params.name), runtime, rolloutOf), change: result.entry };
+  });
+
+  app.delete<{ Params: ServiceParamsT }>('/services/:name/weights', { schema: { params: ServiceParams } }, async (req) => {
+    const result = await runtime.resetWeights(req.params.name, actorOf(req.headers, req.ip));
+    return { service: describeService(serviceOrThrow(runtime, req.params.name), runtime, rolloutOf), change: result.entry };
+  });
+
+  app.post<{ Params: ServiceParamsT; Body: Static<typeof ExplainBody> | undefined }>('/services/:name/explain', { schema: { params: ServiceParams, body: ExplainBody } }, async (req) => {
+    const service = serviceOrThrow(runtime, req.params.name);
+    return explainChoice(service, describeRequest(req.body ?? {}));
+  });
+}

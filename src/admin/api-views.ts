@@ -1,0 +1,54 @@
+// What the admin API answers about a service: the published split plus the
+// stored rollout and shift, as plain JSON.
+
+import type { RolloutStatus } from '../rollout/index.ts';
+import type { RuntimeState, ShiftRecord } from '../state/index.ts';
+import type { CompiledService } from '../table/index.ts';
+
+/** One version as the API shows it. */
+export interface VersionView {
+  readonly name: string;
+  readonly weight: number;
+  readonly percent: number;
+  readonly upstreams: readonly string[];
+}
+
+/** One service as the API shows it. */
+export interface ServiceView {
+  readonly name: string;
+  readonly hosts: readonly string[] | null;
+  readonly pathPrefix: string;
+  readonly versions: readonly VersionView[];
+  readonly weights: Readonly<Record<string, number>>;
+  /** `runtime` when weights set through the API (or a rollout) win over the config's. */
+  readonly weightsSource: 'config' | 'runtime';
+  readonly sticky: { readonly kind: string; readonly name: string } | null;
+  readonly seed: string;
+  readonly rules: number;
+  readonly rolloutPlan: boolean;
+  readonly rollout: RolloutStatus | null;
+  readonly shift: ShiftRecord | null;
+}
+
+/** Reads the live status of a service's rollout (the engine adds its analysis to the stored record). */
+export type RolloutStatusOf = (service: string) => RolloutStatus | null;
+
+/** Builds the view of one service. */
+export function describeService(service: CompiledService, runtime: RuntimeState, rolloutOf: RolloutStatusOf): ServiceView {
+  const split = service.split;
+  const record = runtime.record(service.name);
+  return {
+    name: service.name,
+    hosts: service.hosts,
+    pathPrefix: service.pathPrefix,
+    versions: split.versions.map((v, i) => ({ name: v.name, weight: split.weights[v.name] ?? 0, percent: split.percents[i] ?? 0, upstreams: v.upstreams.map((u) => u.origin) })),
+    weights: split.weights,
+    weightsSource: split.source,
+    sticky: split.sticky ? { kind: split.sticky.kind, name: split.sticky.name } : null,
+    seed: split.seed,
+    rules: service.rules.length,
+    rolloutPlan: service.rollout !== null,
+    rollout: rolloutOf(service.name),
+    shift: record.shift ?? null,
+  };
+}

@@ -1,0 +1,66 @@
+// The admin API under /api/v1, mounted on the admin server: auth, the one
+// error shape, strict JSON-schema validation, then the route plugins.
+//
+//   onRequest: auth (root hook: every route and the 404 handler)
+//   /api/v1 ── services, weights, explain   (api-services.ts)
+//           ├─ shift, rollout and its verbs (api-rollouts.ts)
+//           └─ history                      (api-history.ts)
+
+import { Ajv } from 'ajv';
+import type { FastifyInstance } from 'fastify';
+import type { RolloutEngine } from '../rollout/index.ts';
+import type { RuntimeState } from '../state/index.ts';
+import { installAdminAuth } from './api-auth.ts';
+import { installErrorShape } from './api-errors.ts';
+import { historyRoutes } from './api-history.ts';
+import { rolloutRoutes } from './api-rollouts.ts';
+import { servicesRoutes } from './api-services.ts';
+import type { RolloutStatusOf } from './api-views.ts';
+
+/** What the admin API drives. */
+export interface AdminApi {
+  readonly runtime: RuntimeState;
+  /** The rollout and shift engine; without it the rollout and shift routes answer 404. */
+  readonly rollouts?: RolloutEngine;
+  /** The admin token, read per request (a reload may change it); empty or undefined = no auth. */
+  readonly token: () => string | undefined;
+}
+
+const ACTOR_PATTERN = /^[\w.@:/+-][\w.@:/+ -]{0,63}$/;
+
+/** Who made a change, for the history: `x-veer-actor` (the CLI sends `cli:USER`) and the peer address. */
+export function actorOf(headers: Record<string, unknown>, ip: string): string {
+  const claimed = headers['x-veer-actor'];
+  return typeof claimed === 'string' && ACTOR_PATTERN.test(claimed) ? `${claimed} (${ip})` : `api (${ip})`;
+}
+
+/**
+ * Validation is strict: no type coercion ("90" is not a number), no silent
+ * removal of unknown keys. Fastify's default Ajv does both, so the API uses
+ * its own.
+ */
+function createValidatorCompiler() {
+  const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false });
+  return ({ schema }: { schema: object }) => ajv.compile(schema);
+}
+
+/** Mounts auth, the error shape and the /api/v1 routes on the admin server. */
+export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
+  installErrorShape(app);
+  installAdminAuth(app, api.token);
+  const engine = api.rollouts;
+  const rolloutOf: RolloutStatusOf = engine ? (service) => engine.status(service) : () => null;
+  app.register(
+    async (v1) => {
+      v1.setValidatorCompiler(createValidatorCompiler());
+      // A POST without a body (curl -X POST, the CLI's verbs) is an empty object, not a schema failure.
+      v1.addHook('preValidation', async (req) => {
+        if (req.body === undefined && req.method === 'POST') req.body = {};
+      });
+      await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf });
+      await v1.register(historyRoutes, { runtime: api.runtime });
+      if (engine) await v1.register(rolloutRoutes, { runtime: api.runtime, engine, actorOf });
+    },
+    { prefix: '/api/v1' },
+  );
+}

@@ -1,0 +1,83 @@
+// Prometheus views of the recorder's per-version numbers. They are prom-client
+// metric objects (registered in the veer registry like any Counter) whose
+// values are read from the VersionRecords only when /metrics is scraped, so
+// the request path never builds a label string or hashes a label set.
+
+import type { Aggregator, Metric } from 'prom-client';
+import type { ExchangeRecorder } from './exchange-recorder.ts';
+import { DURATION_BUCKETS, FAILURE_KINDS, METRIC_NAMES } from './names.ts';
+
+type Labels = Readonly<Record<string, string | number>>;
+
+/** One sample, in the shape prom-client's registry and AggregatorRegistry read. */
+interface Sample {
+  readonly labels: Labels;
+  readonly value: number;
+  readonly metricName?: string;
+}
+
+/** What prom-client's Registry needs from a metric: a name and an async get(). */
+interface ScrapeTimeMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly aggregator: Aggregator;
+  get(): Promise<{ name: string; help: string; type: string; aggregator: Aggregator; values: Sample[] }>;
+  /** Registry.resetMetrics() calls this; the recorder's counts are never reset from outside. */
+  reset(): void;
+}
+
+function defineMetric(name: string, help: string, type: ScrapeTimeMetric['type'], aggregator: Aggregator, read: () => Sample[]): Metric {
+  const metric: ScrapeTimeMetric = {
+    name,
+    help,
+    type,
+    aggregator,
+    get: async () => ({ name, help, type, aggregator, values: read() }),
+    reset: () => {},
+  };
+  // The registry reads only name, get() and reset(); prom-client's Metric type lists its own classes.
+  return metric as unknown as Metric;
+}
+
+/** The four per-version metrics read from `recorder`: requests, duration, upstream errors, in flight. */
+export function createRecorderMetrics(recorder: ExchangeRecorder): Metric[] {
+  const requests = defineMetric(METRIC_NAMES.requests, 'Requests proxied, by service, version, method and status code (499: client closed).', 'counter', 'sum', () => {
+    const values: Sample[] = [];
+    for (const record of recorder.records()) for (const series of record.codes.values()) values.push({ labels: series.labels, value: series.count });
+    return values;
+  });
+
+  const bucketLabels = DURATION_BUCKETS.map((le) => ({ le }));
+  const durationName = METRIC_NAMES.duration;
+  const duration = defineMetric(durationName, 'Time from receiving the request to the end of the response, in seconds.', 'histogram', 'sum', () => {
+    const values: Sample[] = [];
+    for (const record of recorder.records()) {
+      let cumulative = 0;
+      for (let b = 0; b < DURATION_BUCKETS.length; b++) {
+        cumulative += record.buckets[b]!;
+        values.push({ labels: { ...record.labels, ...bucketLabels[b] }, value: cumulative, metricName: `${durationName}_bucket` });
+      }
+      values.push({ labels: { ...record.labels, le: '+Inf' }, value: record.durationCount, metricName: `${durationName}_bucket` });
+      values.push({ labels: record.labels, value: record.durationSum, metricName: `${durationName}_sum` });
+      values.push({ labels: record.labels, value: record.durationCount, metricName: `${durationName}_count` });
+    }
+    return values;
+  });
+
+  const upstreamErrors = defineMetric(METRIC_NAMES.upstreamErrors, 'Upstream failures (connect, timeout, reset, protocol, other), by service and version.', 'counter', 'sum', () => {
+    const values: Sample[] = [];
+    for (const record of recorder.records()) {
+      for (let k = 0; k < FAILURE_KINDS.length; k++) values.push({ labels: { ...record.labels, kind: FAILURE_KINDS[k]! }, value: record.failures[k]! });
+    }
+    return values;
+  });
+
+  const inFlight = defineMetric(METRIC_NAMES.inFlight, 'Requests being proxied right now, by service and version.', 'gauge', 'sum', () => {
+    const values: Sample[] = [];
+    for (const record of recorder.records()) values.push({ labels: record.labels, value: record.inFlight });
+    return values;
+  });
+
+  return [requests, duration, upstreamErrors, inFlight];
+}

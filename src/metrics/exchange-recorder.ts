@@ -1,0 +1,147 @@
+// THE RECORDING POINT. The data plane calls the recorder once when an
+// exchange starts and once when it ends (response finished, upstream failed,
+// timed out, or client gone: 499). Everything per version - the Prometheus
+// series and the rollout analysis window - is counted here and nowhere else.
+//
+//   CompiledVersion --WeakMap--> VersionRecord (one per service/version name,
+//   (new objects each publish)     shared by every table that names it)
+//                                   ├── codes: Map<method*1000+code, {labels, count}>
+//                                   ├── buckets/sum/count   (duration histogram)
+//                                   ├── failures[kind]      (upstream errors)
+//                                   ├── inFlight
+//                                   └── window              (VersionWindow)
+//
+// HOT PATH: onExchangeEnd does a WeakMap lookup, a numeric Map lookup and
+// typed-array increments. Label objects are built once per series; the
+// Prometheus text is only produced at scrape time (see collectors.ts).
+
+import type { ExchangeObserver, UpstreamFailure } from '../forwarder/index.ts';
+import type { CompiledVersion, RouteTable } from '../table/index.ts';
+import { DURATION_BUCKETS, FAILURE_KINDS, METHODS, bucketIndexOf, foldFailureKind, foldMethod, foldStatus } from './names.ts';
+import { VersionWindow, type WindowOptions, type WindowStats } from './version-window.ts';
+
+/** The labels of one veer_requests_total series and its count. */
+export interface CodeSeries {
+  readonly labels: { readonly service: string; readonly version: string; readonly method: string; readonly code: string };
+  count: number;
+}
+
+/** Everything counted for one (service, version). */
+export class VersionRecord {
+  readonly service: string;
+  readonly version: string;
+  readonly labels: { readonly service: string; readonly version: string };
+  /** veer_requests_total series, keyed by methodIndex * 1000 + code. */
+  readonly codes = new Map<number, CodeSeries>();
+  /** Duration histogram: requests per bucket of DURATION_BUCKETS, last one +Inf (not cumulative). */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  durationSum = 0;
+  durationCount = 0;
+  /** Upstream failures per FAILURE_KINDS index. */
+  readonly failures = new Float64Array(FAILURE_KINDS.length);
+  inFlight = 0;
+  readonly window: VersionWindow;
+
+  constructor(service: string, version: string, window: WindowOptions) {
+    this.service = service;
+    this.version = version;
+    this.labels = Object.freeze({ service, version });
+    this.window = new VersionWindow(window);
+  }
+
+  /** Creates the series for a (method, code) pair seen for the first time. */
+  addCode(key: number, method: number, code: number): CodeSeries {
+    const series: CodeSeries = { labels: Object.freeze({ service: this.service, version: this.version, method: METHODS[method]!, code: String(code) }), count: 0 };
+    this.codes.set(key, series);
+    return series;
+  }
+}
+
+/** How to build an ExchangeRecorder. */
+export interface RecorderOptions {
+  /** Milliseconds on the clock the data plane uses for `startedAt` (default performance.now). */
+  readonly now?: () => number;
+  readonly window?: WindowOptions;
+}
+
+/** Counts every exchange per version; the data plane's ExchangeObserver. */
+export class ExchangeRecorder implements ExchangeObserver {
+  readonly #byVersion = new WeakMap<CompiledVersion, VersionRecord>();
+  readonly #byName = new Map<string, VersionRecord>();
+  readonly #now: () => number;
+  readonly #window: WindowOptions;
+  /** True once the data plane has called onExchangeStart (in-flight is counted from then on). */
+  startHookSeen = false;
+  /** True once the data plane has passed a request method to onExchangeEnd. */
+  methodSeen = false;
+
+  constructor(options: RecorderOptions = {}) {
+    this.#now = options.now ?? (() => performance.now());
+    this.#window = options.window ?? {};
+  }
+
+  /**
+   * Binds every version of a newly published table to its record, so the
+   * first request needs no setup; drops records of versions no longer
+   * configured, which keeps the label sets bounded by the config.
+   */
+  bindTable(table: RouteTable): void {
+    const live = new Set<string>();
+    for (const service of table.services) {
+      for (const version of service.versions) {
+        this.#recordOf(version);
+        live.add(service.name + '\0' + version.name);
+      }
+    }
+    for (const key of this.#byName.keys()) if (!live.has(key)) this.#byName.delete(key);
+  }
+
+  /** Called by the data plane when an exchange starts. */
+  onExchangeStart(version: CompiledVersion): void {
+    this.startHookSeen = true;
+    (this.#byVersion.get(version) ?? this.#recordOf(version)).inFlight++;
+  }
+
+  /** Called by the data plane when an exchange ends; `method` is the request's method when the data plane passes it. */
+  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number, method?: string): void {
+    const record = this.#byVersion.get(version) ?? this.#recordOf(version);
+    const now = this.#now();
+    const seconds = now > startedAt ? (now - startedAt) / 1000 : 0;
+    if (method !== undefined) this.methodSeen = true;
+    const m = foldMethod(method);
+    const code = foldStatus(status);
+    const key = m * 1000 + code;
+    (record.codes.get(key) ?? record.addCode(key, m, code)).count++;
+    record.buckets[bucketIndexOf(seconds)]! += 1;
+    record.durationSum += seconds;
+    record.durationCount += 1;
+    if (failure !== null) record.failures[foldFailureKind(failure.kind)]! += 1;
+    // Without a start hook nothing was added, so there is nothing to take away.
+    if (record.inFlight > 0) record.inFlight--;
+    record.window.record(now, seconds, failure !== null || (status >= 500 && status <= 599));
+  }
+
+  /** The live records, for the collectors. */
+  records(): IterableIterator<VersionRecord> {
+    return this.#byName.values();
+  }
+
+  /** The last `spanMs` of one version's traffic, or null when the version is unknown. */
+  readWindow(service: string, version: string, spanMs: number): WindowStats | null {
+    const record = this.#byName.get(service + '\0' + version);
+    return record === undefined ? null : record.window.read(this.#now(), spanMs);
+  }
+
+  #recordOf(version: CompiledVersion): VersionRecord {
+    const known = this.#byVersion.get(version);
+    if (known !== undefined) return known;
+    const key = version.service.name + '\0' + version.name;
+    let record = this.#byName.get(key);
+    if (record === undefined) {
+      record = new VersionRecord(version.service.name, version.name, this.#window);
+      this.#byName.set(key, record);
+    }
+    this.#byVersion.set(version, record);
+    return record;
+  }
+}

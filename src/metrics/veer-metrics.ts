@@ -1,0 +1,131 @@
+// The veer registry: the per-version metrics (from the recorder), the
+// weight and rollout gauges (from published tables and the rollout engine),
+// the reload counter, and Node's process metrics.
+//
+// Cluster-ready: one process's whole state is `snapshot()` (prom-client's
+// JSON form). A primary with several workers would gather one snapshot per
+// worker (over IPC) and answer /metrics with `renderSnapshots(all)`, which
+// sums them through prom-client's AggregatorRegistry; gauges that every
+// worker reports identically (weights, rollout info) carry the `first`
+// aggregator so they are not multiplied by the number of workers.
+
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RouteTable } from '../table/index.ts';
+import { createRecorderMetrics } from './collectors.ts';
+import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
+import { METRIC_NAMES, RELOAD_RESULTS, ROLLOUT_PHASES, type RolloutPhase } from './names.ts';
+
+/** One process's metrics as JSON, what a cluster primary would gather from each worker. */
+export type MetricSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** The Prometheus text exposition of a registry, with its content type. */
+export interface MetricsText {
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/** How to build the metrics of one veer process. */
+export interface VeerMetricsOptions extends RecorderOptions {
+  /** Export Node's process metrics (process_*, nodejs_*; default true). */
+  readonly processMetrics?: boolean;
+}
+
+/** The metrics of one veer process. */
+export interface VeerMetrics {
+  readonly registry: Registry;
+  /** The ExchangeObserver to give the data plane; also the per-version windows for rollout analysis. */
+  readonly recorder: ExchangeRecorder;
+  /** Follows a newly published table: binds its versions and sets veer_version_weight. */
+  observeTable(table: RouteTable): void;
+  /** Reports a service's rollout phase and canary in veer_rollout_info (1 on the current phase). */
+  setRolloutPhase(service: string, phase: RolloutPhase, canary: string): void;
+  /** Removes a service's veer_rollout_info series (no rollout any more). */
+  clearRollout(service: string): void;
+  /** Counts one config reload by its result. */
+  countReload(result: 'success' | 'failure'): void;
+  /** This process's metrics as JSON (one worker's share when aggregating). */
+  snapshot(): Promise<MetricSnapshot>;
+  /** This process's metrics in the Prometheus text format. */
+  render(): Promise<MetricsText>;
+}
+
+/** Builds a registry with every veer metric. */
+export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics {
+  const registry = new Registry();
+  const recorder = new ExchangeRecorder(options);
+  for (const metric of createRecorderMetrics(recorder)) registry.registerMetric(metric);
+
+  const weight = new Gauge({
+    name: METRIC_NAMES.weight,
+    help: 'Share of split traffic (0-100) each version gets, as published.',
+    labelNames: ['service', 'version'] as const,
+    aggregator: 'first',
+    registers: [registry],
+  });
+  const rolloutInfo = new Gauge({
+    name: METRIC_NAMES.rolloutInfo,
+    help: 'Rollout state of a service: one series per phase for the current canary, 1 on the current phase.',
+    labelNames: ['service', 'phase', 'canary'] as const,
+    aggregator: 'first',
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: METRIC_NAMES.configReloads,
+    help: 'Config reloads, by result (success, failure).',
+    labelNames: ['result'] as const,
+    // Every process that reloads reads the same file: the max is the number of reloads.
+    aggregator: 'max',
+    registers: [registry],
+  });
+  for (const result of RELOAD_RESULTS) reloads.inc({ result }, 0);
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  let weightSeries = new Map<string, { service: string; version: string }>();
+  const rollouts = new Map<string, string>();
+
+  const clearRollout = (service: string): void => {
+    const canary = rollouts.get(service);
+    if (canary === undefined) return;
+    for (const phase of ROLLOUT_PHASES) rolloutInfo.remove({ service, phase, canary });
+    rollouts.delete(service);
+  };
+
+  return {
+    registry,
+    recorder,
+    observeTable(table) {
+      recorder.bindTable(table);
+      const next = new Map<string, { service: string; version: string }>();
+      for (const service of table.services) {
+        const percents = service.split.percents;
+        for (let i = 0; i < service.versions.length; i++) {
+          const labels = { service: service.name, version: service.versions[i]!.name };
+          next.set(labels.service + '\0' + labels.version, labels);
+          weight.set(labels, percents[i] ?? 0);
+        }
+      }
+      for (const [key, labels] of weightSeries) if (!next.has(key)) weight.remove(labels);
+      weightSeries = next;
+      for (const service of [...rollouts.keys()]) if (!table.servicesByName.has(service)) clearRollout(service);
+    },
+    setRolloutPhase(service, phase, canary) {
+      if (rollouts.get(service) !== canary) clearRollout(service);
+      rollouts.set(service, canary);
+      for (const p of ROLLOUT_PHASES) rolloutInfo.set({ service, phase: p, canary }, p === phase ? 1 : 0);
+    },
+    clearRollout,
+    countReload(result) {
+      reloads.inc({ result });
+    },
+    snapshot: () => registry.getMetricsAsJSON(),
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
+
+/** Sums the snapshots of several processes (workers) into one Prometheus text exposition. */
+export async function renderSnapshots(snapshots: readonly MetricSnapshot[]): Promise<MetricsText> {
+  const merged = AggregatorRegistry.aggregate([...snapshots]);
+  return { contentType: merged.contentType, body: await merged.metrics() };
+}

@@ -1,0 +1,124 @@
+// A per-version sliding window over the last few minutes of traffic: the
+// numbers a rollout analysis reads (requests, errors, latency buckets). It is
+// fed from the same recording point as the Prometheus metrics, so the
+// dashboard and the analysis never disagree about what happened.
+//
+// A ring of fixed time slots in one Float64Array, one row per slot:
+//
+//   row = slotId % slots      [ slotId | requests | errors | b0 b1 ... bN-1 | b+Inf ]
+//                               col 0    col 1      col 2    col 3 ...
+//
+//   record(now): slotId = floor(now / slotMs); a row still holding an older
+//                slotId is zeroed first, so stale slots never need a timer.
+//   read(now, span): sums the rows whose slotId is in (current - k, current],
+//                k = ceil(span / slotMs), at most `slots`.
+
+import { DURATION_BUCKETS, bucketIndexOf } from './names.ts';
+
+/** How a window is cut into slots. */
+export interface WindowOptions {
+  /** Width of one slot in ms (default 1000). */
+  readonly slotMs?: number;
+  /** Number of slots kept (default 300: five minutes of 1 s slots). */
+  readonly slots?: number;
+  /** Latency bucket upper bounds in seconds (default DURATION_BUCKETS). */
+  readonly bounds?: readonly number[];
+}
+
+/** What a window saw over a span. */
+export interface WindowStats {
+  /** The span actually covered, in ms (a multiple of the slot width). */
+  readonly spanMs: number;
+  readonly requests: number;
+  /** 5xx responses plus upstream failures. */
+  readonly errors: number;
+  /** errors / requests, 0 when there were no requests. */
+  readonly errorRatio: number;
+  /** Latency bucket upper bounds in seconds; `buckets` has one more entry, for +Inf. */
+  readonly bounds: readonly number[];
+  /** Requests per latency bucket (not cumulative). */
+  readonly buckets: readonly number[];
+}
+
+const SLOT = 0;
+const REQUESTS = 1;
+const ERRORS = 2;
+const FIRST_BUCKET = 3;
+
+/** A sliding window of one version's requests, errors and latencies. */
+export class VersionWindow {
+  readonly slotMs: number;
+  readonly slots: number;
+  readonly bounds: readonly number[];
+  readonly #width: number;
+  readonly #rows: Float64Array;
+
+  constructor(options: WindowOptions = {}) {
+    this.slotMs = options.slotMs ?? 1000;
+    this.slots = options.slots ?? 300;
+    this.bounds = options.bounds ?? DURATION_BUCKETS;
+    if (!(this.slotMs > 0) || !Number.isInteger(this.slots) || this.slots < 1) throw new RangeError('a window needs slotMs > 0 and slots >= 1');
+    this.#width = FIRST_BUCKET + this.bounds.length + 1;
+    this.#rows = new Float64Array(this.slots * this.#width).fill(0);
+    // Mark every row empty with a slot id no clock reaches.
+    for (let r = 0; r < this.slots; r++) this.#rows[r * this.#width + SLOT] = -1;
+  }
+
+  /** Counts one finished request at `nowMs` that took `seconds`. */
+  record(nowMs: number, seconds: number, isError: boolean): void {
+    const slotId = Math.floor(nowMs / this.slotMs);
+    const base = (slotId % this.slots) * this.#width;
+    const rows = this.#rows;
+    if (rows[base + SLOT] !== slotId) {
+      rows.fill(0, base, base + this.#width);
+      rows[base + SLOT] = slotId;
+    }
+    rows[base + REQUESTS]! += 1;
+    if (isError) rows[base + ERRORS]! += 1;
+    rows[base + FIRST_BUCKET + bucketIndexOf(seconds, this.bounds)]! += 1;
+  }
+
+  /** Sums the last `spanMs` (rounded up to whole slots, at most the window) ending at `nowMs`. */
+  read(nowMs: number, spanMs: number): WindowStats {
+    const current = Math.floor(nowMs / this.slotMs);
+    const k = Math.min(this.slots, Math.max(1, Math.ceil(spanMs / this.slotMs)));
+    const buckets = new Array<number>(this.bounds.length + 1).fill(0);
+    let requests = 0;
+    let errors = 0;
+    const rows = this.#rows;
+    for (let r = 0; r < this.slots; r++) {
+      const base = r * this.#width;
+      const slotId = rows[base + SLOT]!;
+      if (slotId <= current - k || slotId > current) continue;
+      requests += rows[base + REQUESTS]!;
+      errors += rows[base + ERRORS]!;
+      for (let b = 0; b < buckets.length; b++) buckets[b]! += rows[base + FIRST_BUCKET + b]!;
+    }
+    return { spanMs: k * this.slotMs, requests, errors, errorRatio: requests === 0 ? 0 : errors / requests, bounds: this.bounds, buckets };
+  }
+}
+
+/**
+ * Estimates the q-quantile (0..1) latency in seconds from window buckets the
+ * way Prometheus's histogram_quantile does: linear inside the bucket that
+ * holds the rank; the highest finite bound when the rank falls in +Inf.
+ * Null when the window saw no requests.
+ */
+export function quantileOf(stats: Pick<WindowStats, 'bounds' | 'buckets'>, q: number): number | null {
+  let total = 0;
+  for (const n of stats.buckets) total += n;
+  if (total === 0) return null;
+  const rank = Math.min(1, Math.max(0, q)) * total;
+  let cumulative = 0;
+  for (let b = 0; b < stats.buckets.length; b++) {
+    const count = stats.buckets[b]!;
+    if (count > 0 && cumulative + count >= rank) {
+      if (b === stats.bounds.length) return stats.bounds[b - 1] ?? 0;
+      const lower = b === 0 ? 0 : stats.bounds[b - 1]!;
+      const upper = stats.bounds[b]!;
+      return lower + (upper - lower) * ((rank - cumulative) / count);
+    }
+    cumulative += count;
+  }
+  return stats.bounds[stats.bounds.length - 1] ?? 0;
+}

@@ -1,0 +1,278 @@
+// Drives rollouts over time in the process that owns state: one timer per
+// running rollout wakes it for the next analysis check or the end of the
+// current step's pause. Every change is a command to state/ (which persists
+// it, publishes the weights and writes the history line); the engine keeps
+// only the consecutive check counts in memory. On restart it picks every
+// running rollout up again at its stored step.
+//
+//   tick ──> check due? ── analyse window ── fail x failureLimit ──> abort
+//       │                               └── inconclusive x limit ──> pause (analysis)
+//       └──> step's pause over and last check passed? ──> next step / promote
+//       └──> schedule the next wake: min(next check, end of pause)
+
+import { parseDuration } from '../config/index.ts';
+import { VeerError } from '../errors.ts';
+import type { Logger } from '../log/index.ts';
+import type { RolloutPhase } from '../metrics/index.ts';
+import { isRolloutActive, type AnalysisResult, type RolloutRecord, type RuntimeState, type ServiceChange } from '../state/index.ts';
+import type { CompiledService } from '../table/index.ts';
+import { analyseWindow, mergeStats, type VersionStatsSource } from './analysis.ts';
+import { resolvePlan, type RolloutBodyT } from './plan.ts';
+import { ShiftDriver, type ShiftBodyT } from './shift.ts';
+import { describeRollout, type LiveRollout, type RolloutStatus } from './status.ts';
+import { abort, advance, enterStep, newRollout, pause, promote, requireRollout, resume } from './transitions.ts';
+
+/** Where rollout phases are reported (veer_rollout_info). */
+export interface RolloutPhaseSink {
+  setRolloutPhase(service: string, phase: RolloutPhase, canary: string): void;
+  clearRollout(service: string): void;
+}
+
+/** How to build a RolloutEngine. */
+export interface RolloutEngineOptions {
+  readonly runtime: RuntimeState;
+  /** Per-version sliding windows; without it, analysis checks are always inconclusive. */
+  readonly stats: VersionStatsSource | null;
+  readonly log: Logger;
+  readonly phases?: RolloutPhaseSink;
+  readonly now?: () => number;
+  /** Inconclusive checks in a row (too little canary traffic) before a progressing rollout pauses for a person (default 10). */
+  readonly inconclusiveLimit?: number;
+}
+
+/** The verbs of a running rollout. */
+export type RolloutVerb = 'pause' | 'resume' | 'promote' | 'abort';
+
+/** A tick found the rollout changed under it (a person acted); it drops its decision. */
+class StaleTick extends Error {}
+
+/** Runs rollouts (and shifts) with timers; the rollout room's public object. */
+export class RolloutEngine {
+  readonly #runtime: RuntimeState;
+  readonly #stats: VersionStatsSource | null;
+  readonly #log: Logger;
+  readonly #phases: RolloutPhaseSink | undefined;
+  readonly #now: () => number;
+  readonly #inconclusiveLimit: number;
+  readonly #live = new Map<string, LiveRollout>();
+  readonly shifts: ShiftDriver;
+  #stopped = false;
+
+  constructor(options: RolloutEngineOptions) {
+    this.#runtime = options.runtime;
+    this.#stats = options.stats;
+    this.#log = options.log;
+    this.#phases = options.phases;
+    this.#now = options.now ?? Date.now;
+    this.#inconclusiveLimit = options.inconclusiveLimit ?? 10;
+    this.shifts = new ShiftDriver({ runtime: this.#runtime, log: this.#log, now: this.#now });
+    // Any change to a service's rollout (API verb, tick, restart) re-plans its timer.
+    this.#runtime.onChange((service, record) => {
+      if (record.rollout !== undefined) this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
+      this.#schedule(service);
+    });
+  }
+
+  /** Picks up every running rollout and shift from the store. */
+  start(): void {
+    this.#stopped = false;
+    for (const [service, record] of Object.entries(this.#runtime.records())) {
+      if (record.rollout === undefined) continue;
+      this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
+      if (isRolloutActive(record.rollout)) {
+        this.#log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout resumed after restart');
+        this.#schedule(service);
+      }
+    }
+    this.shifts.start();
+  }
+
+  /** Stops every timer (the stored rollouts stay as they are) and waits for a command in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const live of this.#live.values()) if (live.timer) clearTimeout(live.timer);
+    this.#live.clear();
+    this.shifts.stop();
+    await this.#runtime.idle();
+  }
+
+  /** The service's latest rollout with the live analysis, or null when it never had one. */
+  status(service: string): RolloutStatus | null {
+    const record = this.#runtime.record(service).rollout;
+    if (record === undefined) return null;
+    return describeRollout(service, record, this.#live.get(service), this.#runtime.table.servicesByName.get(service)?.split.weights);
+  }
+
+  /** Starts the configured plan (with `body`'s overrides) at its first step. */
+  async startRollout(service: string, body: RolloutBodyT | undefined, actor: string): Promise<RolloutStatus> {
+    await this.#commandThenSchedule(service, actor, ({ service: compiled, record, now }) => {
+      if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `a rollout of ${service} is already ${record.rollout!.phase}; abort or promote it first`);
+      if (record.shift !== undefined) throw new VeerError('conflict', `a shift of ${service} toward ${record.shift.to} is running; stop it first (DELETE /api/v1/services/${service}/shift)`);
+      const plan = resolvePlan(compiled, body);
+      const rollout = newRollout(compiled, plan, now);
+      this.#resetLive(service, rollout);
+      return enterStep(compiled, rollout, 0, now, 'rollout.start', `rollout of ${plan.canary} started by ${actor}`, null);
+    });
+    return this.status(service)!;
+  }
+
+  /** Applies a verb to the service's running rollout. */
+  async act(service: string, verb: RolloutVerb, actor: string, note?: string): Promise<RolloutStatus> {
+    const why = `${verb} by ${actor}${note ? ` (${note})` : ''}`;
+    await this.#commandThenSchedule(service, actor, ({ service: compiled, record, now }) => {
+      const analysis = this.#liveOf(service, record.rollout)?.lastAnalysis ?? null;
+      switch (verb) {
+        case 'pause':
+          return pause(requireRollout(service, record.rollout, verb, ['progressing']), now, 'operator', why, analysis);
+        case 'resume': {
+          const rollout = requireRollout(service, record.rollout, verb, ['paused']);
+          this.#resetLive(service, rollout);
+          return resume(compiled, rollout, now, why, analysis);
+        }
+        case 'promote':
+          return promote(compiled, requireRollout(service, record.rollout, verb, ['progressing', 'paused']), now, why, analysis);
+        case 'abort':
+          return abort(compiled, requireRollout(service, record.rollout, verb, ['progressing', 'paused']), now, why, analysis);
+      }
+    });
+    return this.status(service)!;
+  }
+
+  /** Starts a gradual weight move (see ShiftDriver). */
+  startShift(service: string, body: ShiftBodyT, actor: string) {
+    return this.shifts.startShift(service, body, actor);
+  }
+
+  /** Stops a running shift where it is. */
+  stopShift(service: string, actor: string) {
+    return this.shifts.stopShift(service, actor);
+  }
+
+  /** A command from a person; whatever its outcome, the service's timer is planned again (a refused resume must not leave checks stopped). */
+  async #commandThenSchedule(service: string, actor: string, decide: Parameters<RuntimeState['command']>[2]): Promise<void> {
+    try {
+      await this.#runtime.command(service, actor, decide);
+    } finally {
+      this.#schedule(service);
+    }
+  }
+
+  #liveOf(service: string, rollout: RolloutRecord | undefined): LiveRollout | undefined {
+    const live = this.#live.get(service);
+    return live !== undefined && rollout !== undefined && live.rolloutId === rollout.id ? live : undefined;
+  }
+
+  #resetLive(service: string, rollout: RolloutRecord): void {
+    const old = this.#live.get(service);
+    if (old?.timer) clearTimeout(old.timer);
+    const live: LiveRollout = { rolloutId: rollout.id, failures: 0, inconclusive: 0, lastAnalysis: null, nextCheckAt: null, timer: null };
+    if (old !== undefined && old.rolloutId === rollout.id) live.lastAnalysis = old.lastAnalysis;
+    this.#live.set(service, live);
+  }
+
+  /** Plans the next wake of a service's rollout, or forgets it when none is running. */
+  #schedule(service: string): void {
+    const rollout = this.#runtime.record(service).rollout;
+    let live = this.#live.get(service);
+    if (live?.timer) {
+      clearTimeout(live.timer);
+      live.timer = null;
+    }
+    if (this.#stopped || rollout === undefined || !isRolloutActive(rollout)) {
+      if (live !== undefined && (rollout === undefined || live.rolloutId !== rollout.id || !isRolloutActive(rollout))) this.#live.delete(service);
+      return;
+    }
+    if (live === undefined || live.rolloutId !== rollout.id) {
+      this.#resetLive(service, rollout);
+      live = this.#live.get(service)!;
+    }
+    const now = this.#now();
+    let due = Number.POSITIVE_INFINITY;
+    if (rollout.analysis !== null) {
+      live.nextCheckAt ??= now + rollout.analysis.intervalMs;
+      due = live.nextCheckAt;
+    }
+    const step = rollout.steps[rollout.step];
+    if (rollout.phase === 'progressing' && step?.pause !== undefined) {
+      const stepDue = Date.parse(rollout.stepStartedAt) + parseDuration(step.pause);
+      // Once the pause is over, only a passing check moves the step on: wake for the checks.
+      if (stepDue > now || rollout.analysis === null) due = Math.min(due, stepDue);
+    }
+    if (!Number.isFinite(due)) return;
+    live.timer = setTimeout(() => void this.#tick(service, rollout.id), Math.max(0, due - now));
+    live.timer.unref();
+  }
+
+  async #tick(service: string, rolloutId: string): Promise<void> {
+    const live = this.#live.get(service);
+    if (live === undefined || live.rolloutId !== rolloutId) return;
+    live.timer = null;
+    const rollout = this.#runtime.record(service).rollout;
+    if (rollout === undefined || rollout.id !== rolloutId || !isRolloutActive(rollout)) return;
+    const now = this.#now();
+    try {
+      if (rollout.analysis !== null && live.nextCheckAt !== null && now >= live.nextCheckAt) {
+        live.nextCheckAt = now + rollout.analysis.intervalMs;
+        const result = this.#analyse(service, rollout, now);
+        live.lastAnalysis = result;
+        if (result.verdict === 'fail') {
+          live.failures++;
+          this.#log.warn({ service, rollout: rollout.id, failures: live.failures, reasons: result.reasons }, 'rollout analysis failed');
+          if (live.failures >= rollout.analysis.failureLimit) {
+            const why = `analysis failed ${live.failures} check${live.failures === 1 ? '' : 's'} in a row: ${result.reasons.join('; ')}`;
+            await this.#transition(service, rollout, (compiled, current, t) => abort(compiled, current, t, why, result));
+            return;
+          }
+        } else if (result.verdict === 'pass') {
+          live.failures = 0;
+          live.inconclusive = 0;
+        } else {
+          live.inconclusive++;
+          if (rollout.phase === 'progressing' && live.inconclusive >= this.#inconclusiveLimit) {
+            const why = `${live.inconclusive} inconclusive checks in a row (${result.reasons.join('; ')}); a person must resume, promote or abort`;
+            await this.#transition(service, rollout, (_compiled, current, t) => pause(current, t, 'analysis', why, result));
+            return;
+          }
+        }
+      }
+      const step = rollout.steps[rollout.step]!;
+      if (rollout.phase === 'progressing' && step.pause !== undefined) {
+        const stepDue = Date.parse(rollout.stepStartedAt) + parseDuration(step.pause);
+        const last = live.lastAnalysis;
+        const passedThisStep = last !== null && last.verdict === 'pass' && Date.parse(last.at) >= Date.parse(rollout.stepStartedAt);
+        if (now >= stepDue && (rollout.analysis === null || passedThisStep)) {
+          const why = rollout.analysis === null ? `step ${rollout.step + 1} paused ${step.pause}` : `step ${rollout.step + 1} paused ${step.pause} and the last check passed`;
+          await this.#transition(service, rollout, (compiled, current, t) => advance(compiled, current, t, why, last));
+          return;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof StaleTick)) this.#log.error({ err, service, rollout: rolloutId }, 'rollout step failed; retrying at the next check');
+    } finally {
+      this.#schedule(service);
+    }
+  }
+
+  /** Applies an automatic change, unless a person changed the rollout since the tick read it. */
+  async #transition(service: string, seen: RolloutRecord, change: (compiled: CompiledService, current: RolloutRecord, now: number) => ServiceChange): Promise<void> {
+    await this.#runtime.command(service, 'rollout', ({ service: compiled, record, now }) => {
+      const current = record.rollout;
+      if (current === undefined || current.id !== seen.id || current.phase !== seen.phase || current.step !== seen.step || current.stepStartedAt !== seen.stepStartedAt) throw new StaleTick();
+      return change(compiled, current, now);
+    });
+  }
+
+  /** One check over the last interval: the canary against the stable versions that get traffic. */
+  #analyse(service: string, rollout: RolloutRecord, now: number): AnalysisResult {
+    const spec = rollout.analysis!;
+    const at = new Date(now).toISOString();
+    if (this.#stats === null) return analyseWindow(null, null, spec, at);
+    const canary = this.#stats.readWindow(service, rollout.canary, spec.intervalMs);
+    const compiled = this.#runtime.table.servicesByName.get(service);
+    const stables = (compiled?.versions ?? [])
+      .filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0)
+      .map((v) => this.#stats!.readWindow(service, v.name, spec.intervalMs))
+      .filter((s) => s !== null);
+    return analyseWindow(canary, mergeStats(stables), spec, at);
+  }
+}

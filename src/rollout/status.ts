@@ -1,0 +1,50 @@
+// What GET .../rollout answers: the stored rollout plus the engine's live
+// view (consecutive check results, when the next step and check are due).
+
+import { parseDuration } from '../config/index.ts';
+import type { AnalysisResult, RolloutRecord } from '../state/index.ts';
+
+/** The engine's in-memory view of one running rollout. */
+export interface LiveRollout {
+  readonly rolloutId: string;
+  failures: number;
+  inconclusive: number;
+  lastAnalysis: AnalysisResult | null;
+  nextCheckAt: number | null;
+  timer: NodeJS.Timeout | null;
+}
+
+/** A rollout as the API shows it. */
+export interface RolloutStatus extends RolloutRecord {
+  readonly service: string;
+  /** The service's weights as published now. */
+  readonly weights: Readonly<Record<string, number>>;
+  readonly stepCount: number;
+  /** The canary's weight in percent at the current step. */
+  readonly canaryWeight: number;
+  /** When the current step's pause ends (progressing with a pause), else null. */
+  readonly nextStepAt: string | null;
+  readonly nextCheckAt: string | null;
+  readonly consecutiveFailures: number;
+  readonly consecutiveInconclusive: number;
+}
+
+/** Merges the stored record and the live view. */
+export function describeRollout(service: string, record: RolloutRecord, live: LiveRollout | undefined, weights: Readonly<Record<string, number>> = {}): RolloutStatus {
+  const step = record.steps[record.step];
+  const running = record.phase === 'progressing' || record.phase === 'paused';
+  const current = live !== undefined && live.rolloutId === record.id && running ? live : undefined;
+  const nextStepAt = record.phase === 'progressing' && step?.pause !== undefined ? new Date(Date.parse(record.stepStartedAt) + parseDuration(step.pause)).toISOString() : null;
+  return {
+    ...record,
+    service,
+    weights,
+    lastAnalysis: current?.lastAnalysis ?? record.lastAnalysis,
+    stepCount: record.steps.length,
+    canaryWeight: record.phase === 'promoted' ? 100 : record.phase === 'aborted' ? 0 : (step?.weight ?? 0),
+    nextStepAt,
+    nextCheckAt: current?.nextCheckAt != null ? new Date(current.nextCheckAt).toISOString() : null,
+    consecutiveFailures: current?.failures ?? 0,
+    consecutiveInconclusive: current?.inconclusive ?? 0,
+  };
+}

@@ -1,0 +1,128 @@
+// The rollout state machine as pure functions: each takes the stored
+// rollout and returns the change to hand to state/ (weights, record,
+// history line). No timers, no I/O.
+//
+//   start ──> progressing ──(pause elapsed, last check passed)──> next step ...
+//                │   ▲                                 step without pause ──> paused (plan)
+//     pause /    │   │ resume                          too little traffic  ──> paused (analysis)
+//                ▼   │
+//              paused
+//   progressing | paused ──promote / last step at 100%──> promoted   (canary 100%)
+//   progressing | paused ──abort / failureLimit failed checks──> aborted (stable 100%)
+
+import { VeerError } from '../errors.ts';
+import { isRolloutActive, splitAround, type AnalysisResult, type RolloutRecord, type ServiceChange } from '../state/index.ts';
+import type { CompiledService } from '../table/index.ts';
+import type { RolloutPlan } from './plan.ts';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function stableWeights(service: CompiledService, rollout: RolloutRecord, canaryPercent: number) {
+  return splitAround(
+    service.versions.map((v) => v.name),
+    rollout.canary,
+    canaryPercent,
+    rollout.stable,
+  );
+}
+
+/** A new rollout record for `plan`, taking the service's current weights as the baseline. */
+export function newRollout(service: CompiledService, plan: RolloutPlan, now: number): RolloutRecord {
+  const baseline = { ...service.split.weights };
+  const stable: Record<string, number> = {};
+  for (const [name, w] of Object.entries(baseline)) if (name !== plan.canary) stable[name] = w;
+  const at = iso(now);
+  return {
+    id: `${service.name}@${at}`,
+    canary: plan.canary,
+    stable,
+    baseline,
+    steps: plan.steps.map((s) => ({ ...s })),
+    analysis: plan.analysis,
+    phase: 'progressing',
+    pausedBy: null,
+    step: 0,
+    stepStartedAt: at,
+    startedAt: at,
+    updatedAt: at,
+    endedAt: null,
+    reason: 'started',
+    lastAnalysis: null,
+  };
+}
+
+/** Enters step `index`: sets the canary's weight; a step without pause waits for resume; a last step at 100% without pause promotes. */
+export function enterStep(service: CompiledService, rollout: RolloutRecord, index: number, now: number, action: string, why: string, analysis: AnalysisResult | null): ServiceChange {
+  const step = rollout.steps[index]!;
+  const n = rollout.steps.length;
+  const at = iso(now);
+  if (index === n - 1 && step.weight >= 100 && step.pause === undefined) {
+    return promote(service, { ...rollout, step: index }, now, `${why}; the last step gives ${rollout.canary} 100%`, analysis);
+  }
+  const base = { ...rollout, step: index, stepStartedAt: at, updatedAt: at, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  const label = `step ${index + 1}/${n}: ${rollout.canary} at ${step.weight}%`;
+  const next: RolloutRecord =
+    step.pause === undefined
+      ? { ...base, phase: 'paused', pausedBy: 'plan', reason: `${label}; the step has no pause: waiting for resume` }
+      : { ...base, phase: 'progressing', pausedBy: null, reason: `${label} for ${step.pause}` };
+  return { rollout: next, weights: stableWeights(service, rollout, step.weight), action, reason: `${why}; ${next.reason}`, details: detailsOf(next, analysis) };
+}
+
+/** Past the current step: the next step, or the end of the plan. */
+export function advance(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
+  const next = rollout.step + 1;
+  if (next < rollout.steps.length) return enterStep(service, rollout, next, now, 'rollout.step', why, analysis);
+  const last = rollout.steps[rollout.step]!;
+  if (last.weight >= 100) return promote(service, rollout, now, `${why}; the plan is done`, analysis);
+  const at = iso(now);
+  const reason = `the plan's last step is done with ${rollout.canary} at ${last.weight}%: promote, abort, or resume (which promotes)`;
+  return {
+    rollout: { ...rollout, phase: 'paused', pausedBy: 'plan', updatedAt: at, reason, lastAnalysis: analysis ?? rollout.lastAnalysis },
+    action: 'rollout.pause',
+    reason: `${why}; ${reason}`,
+    details: detailsOf(rollout, analysis),
+  };
+}
+
+/** Gives the canary 100% and ends the rollout. */
+export function promote(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
+  const at = iso(now);
+  const next: RolloutRecord = { ...rollout, phase: 'promoted', pausedBy: null, updatedAt: at, endedAt: at, reason: `promoted: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  return { rollout: next, weights: stableWeights(service, rollout, 100), action: 'rollout.promote', reason: next.reason, details: detailsOf(next, analysis) };
+}
+
+/** Puts 100% back on the stable versions at once and ends the rollout. */
+export function abort(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
+  const at = iso(now);
+  const next: RolloutRecord = { ...rollout, phase: 'aborted', pausedBy: null, updatedAt: at, endedAt: at, reason: `aborted: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  return { rollout: next, weights: stableWeights(service, rollout, 0), action: 'rollout.abort', reason: next.reason, details: detailsOf(next, analysis) };
+}
+
+/** Holds a progressing rollout (weights stay; analysis keeps running and may still abort). */
+export function pause(rollout: RolloutRecord, now: number, by: 'operator' | 'analysis', why: string, analysis: AnalysisResult | null): ServiceChange {
+  const next: RolloutRecord = { ...rollout, phase: 'paused', pausedBy: by, updatedAt: iso(now), reason: `paused: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  return { rollout: next, action: 'rollout.pause', reason: next.reason, details: detailsOf(next, analysis) };
+}
+
+/** Resumes a paused rollout: past a step without pause (or the plan's end) it moves on; otherwise the current step starts its pause over. */
+export function resume(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
+  if (rollout.pausedBy === 'plan') return advance(service, rollout, now, why, analysis);
+  const at = iso(now);
+  const step = rollout.steps[rollout.step]!;
+  const next: RolloutRecord = { ...rollout, phase: 'progressing', pausedBy: null, stepStartedAt: at, updatedAt: at, reason: `resumed: ${why}; step ${rollout.step + 1}/${rollout.steps.length} (${step.weight}%) starts its pause over` };
+  return { rollout: next, action: 'rollout.resume', reason: next.reason, details: detailsOf(next, analysis) };
+}
+
+/** The rollout a verb acts on, or the error that refuses the verb. */
+export function requireRollout(serviceName: string, rollout: RolloutRecord | undefined, verb: string, phases: readonly string[]): RolloutRecord {
+  if (rollout === undefined) throw new VeerError('no_rollout', `service ${serviceName} has no rollout`);
+  if (!phases.includes(rollout.phase)) {
+    const hint = isRolloutActive(rollout) ? '' : '; start a new one with POST .../rollout';
+    throw new VeerError('rollout_conflict', `cannot ${verb} the rollout of ${serviceName}: it is ${rollout.phase}${hint}`);
+  }
+  return rollout;
+}
+
+function detailsOf(rollout: RolloutRecord, analysis: AnalysisResult | null) {
+  return { rollout: rollout.id, phase: rollout.phase, step: rollout.step, ...(analysis ? { analysis } : {}) };
+}

@@ -1,0 +1,130 @@
+// What the state store keeps: runtime weights, the rollout and shift of each
+// service, and the history of every change. Plain JSON data with a TypeBox
+// schema, so a file someone edited by hand is checked before it is trusted.
+//
+//   PersistedState
+//   ├── format: "veer-state/1"
+//   ├── services: { [service]: ServiceRecord }
+//   │     ├── weights?  { v1: 90, v2: 10 }   runtime weights (win over the config's)
+//   │     ├── rollout?  RolloutRecord        the latest rollout, running or ended
+//   │     └── shift?    ShiftRecord          a gradual move in progress
+//   └── history: HistoryEntry[]              oldest first, bounded
+
+import { Type, type Static } from '@sinclair/typebox';
+
+/** The `format` tag of the state document this code reads and writes. */
+export const STATE_FORMAT = 'veer-state/1';
+
+const Weights = Type.Record(Type.String(), Type.Number({ minimum: 0 }));
+
+const Step = Type.Object({ weight: Type.Number({ minimum: 0, maximum: 100 }), pause: Type.Optional(Type.String()) });
+
+/** Thresholds of a rollout's analysis, with defaults filled in. */
+export const AnalysisSpecSchema = Type.Object({
+  intervalMs: Type.Number({ exclusiveMinimum: 0 }),
+  minRequests: Type.Integer({ minimum: 0 }),
+  maxErrorRate: Type.Union([Type.Number(), Type.Null()]),
+  maxP99Ms: Type.Union([Type.Number(), Type.Null()]),
+  failureLimit: Type.Integer({ minimum: 1 }),
+});
+
+/** The numbers and verdict of one analysis check. */
+export const AnalysisResultSchema = Type.Object({
+  at: Type.String(),
+  verdict: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('inconclusive')]),
+  reasons: Type.Array(Type.String()),
+  windowMs: Type.Number(),
+  canary: Type.Object({ requests: Type.Number(), errors: Type.Number(), errorRatio: Type.Number(), p99Ms: Type.Union([Type.Number(), Type.Null()]) }),
+  stable: Type.Object({ requests: Type.Number(), errors: Type.Number(), errorRatio: Type.Number(), p99Ms: Type.Union([Type.Number(), Type.Null()]) }),
+  z: Type.Union([Type.Number(), Type.Null()]),
+});
+
+/** Phases of a rollout: progressing <-> paused -> promoted | aborted. */
+export const RolloutPhaseSchema = Type.Union([Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('promoted'), Type.Literal('aborted')]);
+
+const RolloutRecordSchema = Type.Object({
+  id: Type.String(),
+  canary: Type.String(),
+  /** Weights of the other versions when the rollout started; they share what the canary does not take. */
+  stable: Weights,
+  /** Every version's weight before the rollout started. */
+  baseline: Weights,
+  steps: Type.Array(Step, { minItems: 1 }),
+  analysis: Type.Union([AnalysisSpecSchema, Type.Null()]),
+  phase: RolloutPhaseSchema,
+  /** Who holds a paused rollout: the plan (a step without pause), an operator, or the analysis (too little traffic). */
+  pausedBy: Type.Union([Type.Literal('plan'), Type.Literal('operator'), Type.Literal('analysis'), Type.Null()]),
+  step: Type.Integer({ minimum: 0 }),
+  stepStartedAt: Type.String(),
+  startedAt: Type.String(),
+  updatedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  /** Why the rollout is in its phase (e.g. why it paused or aborted). */
+  reason: Type.String(),
+  lastAnalysis: Type.Union([AnalysisResultSchema, Type.Null()]),
+});
+
+const ShiftRecordSchema = Type.Object({
+  id: Type.String(),
+  to: Type.String(),
+  step: Type.Number({ exclusiveMinimum: 0, maximum: 100 }),
+  everyMs: Type.Number({ exclusiveMinimum: 0 }),
+  until: Type.Number({ minimum: 0, maximum: 100 }),
+  startedAt: Type.String(),
+  lastStepAt: Type.String(),
+});
+
+const ServiceRecordSchema = Type.Object({
+  weights: Type.Optional(Weights),
+  rollout: Type.Optional(RolloutRecordSchema),
+  shift: Type.Optional(ShiftRecordSchema),
+});
+
+const HistoryEntrySchema = Type.Object({
+  seq: Type.Integer({ minimum: 1 }),
+  at: Type.String(),
+  service: Type.String(),
+  actor: Type.String(),
+  action: Type.String(),
+  reason: Type.String(),
+  before: Type.Record(Type.String(), Type.Number()),
+  after: Type.Record(Type.String(), Type.Number()),
+  details: Type.Optional(Type.Unknown()),
+});
+
+/** The whole state document. */
+export const PersistedStateSchema = Type.Object({
+  format: Type.Literal(STATE_FORMAT),
+  updatedAt: Type.String(),
+  services: Type.Record(Type.String(), ServiceRecordSchema),
+  history: Type.Array(HistoryEntrySchema),
+});
+
+/** Runtime weights of one service, by version. */
+export type WeightMap = Static<typeof Weights>;
+/** Thresholds of a rollout's analysis. */
+export type AnalysisSpec = Static<typeof AnalysisSpecSchema>;
+/** One analysis check's verdict and numbers. */
+export type AnalysisResult = Static<typeof AnalysisResultSchema>;
+/** One of the rollout phases. */
+export type RolloutPhase = Static<typeof RolloutPhaseSchema>;
+/** A rollout, running or ended. */
+export type RolloutRecord = Static<typeof RolloutRecordSchema>;
+/** A gradual weight move in progress. */
+export type ShiftRecord = Static<typeof ShiftRecordSchema>;
+/** What the store keeps about one service. */
+export type ServiceRecord = Static<typeof ServiceRecordSchema>;
+/** One line of the audit log. */
+export type HistoryEntry = Static<typeof HistoryEntrySchema>;
+/** The whole state document. */
+export type PersistedState = Static<typeof PersistedStateSchema>;
+
+/** True while a rollout holds the service's weights (a person or the plan may still move them). */
+export function isRolloutActive(rollout: RolloutRecord | undefined): boolean {
+  return rollout !== undefined && (rollout.phase === 'progressing' || rollout.phase === 'paused');
+}
+
+/** An empty document. */
+export function emptyState(at: string): PersistedState {
+  return { format: STATE_FORMAT, updatedAt: at, services: {}, history: [] };
+}

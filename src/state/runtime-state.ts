@@ -1,0 +1,234 @@
+// Runtime state: weights set through the admin API, rollouts, shifts and the
+// history of every change, kept in a store and published through RouteState.
+//
+// Every write is a command, run one at a time (CommandQueue):
+//
+//   decide(view) ──> check weights ──> dry-run compile ──> save document ──> publish table ──> notify
+//        │                 │                  │                  │
+//        └─ throws VeerError: nothing changed ┴──────────────────┘ (store_unavailable)
+//
+// The in-memory document is replaced only after the save succeeded, and the
+// table only after that, so a failure at any step leaves no trace.
+
+import { VeerError } from '../errors.ts';
+import type { Logger } from '../log/index.ts';
+import type { CompiledService, CompileIssue, RouteTable, RuntimeWeights } from '../table/index.ts';
+import { CommandQueue } from './command-queue.ts';
+import { emptyState, isRolloutActive, type HistoryEntry, type PersistedState, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
+import type { RouteState } from './route-state.ts';
+import { StateLoadError, type StateStore } from './store.ts';
+import { checkWeights } from './weights.ts';
+
+/** What a command changes for one service: `undefined` keeps a part, `null` removes it. */
+export interface ServiceChange {
+  readonly weights?: Readonly<Record<string, unknown>> | null;
+  readonly rollout?: RolloutRecord | null;
+  readonly shift?: ShiftRecord | null;
+  /** History line: what happened (`weights`, `rollout.abort`, ...), why, and the numbers behind it. */
+  readonly action: string;
+  readonly reason: string;
+  readonly details?: unknown;
+}
+
+/** What a command's decision sees: the service as published and as stored. */
+export interface ServiceView {
+  readonly service: CompiledService;
+  readonly record: ServiceRecord;
+  readonly now: number;
+}
+
+/** The outcome of a command. */
+export interface CommandResult {
+  readonly service: string;
+  readonly record: ServiceRecord;
+  readonly entry: HistoryEntry;
+  readonly generation: number;
+}
+
+/** Called after each applied command, with the service's new record. */
+export type ChangeListener = (service: string, record: ServiceRecord, entry: HistoryEntry) => void;
+
+/** How to build a RuntimeState. */
+export interface RuntimeStateOptions {
+  readonly routes: RouteState;
+  readonly store: StateStore;
+  readonly log: Logger;
+  readonly now?: () => number;
+  /** History lines kept (default 1000; older ones are dropped). */
+  readonly historyLimit?: number;
+}
+
+/** Owns runtime weights, rollouts, shifts and history; the one path by which they change. */
+export class RuntimeState {
+  readonly routes: RouteState;
+  readonly store: StateStore;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #historyLimit: number;
+  readonly #queue = new CommandQueue();
+  readonly #listeners: ChangeListener[] = [];
+  #doc: PersistedState;
+  #storeOk = true;
+
+  constructor(options: RuntimeStateOptions) {
+    this.routes = options.routes;
+    this.store = options.store;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.#historyLimit = options.historyLimit ?? 1000;
+    this.#doc = emptyState(new Date(this.#now()).toISOString());
+  }
+
+  /**
+   * Loads the stored document and publishes its weights over the config's.
+   * Throws StateLoadError when the store holds something it cannot trust.
+   * Returns the compile warnings (e.g. stored weights that no longer fit the config).
+   */
+  async start(): Promise<readonly CompileIssue[]> {
+    const doc = await this.store.load();
+    if (doc === null) return [];
+    this.#doc = doc;
+    const weights = runtimeWeightsOf(doc);
+    if (Object.keys(weights).length === 0) return [];
+    const result = this.routes.publishWeights(weights);
+    if (!result.ok) throw new StateLoadError('corrupt', this.store.description, result.issues.map((i) => i.message).join('; '));
+    return result.warnings;
+  }
+
+  /** The published route table. */
+  get table(): RouteTable {
+    return this.routes.table;
+  }
+
+  /** False after a save failed, until one succeeds again. */
+  get storeOk(): boolean {
+    return this.#storeOk;
+  }
+
+  /** The stored record of a service ({} when nothing is stored). */
+  record(service: string): ServiceRecord {
+    return this.#doc.services[service] ?? {};
+  }
+
+  /** Every service with a stored record. */
+  records(): Readonly<Record<string, ServiceRecord>> {
+    return this.#doc.services;
+  }
+
+  /** History lines, oldest first: the last `limit`, optionally of one service. */
+  history(options: { service?: string; limit?: number } = {}): readonly HistoryEntry[] {
+    const all = options.service === undefined ? this.#doc.history : this.#doc.history.filter((e) => e.service === options.service);
+    const limit = options.limit ?? all.length;
+    return limit >= all.length ? all : all.slice(all.length - limit);
+  }
+
+  /** Resolves once every command queued so far has finished. */
+  idle(): Promise<void> {
+    return this.#queue.run(async () => {});
+  }
+
+  /** Adds a listener for applied commands. */
+  onChange(listener: ChangeListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Operator weights: refused with 409 while a rollout or a shift holds the service. */
+  setWeights(service: string, weights: Readonly<Record<string, unknown>>, actor: string): Promise<CommandResult> {
+    return this.command(service, actor, ({ record }) => {
+      refuseWhileBusy(service, record, 'set weights');
+      return { weights, action: 'weights', reason: 'weights set' };
+    });
+  }
+
+  /** Drops the service's runtime weights: the config's weights apply again. */
+  resetWeights(service: string, actor: string): Promise<CommandResult> {
+    return this.command(service, actor, ({ record }) => {
+      refuseWhileBusy(service, record, 'reset weights');
+      return { weights: null, action: 'weights.reset', reason: "runtime weights dropped; the config's weights apply" };
+    });
+  }
+
+  /**
+   * Runs one command: `decide` sees the current view and returns the change,
+   * or throws a VeerError to refuse it. Commands run one at a time.
+   */
+  command(service: string, actor: string, decide: (view: ServiceView) => ServiceChange): Promise<CommandResult> {
+    return this.#queue.run(async () => {
+      const compiled = this.table.servicesByName.get(service);
+      if (compiled === undefined) throw new VeerError('unknown_service', `no service named ${JSON.stringify(service)}`);
+      const now = this.#now();
+      const current = this.#doc.services[service] ?? {};
+      const change = decide({ service: compiled, record: current, now });
+
+      const next: Record<string, unknown> = { ...current };
+      if (change.weights === null) delete next.weights;
+      else if (change.weights !== undefined) next.weights = checkWeights(compiled, change.weights);
+      if (change.rollout === null) delete next.rollout;
+      else if (change.rollout !== undefined) next.rollout = change.rollout;
+      if (change.shift === null) delete next.shift;
+      else if (change.shift !== undefined) next.shift = change.shift;
+      const record = next as ServiceRecord;
+
+      const services = { ...this.#doc.services, [service]: record };
+      if (Object.keys(record).length === 0) delete services[service];
+      const weights = runtimeWeightsFromServices(services);
+      const preview = this.routes.previewWeights(weights);
+      if (!preview.ok) throw new VeerError('invalid_weights', preview.issues.map((i) => i.message).join('; '));
+      const ignored = preview.warnings.find((w) => w.code === 'runtime_weights_ignored' && w.path[1] === compiled.index);
+      if (ignored && change.weights) throw new VeerError('invalid_weights', ignored.message);
+
+      const at = new Date(now).toISOString();
+      const after = preview.table.servicesByName.get(service)!.split.weights;
+      const entry: HistoryEntry = {
+        seq: (this.#doc.history.at(-1)?.seq ?? 0) + 1,
+        at,
+        service,
+        actor,
+        action: change.action,
+        reason: change.reason,
+        before: { ...compiled.split.weights },
+        after: { ...after },
+        ...(change.details === undefined ? {} : { details: change.details }),
+      };
+      const history = [...this.#doc.history, entry];
+      if (history.length > this.#historyLimit) history.splice(0, history.length - this.#historyLimit);
+      const doc: PersistedState = { ...this.#doc, updatedAt: at, services, history };
+
+      try {
+        await this.store.save(doc);
+        this.#storeOk = true;
+      } catch (err) {
+        this.#storeOk = false;
+        this.#log.error({ err, store: this.store.description }, 'state store write failed; the change was not applied');
+        throw new VeerError('store_unavailable', `could not save the change to ${this.store.description}: ${(err as Error).message}`, { cause: err });
+      }
+      this.#doc = doc;
+      const published = this.routes.publishWeights(weights);
+      // The config compiled a moment ago and the weights fit; only a bug gets here.
+      if (!published.ok) throw new VeerError('internal_error', published.issues.map((i) => i.message).join('; '));
+      this.#log.info({ service, actor, action: entry.action, before: entry.before, after: entry.after, reason: entry.reason }, 'state changed');
+      for (const listener of this.#listeners) listener(service, record, entry);
+      return { service, record, entry, generation: published.table.generation };
+    });
+  }
+}
+
+/** Throws when a rollout or a shift owns the service's weights. */
+function refuseWhileBusy(service: string, record: ServiceRecord, what: string): void {
+  if (isRolloutActive(record.rollout)) {
+    throw new VeerError('rollout_conflict', `cannot ${what}: a rollout of ${service} is ${record.rollout!.phase}; use the rollout verbs (pause, resume, promote, abort)`);
+  }
+  if (record.shift !== undefined) {
+    throw new VeerError('conflict', `cannot ${what}: a shift of ${service} toward ${record.shift.to} is running; stop it first (DELETE /api/v1/services/${service}/shift)`);
+  }
+}
+
+function runtimeWeightsFromServices(services: Readonly<Record<string, ServiceRecord>>): RuntimeWeights {
+  const out: Record<string, WeightMap> = {};
+  for (const [name, record] of Object.entries(services)) if (record.weights !== undefined) out[name] = record.weights;
+  return out;
+}
+
+function runtimeWeightsOf(doc: PersistedState): RuntimeWeights {
+  return runtimeWeightsFromServices(doc.services);
+}

@@ -1,0 +1,138 @@
+import t from 'tap';
+import { createVeerMetrics, renderSnapshots } from '../../src/metrics/index.ts';
+import type { CompiledService, CompiledVersion, RouteTable } from '../../src/table/index.ts';
+import { parsePromText, samplesOf, sumOf } from './prom-text.ts';
+
+/** A table-shaped object with just what the metrics read: names and split percents. */
+function fakeTable(services: Record<string, Record<string, number>>): RouteTable {
+  const list = Object.entries(services).map(([name, weights]) => {
+    const service = { name, split: { percents: Object.values(weights) } } as unknown as CompiledService & { versions: CompiledVersion[] };
+    service.versions = Object.keys(weights).map((v, index) => ({ name: v, index, service }) as unknown as CompiledVersion);
+    return service;
+  });
+  return { services: list, servicesByName: new Map(list.map((s) => [s.name, s])) } as unknown as RouteTable;
+}
+
+function versionOf(table: RouteTable, service: string, version: string): CompiledVersion {
+  return table.servicesByName.get(service)!.versions.find((v) => v.name === version)!;
+}
+
+const connectFailure = { code: 'upstream_connect_error', kind: 'connect', message: 'refused' } as const;
+
+t.test('the recorder counts requests, durations, failures and in-flight per version', async (t) => {
+  let now = 1000;
+  const metrics = createVeerMetrics({ now: () => now, processMetrics: false });
+  const table = fakeTable({ shop: { v1: 90, v2: 10 } });
+  metrics.observeTable(table);
+  const v1 = versionOf(table, 'shop', 'v1');
+  const v2 = versionOf(table, 'shop', 'v2');
+  const r = metrics.recorder;
+
+  r.onExchangeStart(v1);
+  r.onExchangeStart(v1);
+  let text = parsePromText((await metrics.render()).body);
+  t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 2, 'two started, none ended');
+  now = 1004;
+  r.onExchangeEnd(v1, 200, null, 1000, 'GET');
+  r.onExchangeEnd(v1, 200, null, 1000, 'GET');
+  r.onExchangeEnd(v1, 404, null, 1003, 'PROPFIND');
+  r.onExchangeEnd(v2, 502, connectFailure, 1000, 'POST');
+  r.onExchangeEnd(v2, 499, null, 1000, 'GET');
+
+  text = parsePromText((await metrics.render()).body);
+  t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 0, 'in-flight never goes negative');
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v1', method: 'GET', code: '200' }), 2);
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v1', method: 'OTHER', code: '404' }), 1, 'unknown method folded');
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v2', method: 'POST', code: '502' }), 1);
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v2', code: '499' }), 1);
+  t.equal(sumOf(text, 'veer_request_duration_seconds_count', { version: 'v1' }), 3);
+  t.equal(sumOf(text, 'veer_request_duration_seconds_bucket', { version: 'v1', le: '+Inf' }), 3);
+  t.equal(sumOf(text, 'veer_request_duration_seconds_bucket', { version: 'v1', le: '0.001' }), 1, 'the 1 ms request');
+  t.equal(sumOf(text, 'veer_request_duration_seconds_bucket', { version: 'v1', le: '0.005' }), 3, 'buckets are cumulative');
+  t.ok(Math.abs(sumOf(text, 'veer_request_duration_seconds_sum', { version: 'v1' }) - 0.009) < 1e-9);
+  t.equal(sumOf(text, 'veer_upstream_errors_total', { version: 'v2', kind: 'connect' }), 1);
+  t.equal(sumOf(text, 'veer_upstream_errors_total', { version: 'v1' }), 0, 'every kind is exported at 0');
+  t.equal(samplesOf(text, 'veer_upstream_errors_total', { version: 'v1' }).length, 5);
+  t.equal(sumOf(text, 'veer_version_weight', { service: 'shop', version: 'v1' }), 90);
+  t.equal(sumOf(text, 'veer_version_weight', { service: 'shop', version: 'v2' }), 10);
+
+  const w2 = r.readWindow('shop', 'v2', 60_000)!;
+  t.equal(w2.requests, 2);
+  t.equal(w2.errors, 1, 'the 502 with a failure is an error; the 499 is not');
+  t.equal(r.readWindow('shop', 'v1', 60_000)!.errors, 0, '404 is not an error');
+  t.equal(r.readWindow('shop', 'nope', 60_000), null);
+});
+
+t.test('series follow the config: weights change, removed versions disappear', async (t) => {
+  const metrics = createVeerMetrics({ processMetrics: false });
+  const first = fakeTable({ shop: { v1: 50, v2: 50 } });
+  metrics.observeTable(first);
+  metrics.recorder.onExchangeEnd(versionOf(first, 'shop', 'v2'), 200, null, performance.now(), 'GET');
+  // A new table (new version objects) with the same names keeps counting into the same series.
+  const second = fakeTable({ shop: { v1: 20, v2: 80 } });
+  metrics.observeTable(second);
+  metrics.recorder.onExchangeEnd(versionOf(second, 'shop', 'v2'), 200, null, performance.now(), 'GET');
+  let text = parsePromText((await metrics.render()).body);
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v2' }), 2, 'counts survive a publish');
+  t.equal(sumOf(text, 'veer_version_weight', { version: 'v2' }), 80);
+
+  metrics.observeTable(fakeTable({ shop: { v1: 100 } }));
+  text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_version_weight', { version: 'v2' }).length, 0, 'weight of a removed version is gone');
+  t.equal(samplesOf(text, 'veer_requests_total', { version: 'v2' }).length, 0, 'requests of a removed version are gone');
+  t.equal(sumOf(text, 'veer_version_weight', { version: 'v1' }), 100);
+});
+
+t.test('rollout info has one series per phase, 1 on the current one', async (t) => {
+  const metrics = createVeerMetrics({ processMetrics: false });
+  metrics.observeTable(fakeTable({ shop: { v1: 100, v2: 0 } }));
+  let text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_rollout_info').length, 0, 'empty until a rollout reports');
+  metrics.setRolloutPhase('shop', 'progressing', 'v2');
+  metrics.setRolloutPhase('shop', 'paused', 'v2');
+  text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_rollout_info').length, 4);
+  t.equal(sumOf(text, 'veer_rollout_info', { service: 'shop', phase: 'paused', canary: 'v2' }), 1);
+  t.equal(sumOf(text, 'veer_rollout_info', { service: 'shop' }), 1, 'only the current phase is 1');
+  metrics.setRolloutPhase('shop', 'progressing', 'v3');
+  text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_rollout_info', { canary: 'v2' }).length, 0, 'a new canary replaces the old series');
+  metrics.observeTable(fakeTable({ other: { a: 100 } }));
+  text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_rollout_info').length, 0, 'a removed service loses its rollout info');
+});
+
+t.test('reloads are counted by result, both present from the start', async (t) => {
+  const metrics = createVeerMetrics({ processMetrics: false });
+  let text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_config_reloads_total').length, 2);
+  metrics.countReload('success');
+  metrics.countReload('failure');
+  metrics.countReload('failure');
+  text = parsePromText((await metrics.render()).body);
+  t.equal(sumOf(text, 'veer_config_reloads_total', { result: 'success' }), 1);
+  t.equal(sumOf(text, 'veer_config_reloads_total', { result: 'failure' }), 2);
+});
+
+t.test('snapshots of several processes aggregate into one exposition (cluster-ready)', async (t) => {
+  const workers = [createVeerMetrics({ processMetrics: false }), createVeerMetrics({ processMetrics: false })];
+  for (const [i, m] of workers.entries()) {
+    const table = fakeTable({ shop: { v1: 70, v2: 30 } });
+    m.observeTable(table);
+    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd(versionOf(table, 'shop', 'v1'), 200, null, performance.now(), 'GET');
+    m.countReload('success');
+  }
+  const merged = await renderSnapshots(await Promise.all(workers.map((m) => m.snapshot())));
+  t.match(merged.contentType, /^text\/plain; version=0\.0\.4/);
+  const text = parsePromText(merged.body);
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v1', code: '200' }), 3, 'requests are summed over workers');
+  t.equal(sumOf(text, 'veer_request_duration_seconds_count', { version: 'v1' }), 3, 'histograms are summed');
+  t.equal(sumOf(text, 'veer_version_weight', { version: 'v1' }), 70, 'weights are not multiplied by the worker count');
+  t.equal(sumOf(text, 'veer_config_reloads_total', { result: 'success' }), 1, 'every worker reloads the same file once');
+});
+
+t.test('process metrics are exported by default', async (t) => {
+  const text = parsePromText((await createVeerMetrics().render()).body);
+  t.ok(text.types.has('process_cpu_user_seconds_total'));
+  t.ok(text.types.has('nodejs_eventloop_lag_seconds'));
+});
