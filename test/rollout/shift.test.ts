@@ -1,11 +1,16 @@
 // POST/DELETE .../shift: gradual weight moves on a timer, each a history
 // line; conflicting changes get 409 and change nothing.
 
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { createLogger } from '../../src/log/index.ts';
+import { startVeer } from '../../src/main.ts';
 import { admin, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig } from '../helpers/veer.ts';
+import { runVeer, serviceConfig, writeConfig } from '../helpers/veer.ts';
 
 interface ShiftAnswer {
   weights: Record<string, number>;
@@ -99,4 +104,34 @@ t.test('bad shift bodies get 400 and change nothing', async (t) => {
   }
   t.same(weightsNow(), { v1: 100, v2: 0 });
   t.equal((await admin<HistoryBody>(running.adminUrl, 'GET', '/api/v1/history')).body.history.length, 0);
+});
+
+t.test('a shift survives a restart and goes on from where it was', async (t) => {
+  const v1 = await startUpstream('v1');
+  const v2 = await startUpstream('v2');
+  t.teardown(async () => {
+    await v1.close();
+    await v2.close();
+  });
+  const stateDir = mkdtempSync(join(tmpdir(), 'veer-shift-'));
+  const configPath = writeConfig(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, top: `state: { path: ${join(stateDir, 'state.json')} }` }));
+  const start = () => startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: false });
+  const first = await start();
+  const res = await admin<ShiftAnswer>(`http://127.0.0.1:${first.adminAddress.port}`, 'POST', '/api/v1/services/svc/shift', { body: { to: 'v2', step: 40, every: '400ms' } });
+  t.same(res.body.weights, { v1: 60, v2: 40 });
+  await first.stop();
+  const second = await start();
+  t.teardown(() => second.stop());
+  const weights = () => second.state.table.servicesByName.get('svc')!.split.weights;
+  t.same(weights(), { v1: 60, v2: 40 }, 'the stored weights after the restart');
+  t.ok(await until(() => weights().v2 === 100, 3000), 'the shift goes on to 100%');
+  const { history } = (await admin<HistoryBody>(`http://127.0.0.1:${second.adminAddress.port}`, 'GET', '/api/v1/history')).body;
+  t.same(
+    history.map((h) => [h.action, h.after.v2]),
+    [
+      ['shift.start', 40],
+      ['shift.step', 80],
+      ['shift.done', 100],
+    ],
+  );
 });
