@@ -1,6 +1,6 @@
 // End to end with a real Prometheus: it scrapes a running veer's /metrics
 // while known traffic goes to two versions (one failing 20%), and its query
-// API must see what was sent. The PromQL and alert rules of docs/metrics.md
+// API must see what was sent. The PromQL and alert rules of README.md
 // run against it too. Needs /usr/bin/prometheus (Debian package `prometheus`).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -194,9 +194,9 @@ t.test('Prometheus scraping veer sees the per-version traffic that was sent', { 
   t.equal(alerts.find((a) => a.name === 'VeerConfigReloadFailed')?.state, 'inactive', 'no reload failed');
 });
 
-/** The ```promql blocks of docs/metrics.md. */
+/** The ```promql blocks of README.md. */
 function promqlFromDocs(): string[] {
-  const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
+  const doc = readFileSync(join(ROOT, 'README.md'), 'utf8');
   return [...doc.matchAll(/```promql\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
 }
 
@@ -206,11 +206,11 @@ function dashboardQueries(): { title: string; expr: string }[] {
   return dashboard.panels.flatMap((p) => p.targets.map((x) => ({ title: p.title, expr: x.expr })));
 }
 
-/** The alert rules block (```yaml starting with `groups:`) of docs/metrics.md. */
+/** The alert rules block (```yaml starting with `groups:`) of README.md. */
 function alertRulesFromDocs(): string {
-  const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
+  const doc = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith('groups:'));
-  if (block === undefined) throw new Error('docs/metrics.md has no alert rules block');
+  if (block === undefined) throw new Error('README.md has no alert rules block');
   return block;
 }
 
