@@ -45,18 +45,25 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
 /** Creates the data-plane server (not yet listening). */
 export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const { table, log } = options;
-  const observer = options.observer ?? null;
+  const downstream = options.observer ?? null;
   const random = options.random ?? Math.random;
   const tunnels = new Set<Duplex>();
   let inFlight = 0;
   let draining = false;
+  // Counts exchanges in flight for draining, then hands each event on (metrics).
+  const observer: ExchangeObserver = {
+    onExchangeStart(version) {
+      inFlight++;
+      downstream?.onExchangeStart?.(version);
+    },
+    onExchangeEnd(version, status, failure, startedAt, method) {
+      inFlight--;
+      downstream?.onExchangeEnd(version, status, failure, startedAt, method);
+    },
+  };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
-    inFlight++;
-    res.once('close', () => {
-      inFlight--;
-    });
     if (draining) res.shouldKeepAlive = false;
     const version = routeRequest(table(), req, random);
     if (version === null) {

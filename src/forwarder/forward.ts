@@ -62,6 +62,23 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
   res.end(body);
 }
 
+// The exchange is found from its response through this key, so the 'close'
+// and 'drain' listeners are two shared functions, not closures per request.
+const kExchange = Symbol('veer.exchange');
+type ExchangeResponse = ServerResponse & { [kExchange]?: ProxyExchange };
+
+function onResponseClose(this: ExchangeResponse): void {
+  const exchange = this[kExchange];
+  if (exchange === undefined || exchange.finished) return;
+  exchange.finish(CLIENT_CLOSED_STATUS, null);
+  exchange.controller?.abort(new ClientClosedError());
+}
+
+function onResponseDrain(this: ExchangeResponse): void {
+  const exchange = this[kExchange];
+  if (exchange !== undefined && !exchange.finished) exchange.controller?.resume();
+}
+
 class ProxyExchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -79,18 +96,9 @@ class ProxyExchange {
     this.observer = observer;
     this.startedAt = startedAt;
     observer?.onExchangeStart?.(version);
-    res.on('close', this.onClientClose);
+    (res as ExchangeResponse)[kExchange] = this;
+    res.on('close', onResponseClose);
   }
-
-  readonly onClientClose = (): void => {
-    if (this.finished) return;
-    this.finish(CLIENT_CLOSED_STATUS, null);
-    this.controller?.abort(new ClientClosedError());
-  };
-
-  readonly onDrain = (): void => {
-    this.controller?.resume();
-  };
 
   onRequestStart(controller: DispatchController): void {
     this.controller = controller;
@@ -107,7 +115,6 @@ class ProxyExchange {
     if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.version.name : null;
     res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
-    res.on('drain', this.onDrain);
     // Headers alone may be all there is; flush them now so the client is not left waiting.
     if (typeof res.flushHeaders === 'function' && this.req.method === 'HEAD') res.flushHeaders();
     void controller;
@@ -115,7 +122,10 @@ class ProxyExchange {
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     if (this.finished) return;
-    if (!this.res.write(chunk)) controller.pause();
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', onResponseDrain);
+    }
   }
 
   onResponseEnd(): void {
@@ -145,7 +155,6 @@ class ProxyExchange {
 
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
-    this.res.off('drain', this.onDrain);
     this.observer?.onExchangeEnd(this.version, status, failure, this.startedAt, this.req.method ?? 'GET');
   }
 }

@@ -19,12 +19,16 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-// Set by veer itself, so a client's copy is replaced rather than passed on.
-const REPLACED_REQUEST_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', VERSION_HEADER, 'expect']);
+// Not passed on to the upstream: hop-by-hop headers, and those veer sets itself
+// (a client's copy is replaced, not trusted). One set, so one lookup per header.
+const DROPPED_REQUEST_HEADERS = new Set([...HOP_BY_HOP, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', VERSION_HEADER, 'expect']);
+
+// Either of these alone, the usual Connection values, lists no header to drop.
+const PLAIN_CONNECTION_VALUES = new Set(['keep-alive', 'Keep-Alive', 'close', 'Close']);
 
 /** Names listed in a Connection header, lowercased; null when there are none. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
-  if (value === undefined) return null;
+  if (value === undefined || (typeof value === 'string' && PLAIN_CONNECTION_VALUES.has(value))) return null;
   const text = Array.isArray(value) ? value.join(',') : value;
   let tokens: Set<string> | null = null;
   for (const raw of text.split(',')) {
@@ -53,7 +57,7 @@ export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || REPLACED_REQUEST_HEADERS.has(lower)) continue;
+    if (DROPPED_REQUEST_HEADERS.has(lower)) continue;
     if (listed !== null && listed.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }

@@ -21,14 +21,21 @@ export type RandomSource = () => number;
 
 /** HOT PATH. The service for a Host header and request target, or null (404). */
 export function findService(table: RouteTable, hostHeader: string | undefined, url: string): CompiledService | null {
-  if (hostHeader !== undefined && hostHeader !== '') {
-    const host = normalizeRequestHost(hostHeader);
-    const exact = table.exactHosts.get(host);
+  const exactHosts = table.exactHosts;
+  const wildcards = table.wildcards;
+  // Disabled features cost nothing: a table without host patterns skips the Host header.
+  if (hostHeader !== undefined && hostHeader !== '' && (exactHosts.size !== 0 || wildcards.length !== 0)) {
+    // Most Host headers are already lowercase without a port: try them as sent first.
+    let host = hostHeader;
+    let exact = exactHosts.get(host);
+    if (exact === undefined) {
+      host = normalizeRequestHost(hostHeader);
+      if (host !== hostHeader) exact = exactHosts.get(host);
+    }
     if (exact !== undefined) {
       const found = firstByPrefix(exact, url);
       if (found !== null) return found;
     }
-    const wildcards = table.wildcards;
     for (let i = 0; i < wildcards.length; i++) {
       const w = wildcards[i]!;
       if (host.length > w.suffix.length && host.endsWith(w.suffix)) {

@@ -29,7 +29,8 @@ function absorb(state: number, text: string): number {
 export function bucketOf(seedState: number, key: string): number {
   // A separator so that (seed "ab", key "c") and (seed "a", key "bc") differ.
   let h = Math.imul(seedState ^ 0xff, FNV_PRIME);
-  h = absorb(h, key);
+  // absorb(), written out: this loop is most of a sticky decision's cost.
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), FNV_PRIME);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -1,0 +1,76 @@
+// The floor for any Node proxy built on undici: http.createServer plus one
+// Pool.dispatch per request, no routing, no header rewriting beyond dropping
+// the hop-by-hop headers that would corrupt the exchange. veer's overhead
+// is read against this row.
+//
+// Run as a child: `node bench/lib/bare-undici.ts --upstream http://127.0.0.1:N`.
+
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { Pool, type Dispatcher } from 'undici';
+import { announceReady } from './child.ts';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+
+class PassThrough implements Dispatcher.DispatchHandler {
+  readonly res: ServerResponse;
+  constructor(res: ServerResponse) {
+    this.res = res;
+  }
+  // Its presence tells undici this is a new-style (controller) handler.
+  onRequestStart(): void {}
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    const out: string[] = [];
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      if (typeof value === 'string') out.push(name, value);
+      else for (const v of value) out.push(name, v);
+    }
+    this.res.writeHead(statusCode, out);
+  }
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+  onResponseEnd(): void {
+    this.res.end();
+  }
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.res.headersSent) this.res.destroy(err);
+    else this.res.writeHead(502).end();
+  }
+}
+
+/** Starts the bare proxy in this process; the bench runs it in a child so its CPU is its own. */
+export async function startBareUndiciProxy(upstream: string, port = 0): Promise<{ port: number; close(): Promise<void> }> {
+  const pool = new Pool(upstream, { connections: null, keepAliveTimeout: 4000, pipelining: 1 });
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
+    const raw = req.rawHeaders;
+    const headers: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+    }
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null }, new PassThrough(res));
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', 1024, resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      server.closeAllConnections();
+      await pool.destroy();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { upstream: { type: 'string' } } });
+  if (!values.upstream) throw new Error('--upstream URL is required');
+  const proxy = await startBareUndiciProxy(values.upstream);
+  announceReady(proxy.port);
+  process.once('SIGTERM', () => void proxy.close().finally(() => process.exit(0)));
+}
