@@ -4,7 +4,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const ROOMS = ['config', 'table', 'router', 'forwarder', 'metrics', 'state', 'rollout', 'admin', 'dataplane', 'log', 'cli'];
+const ROOMS = ['config', 'table', 'router', 'forwarder', 'metrics', 'state', 'rollout', 'admin', 'dataplane', 'log', 'cluster', 'cli'];
 
 /** Which rooms each room may import (besides errors.ts and itself). */
 const ALLOWED = {
@@ -17,6 +17,7 @@ const ALLOWED = {
   rollout: ['state', 'metrics', 'table', 'config', 'log'],
   admin: ['state', 'metrics', 'router', 'table', 'config', 'rollout', 'log'],
   dataplane: ['router', 'forwarder', 'table', 'log', 'metrics'],
+  cluster: ['dataplane', 'forwarder', 'table', 'config', 'metrics', 'state', 'log'],
   log: [],
   cli: ROOMS.filter((r) => r !== 'cli'),
 };

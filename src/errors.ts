@@ -39,11 +39,14 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export class VeerError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Extra fields for the error body (e.g. a 409's `current` state). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Readonly<Record<string, unknown>> }) {
     super(message, options);
     this.name = 'VeerError';
     this.code = code;
     this.status = ERROR_STATUS[code];
+    this.details = options?.details;
   }
 }
 

@@ -2,10 +2,12 @@
 // and drain. No routing or forwarding logic lives here.
 
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createAdminServer } from './admin/index.ts';
 import {
   formatConfigPath,
+  locateIssues,
   loadConfigFile,
   parseDuration,
   parseListenAddress,
@@ -18,10 +20,14 @@ import {
 import { createDataPlane, type DataPlane } from './dataplane/index.ts';
 import { UpstreamPools, type PooledUpstream } from './forwarder/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
-import { createVeerMetrics, type VeerMetrics } from './metrics/index.ts';
+import { createVeerMetrics, quantileOf, type MetricsText, type VeerMetrics } from './metrics/index.ts';
+
+/** Seconds to milliseconds, rounded to 0.01 ms; null stays null. */
+const msOf = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e5) / 100);
 import type { LevelWithSilent } from 'pino';
-import { ConfigReloader, FileStore, RouteState, RuntimeState, StateLoadError } from './state/index.ts';
+import { ConfigReloader, RouteState, RuntimeState, StateLoadError, openStateStore, storeHealth } from './state/index.ts';
 import { RolloutEngine } from './rollout/index.ts';
+import { resolveWorkerCount, serveFromWorkers } from './cluster/index.ts';
 
 /** Raised when veer cannot start; `issues` holds every config problem found. */
 export class StartupError extends Error {
@@ -40,7 +46,23 @@ export interface StartOptions {
   readonly log?: Logger;
   /** Watch the config file for changes (default true). */
   readonly watch?: boolean;
+  /** Serves the data plane outside this process (node:cluster workers: `veer serve` with `workers` > 1). */
+  readonly dataPlane?: (wiring: { state: RouteState; metrics: VeerMetrics; log: Logger }) => DataPlaneHost;
 }
+
+/** A data plane served by other processes (src/cluster); this one keeps the admin API, the state store and rollouts. */
+export interface DataPlaneHost {
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  drain(deadlineMs: number): Promise<{ forced: number }>;
+  readonly inFlight: number;
+  /** /metrics summed over every process that serves. */
+  render(): Promise<MetricsText>;
+  /** Resolves once every serving process runs the published table; admin writes answer after it. */
+  settled(): Promise<void>;
+}
+
+/** The cluster worker's entry point. */
+const WORKER_ENTRY = fileURLToPath(new URL('./main-worker.ts', import.meta.url));
 
 /** A running veer. */
 export interface Veer {
@@ -49,6 +71,7 @@ export interface Veer {
   readonly adminAddress: { host: string; port: number };
   readonly state: RouteState;
   readonly reloader: ConfigReloader;
+  /** The in-process data plane; idle (never listening) when `StartOptions.dataPlane` serves instead. */
   readonly dataPlane: DataPlane;
   readonly metrics: VeerMetrics;
   /** Runtime weights, rollouts, shifts and history (the admin API's commands go here). */
@@ -88,19 +111,20 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   });
   const compiled = state.applyConfig(config);
   if (!compiled.ok) {
-    const issues = compiled.issues.map((i) => ({ code: i.code, path: formatConfigPath(i.path), message: i.message, ...loaded.locate(i.path, i.atKey === true) }));
-    throw new StartupError(`invalid config ${configPath}`, issues);
+    throw new StartupError(`invalid config ${configPath}`, locateIssues(compiled.issues, loaded.locate));
   }
   for (const w of compiled.warnings) log.warn({ code: w.code, path: formatConfigPath(w.path) }, w.message);
-  if (config.workers !== 1) log.warn({ workers: config.workers }, 'workers > 1 is not available yet; serving from one process');
-  if (config.state.store !== 'file') log.warn({ store: config.state.store }, 'only the file state store is available yet');
+  if (options.dataPlane === undefined && typeof config.workers === 'number' && config.workers > 1) {
+    log.warn({ workers: config.workers }, 'workers apply to `veer serve`; this veer serves from one process');
+  }
 
   // --- runtime state and rollouts: the state file (relative to the config file) wins over the config's weights ---
-  const store = new FileStore(resolve(dirname(configPath), config.state.path));
+  const store = openStateStore(config.state, dirname(configPath), log); // file (default) or etcd
   const runtime = new RuntimeState({ routes: state, store, log });
   try {
-    for (const w of await runtime.start()) log.warn({ code: w.code, path: formatConfigPath(w.path), store: store.path }, w.message);
+    for (const w of await runtime.start()) log.warn({ code: w.code, path: formatConfigPath(w.path), store: store.description }, w.message);
   } catch (err) {
+    await store.close?.();
     await pools.close(true);
     if (!(err instanceof StateLoadError)) throw err;
     const code = err.kind === 'corrupt' ? 'state_corrupt' : 'store_unavailable';
@@ -117,31 +141,44 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   reloader.onResult((outcome) => metrics.countReload(outcome)); // metrics wiring
 
   const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder });
+  const host = options.dataPlane?.({ state, metrics, log }) ?? null; // cluster wiring
+  const served = host ?? dataPlane;
   const admin = createAdminServer({
     ready: () => state.ready,
     reloads: () => reloader.stats,
     generation: () => (state.ready ? state.table.generation : null),
-    metrics: () => metrics.render(), // metrics wiring
-    api: { runtime, rollouts, token: () => config.admin.token },
-    store: async () => {
-      const probe = await store.check();
-      return probe.ok ? { kind: store.description, status: 'ok' } : { kind: store.description, status: 'failing', error: probe.error };
+    metrics: () => (host === null ? metrics.render() : host.render()), // metrics wiring
+    settle: host === null ? undefined : () => host.settled(), // cluster wiring
+    api: {
+      runtime,
+      rollouts,
+      token: () => config.admin.token,
+      // The dashboard's numbers: the same per-version windows rollout analysis reads.
+      stats: (service, version, spanMs) => {
+        const w = metrics.recorder.readWindow(service, version, spanMs);
+        return w === null
+          ? null
+          : { spanMs: w.spanMs, requests: w.requests, errors: w.errors, errorRatio: w.errorRatio, p50Ms: msOf(quantileOf(w, 0.5)), p99Ms: msOf(quantileOf(w, 0.99)) };
+      },
     },
+    store: () => storeHealth(store),
   });
 
   const listen = parseListenAddress(config.listen)!;
   const adminListen = parseListenAddress(config.admin.listen)!;
   let dataAddress: { host: string; port: number };
   try {
-    dataAddress = await dataPlane.listen(listen.host, listen.port);
+    dataAddress = await served.listen(listen.host, listen.port);
   } catch (err) {
+    await store.close?.();
     await pools.close(true);
     throw new StartupError(`cannot listen on ${config.listen}: ${(err as Error).message}`);
   }
   try {
     await admin.listen({ host: adminListen.host, port: adminListen.port });
   } catch (err) {
-    await dataPlane.drain(0);
+    await served.drain(0);
+    await store.close?.();
     await pools.close(true);
     throw new StartupError(`cannot listen on admin ${config.admin.listen}: ${(err as Error).message}`);
   }
@@ -174,10 +211,11 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
     stop() {
       stopping ??= (async () => {
         await rollouts.stop(); // timers off; a state command in flight finishes first
+        await store.close?.(); // etcd: gives up the lease, so another replica leads at once
         await watcher?.close();
         const deadline = parseDuration(config.drainTimeout);
-        log.info({ inFlight: dataPlane.inFlight, deadlineMs: deadline }, 'draining');
-        const [result] = await Promise.all([dataPlane.drain(deadline), admin.close()]);
+        log.info({ inFlight: served.inFlight, deadlineMs: deadline }, 'draining');
+        const [result] = await Promise.all([served.drain(deadline), admin.close()]);
         await pools.close(result.forced > 0);
         log.info({ forced: result.forced }, 'stopped');
         return result;
@@ -189,7 +227,9 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
 
 /** Runs veer until SIGTERM/SIGINT; SIGHUP reloads. Resolves with the exit code. */
 export async function runServe(options: StartOptions): Promise<number> {
-  const veer = await startVeer(options);
+  // workers > 1: this process becomes the cluster primary and the data plane runs in node:cluster workers.
+  const workers = resolveWorkerCount((await loadConfigOrThrow(resolve(options.configPath), options.env ?? process.env)).config.workers);
+  const veer = await startVeer(workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY }) } : options);
   const onHup = () => void veer.reloader.reload('SIGHUP');
   process.on('SIGHUP', onHup);
   return await new Promise<number>((resolveExit) => {

@@ -7,8 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { sendError } from './api-errors.ts';
 
-/** Paths anyone may read, token or not (scrapers and probes). */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/metrics', '/healthz', '/readyz']);
+/** Paths anyone may read, token or not: scrapers, probes, and the dashboard page (which holds no data). */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/metrics', '/healthz', '/readyz', '/']);
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();

@@ -16,15 +16,15 @@ const BODY_ERRORS: Readonly<Record<string, number>> = {
   FST_ERR_CTP_INVALID_TYPE: 400,
 };
 
-/** Sends `{"error":{"code","message"}}` with `status`. */
-export function sendError(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {
-  return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
+/** Sends `{"error":{"code","message"}}` with `status` (and any `details`, such as a 409's `current`, beside them). */
+export function sendError(reply: FastifyReply, status: number, code: ErrorCode, message: string, details?: Readonly<Record<string, unknown>>): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send({ error: { ...details, code, message } });
 }
 
 /** Installs the error handler that maps every error to the one JSON shape. */
 export function installErrorShape(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | VeerError | Error, req, reply) => {
-    if (err instanceof VeerError) return sendError(reply, err.status, err.code, err.message);
+    if (err instanceof VeerError) return sendError(reply, err.status, err.code, err.message, err.details);
     const fastifyErr = err as FastifyError;
     if (fastifyErr.validation) {
       const where = fastifyErr.validationContext ?? 'body';

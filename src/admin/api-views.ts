@@ -2,7 +2,7 @@
 // stored rollout and shift, as plain JSON.
 
 import type { RolloutStatus } from '../rollout/index.ts';
-import type { RuntimeState, ShiftRecord } from '../state/index.ts';
+import type { ReplicaView, RuntimeState, ShiftRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 
 /** One version as the API shows it. */
@@ -28,6 +28,8 @@ export interface ServiceView {
   readonly rolloutPlan: boolean;
   readonly rollout: RolloutStatus | null;
   readonly shift: ShiftRecord | null;
+  /** With a shared store (etcd): which revision of this service each live replica has applied, and whether all have. */
+  readonly replicas?: ReplicaView;
 }
 
 /** Reads the live status of a service's rollout (the engine adds its analysis to the stored record). */
@@ -50,5 +52,12 @@ export function describeService(service: CompiledService, runtime: RuntimeState,
     rolloutPlan: service.rollout !== null,
     rollout: rolloutOf(service.name),
     shift: record.shift ?? null,
+    ...replicasOf(service.name, runtime),
   };
+}
+
+/** `{ replicas }` with a shared store; nothing with the file store. */
+function replicasOf(service: string, runtime: RuntimeState): { replicas?: ReplicaView } {
+  const replicas = runtime.replicas(service);
+  return replicas === null ? {} : { replicas };
 }

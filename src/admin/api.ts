@@ -4,7 +4,9 @@
 //   onRequest: auth (root hook: every route and the 404 handler)
 //   /api/v1 ── services, weights, explain   (api-services.ts)
 //           ├─ shift, rollout and its verbs (api-rollouts.ts)
-//           └─ history                      (api-history.ts)
+//           ├─ history                      (api-history.ts)
+//           └─ stats                        (api-stats.ts)
+//   /        the dashboard page              (dashboard.ts)
 
 import { Ajv } from 'ajv';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +17,8 @@ import { installErrorShape } from './api-errors.ts';
 import { historyRoutes } from './api-history.ts';
 import { rolloutRoutes } from './api-rollouts.ts';
 import { servicesRoutes } from './api-services.ts';
+import { statsRoutes, type StatsSource } from './api-stats.ts';
+import { dashboardRoutes } from './dashboard.ts';
 import type { RolloutStatusOf } from './api-views.ts';
 
 /** What the admin API drives. */
@@ -24,6 +28,8 @@ export interface AdminApi {
   readonly rollouts?: RolloutEngine;
   /** The admin token, read per request (a reload may change it); empty or undefined = no auth. */
   readonly token: () => string | undefined;
+  /** Per-version traffic windows for GET /api/v1/stats and the dashboard; without it both are absent. */
+  readonly stats?: StatsSource;
 }
 
 const ACTOR_PATTERN = /^[\w.@:/+-][\w.@:/+ -]{0,63}$/;
@@ -60,7 +66,9 @@ export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
       await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf });
       await v1.register(historyRoutes, { runtime: api.runtime });
       if (engine) await v1.register(rolloutRoutes, { runtime: api.runtime, engine, actorOf });
+      if (api.stats) await v1.register(statsRoutes, { runtime: api.runtime, stats: api.stats });
     },
     { prefix: '/api/v1' },
   );
+  if (api.stats) app.register(dashboardRoutes);
 }

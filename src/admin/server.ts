@@ -15,13 +15,24 @@ export interface AdminOptions {
   readonly bodyLimit?: number;
   /** The admin API (/api/v1, token auth, JSON errors); without it only health, readiness and /metrics are served. */
   readonly api?: AdminApi;
-  /** The state store's health, for /readyz. */
-  readonly store?: () => Promise<{ readonly kind: string; readonly status: 'ok' | 'failing'; readonly error?: string }>;
+  /** The state store's health, for /readyz: `degraded` (unreachable, serving the last known state) is still ready. */
+  readonly store?: () => Promise<{ readonly kind: string; readonly status: 'ok' | 'degraded' | 'failing'; readonly error?: string }>;
+  /** Resolves once every data-plane process runs the published table (cluster workers); writes answer after it. */
+  readonly settle?: () => Promise<void>;
 }
 
 /** Builds the admin server (not yet listening). */
 export function createAdminServer(options: AdminOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 64 * 1024 });
+
+  // With workers, a write's answer waits until every worker serves its table.
+  const settle = options.settle;
+  if (settle !== undefined) {
+    app.addHook('onSend', async (req, _reply, payload) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') await settle();
+      return payload;
+    });
+  }
 
   if (options.api !== undefined) registerAdminApi(app, options.api);
 
@@ -29,7 +40,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
 
   app.get('/readyz', async (_req, reply) => {
     const store = (await options.store?.()) ?? { kind: 'none', status: 'ok' };
-    const ready = options.ready() && store.status === 'ok';
+    const ready = options.ready() && store.status !== 'failing';
     const reloads = options.reloads();
     reply.code(ready ? 200 : 503);
     return {

@@ -1,6 +1,6 @@
 // `veer validate --config FILE`: every problem with its path and line:column.
 
-import { formatConfigPath, loadConfigFile, type ConfigIssue } from '../config/index.ts';
+import { loadConfigFile, locateIssues, type ConfigIssue } from '../config/index.ts';
 import { compileTable } from '../table/index.ts';
 import { formatIssue, formatSummary } from './format.ts';
 
@@ -10,13 +10,7 @@ export async function runValidate(file: string, out: (s: string) => void, err: (
   if (!loaded.ok) return reportIssues(file, loaded.issues, err);
   const compiled = compileTable(loaded.config);
   if (!compiled.ok) {
-    const issues = compiled.issues.map((i) => ({
-      code: i.code,
-      path: formatConfigPath(i.path),
-      message: i.message,
-      ...loaded.locate(i.path, i.atKey === true),
-    }));
-    return reportIssues(file, issues, err);
+    return reportIssues(file, locateIssues(compiled.issues, loaded.locate), err);
   }
   out(formatSummary(file, loaded.config, compiled.table));
   return 0;

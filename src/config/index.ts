@@ -3,8 +3,8 @@
 
 export { ConfigSchema, Duration } from './schema.ts';
 export type { Config, ServiceConfig, ValueMatcherConfig, StickyKeyConfig, RolloutConfig } from './schema.ts';
-export { loadConfigFile, parseConfigText, formatConfigPath, deepFreeze } from './load.ts';
-export type { ConfigIssue, ConfigLoadResult, ConfigPath, Locate } from './load.ts';
+export { loadConfigFile, parseConfigText, formatConfigPath, deepFreeze, locateIssues } from './load.ts';
+export type { ConfigIssue, ConfigLoadResult, ConfigPath, Locate, PathIssue } from './load.ts';
 export { parseDuration, parseListenAddress, isLoopbackHost } from './units.ts';
 export type { ListenAddress } from './units.ts';
 export { watchConfigFile } from './watch.ts';

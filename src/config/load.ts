@@ -37,6 +37,20 @@ export function formatConfigPath(path: ConfigPath): string {
   return out === '' ? '(root)' : out;
 }
 
+/** A problem found after loading (by compile), with its path in the document. */
+export interface PathIssue {
+  readonly code: string;
+  readonly path: ConfigPath;
+  readonly message: string;
+  /** Point at the key rather than its value (e.g. an unknown name used as a key). */
+  readonly atKey?: boolean;
+}
+
+/** Gives problems found after loading their printable path and place in the file. */
+export function locateIssues(issues: readonly PathIssue[], locate: Locate): ConfigIssue[] {
+  return issues.map((i) => ({ code: i.code, path: formatConfigPath(i.path), message: i.message, ...locate(i.path, i.atKey === true) }));
+}
+
 /** Reads and validates the config file at `file`. Never throws for bad content. */
 export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigLoadResult> {
   let text: string;
@@ -81,13 +95,14 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     return { ok: false, issues, text };
   }
 
-  const envIssues = substituteEnv(doc, env, locate);
+  const substituted: string[] = [];
+  const envIssues = substituteEnv(doc, env, locate, substituted);
   if (envIssues.length > 0) return { ok: false, issues: envIssues, text };
 
   // An empty file reads as an empty mapping, so the answer is "services is required".
   const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
   const validate = schemaValidator();
-  if (!validate(data)) {
+  if (!validate(data) && !(coerceSubstituted(data, validate.errors ?? [], substituted) && validate(data))) {
     return { ok: false, issues: describeSchemaErrors(validate.errors ?? [], locate), text };
   }
   const config = data as Config;
@@ -127,13 +142,18 @@ function schemaValidator(): ValidateFunction {
 
 const ENV_REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
-/** Replaces `${VAR}` and `${VAR:-default}` in every scalar value, in place. */
-function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, locate: Locate): ConfigIssue[] {
+/**
+ * Replaces `${VAR}` and `${VAR:-default}` in every scalar value, in place.
+ * `substituted` receives the JSON pointer of every value that was a single
+ * reference, for coerceSubstituted.
+ */
+function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, locate: Locate, substituted: string[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   visit(doc, {
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
       const path = pathOf(ancestors, node);
+      if (/^\$\{[^}]*\}$/.test(node.value)) substituted.push(toPointer(path));
       node.value = node.value.replace(ENV_REFERENCE, (whole, name: string | undefined, fallback: string | undefined) => {
         if (whole === '$$') return '$';
         if (name === undefined) {
@@ -150,6 +170,39 @@ function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, locate: Locate): C
     },
   });
   return issues;
+}
+
+function toPointer(path: readonly (string | number)[]): string {
+  return path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
+/**
+ * Environment values are strings. Where the schema wants a number or a
+ * boolean (`workers: ${WORKERS}`), a value that was wholly one `${VAR}` and
+ * reads as one is converted, guided by the schema's own type errors; nothing
+ * else is coerced, so `value: "1.10"` stays a string. True when it changed anything.
+ */
+function coerceSubstituted(data: unknown, errors: readonly ErrorObject[], substituted: readonly string[]): boolean {
+  let changed = false;
+  for (const e of errors) {
+    if (e.keyword !== 'type' || !substituted.includes(e.instancePath)) continue;
+    const wanted = String((e.params as { type: string }).type);
+    const segments = splitInstancePath(e.instancePath);
+    const last = segments.pop();
+    let parent: unknown = data;
+    for (const s of segments) parent = (parent as Record<string | number, unknown>)[s];
+    const holder = parent as Record<string | number, unknown>;
+    const raw = last === undefined ? undefined : holder[last];
+    if (typeof raw !== 'string' || last === undefined) continue;
+    if ((wanted.includes('integer') && /^-?[0-9]+$/.test(raw)) || (wanted.includes('number') && /^-?[0-9]+(\.[0-9]+)?$/.test(raw))) {
+      holder[last] = Number(raw);
+      changed = true;
+    } else if (wanted.includes('boolean') && (raw === 'true' || raw === 'false')) {
+      holder[last] = raw === 'true';
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 /** Rebuilds the document path of `node` from the visitor's ancestors. */

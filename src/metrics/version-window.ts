@@ -96,6 +96,32 @@ export class VersionWindow {
     }
     return { spanMs: k * this.slotMs, requests, errors, errorRatio: requests === 0 ? 0 : errors / requests, bounds: this.bounds, buckets };
   }
+
+  /**
+   * A copy of one slot's counts [requests, errors, b0..bN-1, b+Inf], or null
+   * when the ring holds no such slot: what a cluster worker sends its primary.
+   */
+  readSlot(slotId: number): Float64Array | null {
+    const base = (slotId % this.slots) * this.#width;
+    if (slotId < 0 || this.#rows[base + SLOT] !== slotId) return null;
+    return this.#rows.slice(base + REQUESTS, base + this.#width);
+  }
+
+  /**
+   * Adds counts shaped as readSlot returns them to a slot: another process's
+   * share of the same traffic. Ignored when the ring already moved past it.
+   */
+  addToSlot(slotId: number, counts: ArrayLike<number>): void {
+    if (slotId < 0 || counts.length !== this.#width - REQUESTS) return;
+    const base = (slotId % this.slots) * this.#width;
+    const rows = this.#rows;
+    if (rows[base + SLOT]! > slotId) return;
+    if (rows[base + SLOT] !== slotId) {
+      rows.fill(0, base, base + this.#width);
+      rows[base + SLOT] = slotId;
+    }
+    for (let i = 0; i < counts.length; i++) rows[base + REQUESTS + i]! += counts[i]!;
+  }
 }
 
 /**

@@ -46,6 +46,9 @@ export type RolloutVerb = 'pause' | 'resume' | 'promote' | 'abort';
 /** A tick found the rollout changed under it (a person acted); it drops its decision. */
 class StaleTick extends Error {}
 
+/** How long a due step waits, per try, for every live replica to apply the current one. */
+const APPLIED_WAIT_MS = 1000;
+
 /** Runs rollouts (and shifts) with timers; the rollout room's public object. */
 export class RolloutEngine {
   readonly #runtime: RuntimeState;
@@ -71,6 +74,8 @@ export class RolloutEngine {
       if (record.rollout !== undefined) this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
       this.#schedule(service);
     });
+    // Only the leader runs the timers (with the file store, always this replica); a new leader continues every running rollout from its stored step.
+    this.#runtime.leadership.onLeadership((leader) => this.#onLeadership(leader));
   }
 
   /** Picks up every running rollout and shift from the store. */
@@ -79,7 +84,7 @@ export class RolloutEngine {
     for (const [service, record] of Object.entries(this.#runtime.records())) {
       if (record.rollout === undefined) continue;
       this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
-      if (isRolloutActive(record.rollout)) {
+      if (isRolloutActive(record.rollout) && this.#runtime.leadership.isLeader()) {
         this.#log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout resumed after restart');
         this.#schedule(service);
       }
@@ -178,7 +183,7 @@ export class RolloutEngine {
       clearTimeout(live.timer);
       live.timer = null;
     }
-    if (this.#stopped || rollout === undefined || !isRolloutActive(rollout)) {
+    if (this.#stopped || rollout === undefined || !isRolloutActive(rollout) || !this.#runtime.leadership.isLeader()) {
       if (live !== undefined && (rollout === undefined || live.rolloutId !== rollout.id || !isRolloutActive(rollout))) this.#live.delete(service);
       return;
     }
@@ -207,6 +212,7 @@ export class RolloutEngine {
     const live = this.#live.get(service);
     if (live === undefined || live.rolloutId !== rolloutId) return;
     live.timer = null;
+    if (!this.#runtime.leadership.isLeader()) return;
     const rollout = this.#runtime.record(service).rollout;
     if (rollout === undefined || rollout.id !== rolloutId || !isRolloutActive(rollout)) return;
     const now = this.#now();
@@ -241,6 +247,11 @@ export class RolloutEngine {
         const last = live.lastAnalysis;
         const passedThisStep = last !== null && last.verdict === 'pass' && Date.parse(last.at) >= Date.parse(rollout.stepStartedAt);
         if (now >= stepDue && (rollout.analysis === null || passedThisStep)) {
+          // A step counts as reached once every live replica serves it (at once with the file store).
+          if (!(await this.#runtime.whenApplied(service, APPLIED_WAIT_MS))) {
+            this.#log.debug({ service, rollout: rollout.id, step: rollout.step, replicas: this.#runtime.replicas(service) }, 'step not yet applied by every live replica; the next waits');
+            return;
+          }
           const why = rollout.analysis === null ? `step ${rollout.step + 1} paused ${step.pause}` : `step ${rollout.step + 1} paused ${step.pause} and the last check passed`;
           await this.#transition(service, rollout, (compiled, current, t) => advance(compiled, current, t, why, last));
           return;
@@ -249,6 +260,16 @@ export class RolloutEngine {
     } catch (err) {
       if (!(err instanceof StaleTick)) this.#log.error({ err, service, rollout: rolloutId }, 'rollout step failed; retrying at the next check');
     } finally {
+      this.#schedule(service);
+    }
+  }
+
+  /** Leadership changed: plan every running rollout's timer (leader) or drop the timers (follower). */
+  #onLeadership(leader: boolean): void {
+    if (this.#stopped) return;
+    for (const [service, record] of Object.entries(this.#runtime.records())) {
+      if (record.rollout === undefined || !isRolloutActive(record.rollout)) continue;
+      if (leader) this.#log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout taken over by this replica at its stored step');
       this.#schedule(service);
     }
   }

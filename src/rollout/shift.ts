@@ -69,6 +69,10 @@ export class ShiftDriver {
     this.#log = options.log;
     this.#now = options.now;
     this.#runtime.onChange((service) => this.#schedule(service));
+    // Only the leader moves shifts (with the file store, always this replica).
+    this.#runtime.leadership.onLeadership(() => {
+      for (const service of Object.keys(this.#runtime.records())) this.#schedule(service);
+    });
   }
 
   /** Picks up every stored shift. */
@@ -123,7 +127,7 @@ export class ShiftDriver {
     if (old !== undefined) clearTimeout(old);
     this.#timers.delete(service);
     const shift = this.#runtime.record(service).shift;
-    if (this.#stopped || shift === undefined) return;
+    if (this.#stopped || shift === undefined || !this.#runtime.leadership.isLeader()) return;
     const due = Date.parse(shift.lastStepAt) + shift.everyMs;
     const timer = setTimeout(() => void this.#tick(service, shift.id, shift.lastStepAt), Math.max(0, due - this.#now()));
     timer.unref();
@@ -132,6 +136,7 @@ export class ShiftDriver {
 
   async #tick(service: string, id: string, lastStepAt: string): Promise<void> {
     this.#timers.delete(service);
+    if (!this.#runtime.leadership.isLeader()) return;
     try {
       await this.#runtime.command(service, 'shift', ({ service: compiled, record, now }) => {
         const shift = record.shift;
@@ -142,7 +147,7 @@ export class ShiftDriver {
       if (!(err instanceof VeerError && err.code === 'conflict')) {
         this.#log.error({ err, service }, 'shift step failed; retrying');
         const shift = this.#runtime.record(service).shift;
-        if (!this.#stopped && shift !== undefined && !this.#timers.has(service)) {
+        if (!this.#stopped && shift !== undefined && !this.#timers.has(service) && this.#runtime.leadership.isLeader()) {
           const timer = setTimeout(() => void this.#tick(service, shift.id, shift.lastStepAt), shift.everyMs);
           timer.unref();
           this.#timers.set(service, timer);

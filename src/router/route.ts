@@ -48,6 +48,17 @@ export function findService(table: RouteTable, hostHeader: string | undefined, u
 }
 
 function firstByPrefix(group: HostGroup, url: string): CompiledService | null {
+  const index = group.prefixIndex;
+  if (index !== undefined) {
+    const lengths = index.lengths;
+    for (let i = 0; i < lengths.length; i++) {
+      const length = lengths[i]!;
+      if (url.length < length) continue;
+      const found = index.byPrefix.get(url.length === length ? url : url.slice(0, length));
+      if (found !== undefined) return found;
+    }
+    return null;
+  }
   for (let i = 0; i < group.length; i++) {
     const service = group[i]!;
     if (url.startsWith(service.pathPrefix)) return service;

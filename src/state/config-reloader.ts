@@ -3,7 +3,7 @@
 // at most one queued), validates, compiles and publishes, or keeps the last
 // good table and reports every error.
 
-import { formatConfigPath, loadConfigFile, type ConfigIssue, type Config } from '../config/index.ts';
+import { formatConfigPath, loadConfigFile, locateIssues, type ConfigIssue, type Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { RouteState } from './route-state.ts';
 
@@ -64,13 +64,7 @@ export class ConfigReloader {
     if (!loaded.ok) return this.#reject(reason, loaded.issues, loaded.text);
     const compiled = this.#state.applyConfig(loaded.config);
     if (!compiled.ok) {
-      const issues = compiled.issues.map((i) => ({
-        code: i.code,
-        path: formatConfigPath(i.path),
-        message: i.message,
-        ...loaded.locate(i.path, i.atKey === true),
-      }));
-      return this.#reject(reason, issues, loaded.text);
+      return this.#reject(reason, locateIssues(compiled.issues, loaded.locate), loaded.text);
     }
     this.#lastText = loaded.text;
     this.stats.success += 1;

@@ -9,6 +9,12 @@
 //
 // The in-memory document is replaced only after the save succeeded, and the
 // table only after that, so a failure at any step leaves no trace.
+//
+// With a shared store (etcd), a save is a compare-and-swap on the service's
+// revision (refused: 409 conflict with the current state), and other
+// replicas' changes arrive through the store's watch: they are applied in
+// the same queue, by reading the store's newest document and republishing
+// the table from it, never saving it again.
 
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
@@ -16,7 +22,8 @@ import type { CompiledService, CompileIssue, RouteTable, RuntimeWeights } from '
 import { CommandQueue } from './command-queue.ts';
 import { emptyState, isRolloutActive, type HistoryEntry, type PersistedState, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
 import type { RouteState } from './route-state.ts';
-import { StateLoadError, type StateStore } from './store.ts';
+import { ALWAYS_LEADER } from './leadership.ts';
+import { StateLoadError, StoreConflictError, type Leadership, type ReplicaView, type SaveResult, type StateStore } from './store.ts';
 import { checkWeights } from './weights.ts';
 
 /** What a command changes for one service: `undefined` keeps a part, `null` removes it. */
@@ -69,6 +76,7 @@ export class RuntimeState {
   readonly #listeners: ChangeListener[] = [];
   #doc: PersistedState;
   #storeOk = true;
+  #remoteQueued = false;
 
   constructor(options: RuntimeStateOptions) {
     this.routes = options.routes;
@@ -85,14 +93,33 @@ export class RuntimeState {
    * Returns the compile warnings (e.g. stored weights that no longer fit the config).
    */
   async start(): Promise<readonly CompileIssue[]> {
-    const doc = await this.store.load();
-    if (doc === null) return [];
-    this.#doc = doc;
-    const weights = runtimeWeightsOf(doc);
-    if (Object.keys(weights).length === 0) return [];
-    const result = this.routes.publishWeights(weights);
-    if (!result.ok) throw new StateLoadError('corrupt', this.store.description, result.issues.map((i) => i.message).join('; '));
-    return result.warnings;
+    // Listening before loading: a change that lands meanwhile is applied right after.
+    this.store.watch?.(() => this.#queueRemote());
+    return this.#queue.run(async () => {
+      const doc = await this.store.load();
+      if (doc === null) return [];
+      this.#doc = doc;
+      const weights = runtimeWeightsOf(doc);
+      if (Object.keys(weights).length === 0) return [];
+      const result = this.routes.publishWeights(weights);
+      if (!result.ok) throw new StateLoadError('corrupt', this.store.description, result.issues.map((i) => i.message).join('; '));
+      return result.warnings;
+    });
+  }
+
+  /** Whether this replica drives rollouts and shifts (always, unless a shared store elected another). */
+  get leadership(): Leadership {
+    return this.store.leadership ?? ALWAYS_LEADER;
+  }
+
+  /** Which revision of the service each live replica has applied; null without a shared store. */
+  replicas(service: string): ReplicaView | null {
+    return this.store.replicas?.(service) ?? null;
+  }
+
+  /** Resolves true once every live replica serves the service's current state (at once without a shared store). */
+  whenApplied(service: string, timeoutMs: number): Promise<boolean> {
+    return this.store.whenApplied?.(service, timeoutMs) ?? Promise.resolve(true);
   }
 
   /** The published route table. */
@@ -179,7 +206,7 @@ export class RuntimeState {
 
       const at = new Date(now).toISOString();
       const after = preview.table.servicesByName.get(service)!.split.weights;
-      const entry: HistoryEntry = {
+      let entry: HistoryEntry = {
         seq: (this.#doc.history.at(-1)?.seq ?? 0) + 1,
         at,
         service,
@@ -194,13 +221,25 @@ export class RuntimeState {
       if (history.length > this.#historyLimit) history.splice(0, history.length - this.#historyLimit);
       const doc: PersistedState = { ...this.#doc, updatedAt: at, services, history };
 
+      let saved: SaveResult | void;
       try {
-        await this.store.save(doc);
+        saved = await this.store.save(doc, { service, before: current, after: record, entry });
         this.#storeOk = true;
       } catch (err) {
+        if (err instanceof StoreConflictError) {
+          throw new VeerError('conflict', `${err.message}; nothing was applied: retry against the current state`, {
+            cause: err,
+            details: { current: { revision: err.revision, ...err.current } },
+          });
+        }
         this.#storeOk = false;
         this.#log.error({ err, store: this.store.description }, 'state store write failed; the change was not applied');
         throw new VeerError('store_unavailable', `could not save the change to ${this.store.description}: ${(err as Error).message}`, { cause: err });
+      }
+      if (saved !== undefined && saved.revision !== entry.seq) {
+        // A shared store numbers history lines by the revision the change landed at.
+        entry = { ...entry, seq: saved.revision };
+        history[history.length - 1] = entry;
       }
       this.#doc = doc;
       const published = this.routes.publishWeights(weights);
@@ -211,6 +250,59 @@ export class RuntimeState {
       return { service, record, entry, generation: published.table.generation };
     });
   }
+
+  /** Queues one application of the store's newest document (bursts coalesce). */
+  #queueRemote(): void {
+    if (this.#remoteQueued) return;
+    this.#remoteQueued = true;
+    this.#queue
+      .run(async () => {
+        this.#remoteQueued = false;
+        this.#applyLatest();
+      })
+      .catch((err: unknown) => this.#log.error({ err }, 'applying a change from the state store failed'));
+  }
+
+  /** Adopts the shared store's newest document: republishes weights that changed, tells listeners, records the revision served. */
+  #applyLatest(): void {
+    const latest = this.store.latest?.();
+    if (latest === undefined || latest === null) return;
+    const previous = this.#doc;
+    const weights = runtimeWeightsOf(latest.state);
+    if (canonicalJson(weights) !== canonicalJson(this.routes.runtimeWeights)) {
+      const published = this.routes.publishWeights(weights);
+      if (!published.ok) {
+        this.#log.error({ store: this.store.description, errors: published.issues.map((i) => i.message) }, "stored weights do not fit this replica's config; keeping the current table");
+        return;
+      }
+      for (const w of published.warnings) this.#log.warn({ code: w.code, store: this.store.description }, w.message);
+    }
+    this.#doc = latest.state;
+    for (const service of new Set([...Object.keys(previous.services), ...Object.keys(latest.state.services)])) {
+      const record = latest.state.services[service] ?? {};
+      if (canonicalJson(previous.services[service] ?? {}) === canonicalJson(record)) continue;
+      const entry = latest.state.history.findLast((e) => e.service === service) ?? {
+        seq: latest.revision,
+        at: latest.state.updatedAt,
+        service,
+        actor: 'store',
+        action: 'sync',
+        reason: 'changed in the state store',
+        before: {},
+        after: {},
+      };
+      this.#log.info({ service, actor: entry.actor, action: entry.action, after: entry.after, revision: latest.revision }, 'state changed on another replica');
+      for (const listener of this.#listeners) listener(service, record, entry);
+    }
+    this.store.markApplied?.(latest.revision);
+  }
+}
+
+/** JSON with object keys sorted, to compare documents built in different orders. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 /** Throws when a rollout or a shift owns the service's weights. */

@@ -1,8 +1,14 @@
 // Where runtime state lives between restarts. A store loads the whole
 // document once at start and saves the whole document after each command;
 // a save either lands completely or not at all.
+//
+// A shared store (etcd) is also where the other replicas' changes come
+// from: it checks each save against the revision this replica last saw of
+// the service (compare-and-swap), pushes other replicas' changes through
+// `watch`, elects the one replica that drives rollouts, and tracks which
+// revision each live replica has applied. The file store has none of that.
 
-import type { PersistedState } from './records.ts';
+import type { HistoryEntry, PersistedState, ServiceRecord } from './records.ts';
 
 /** A durable home for the state document. */
 export interface StateStore {
@@ -14,10 +20,87 @@ export interface StateStore {
    * start over and overwrite it.
    */
   load(): Promise<PersistedState | null>;
-  /** Writes the document atomically; throws when it could not be made durable. */
-  save(state: PersistedState): Promise<void>;
+  /**
+   * Writes the document atomically; throws when it could not be made durable.
+   * `change` says which service changed from what (a shared store saves only
+   * that service and its history line, and throws StoreConflictError when the
+   * service changed elsewhere since `change.before` was read).
+   */
+  save(state: PersistedState, change?: SaveChange): Promise<SaveResult | void>;
   /** Whether a save could succeed now (for /readyz); the error when not. */
   check(): Promise<{ ok: true } | { ok: false; error: string }>;
+  /** Richer health for /readyz (a shared store may be `degraded`: unreachable, serving the last known state). */
+  health?(): Promise<StoreHealth>;
+  /** Shared stores: calls `listener` when the document changed (another replica, a resync); read `latest()` then. */
+  watch?(listener: () => void): void;
+  /** Shared stores: the newest document this replica has seen and its revision; null before the first contact. */
+  latest?(): { readonly state: PersistedState; readonly revision: number } | null;
+  /** Shared stores: this replica now serves everything up to `revision`. */
+  markApplied?(revision: number): void;
+  /** Shared stores: which revision of the service each live replica has applied. */
+  replicas?(service: string): ReplicaView;
+  /** Shared stores: resolves true once every live replica has applied the service's current revision (false after `timeoutMs`). */
+  whenApplied?(service: string, timeoutMs: number): Promise<boolean>;
+  /** Shared stores: whether this replica drives rollouts and shifts. Without it, the replica always does. */
+  readonly leadership?: Leadership;
+  /** Releases connections, leases and timers. */
+  close?(): Promise<void>;
+}
+
+/** What one command changed, for stores that save per service. */
+export interface SaveChange {
+  readonly service: string;
+  /** The service's record the command decided on ({} when it had none). */
+  readonly before: ServiceRecord;
+  /** The record to store ({} removes it). */
+  readonly after: ServiceRecord;
+  /** The history line of the change. */
+  readonly entry: HistoryEntry;
+}
+
+/** What a shared store says about a save: the revision it landed at (also the history line's `seq`). */
+export interface SaveResult {
+  readonly revision: number;
+}
+
+/** The store's health for /readyz. */
+export interface StoreHealth {
+  readonly kind: string;
+  /** `degraded`: the store is unreachable but veer serves the last known (or the config's) weights. */
+  readonly status: 'ok' | 'degraded' | 'failing';
+  readonly error?: string;
+  readonly [detail: string]: unknown;
+}
+
+/** Which revision of a service every live replica has applied. */
+export interface ReplicaView {
+  /** The revision of the service's stored record (0: never stored). */
+  readonly revision: number;
+  /** True when every live replica has applied `revision`. */
+  readonly allApplied: boolean;
+  readonly self: string;
+  readonly leader: string | null;
+  readonly replicas: readonly { readonly id: string; readonly applied: number; readonly at: string | null }[];
+}
+
+/** Whether this replica drives rollouts and shifts, and news of changes. */
+export interface Leadership {
+  isLeader(): boolean;
+  onLeadership(listener: (leader: boolean) => void): void;
+}
+
+/** A save refused because the service changed elsewhere since this replica read it; `current` is what the store holds now. */
+export class StoreConflictError extends Error {
+  readonly service: string;
+  readonly current: ServiceRecord;
+  readonly revision: number;
+  constructor(service: string, current: ServiceRecord, revision: number) {
+    super(`service ${service} was changed by another replica (now at revision ${revision}) after this one read it`);
+    this.name = 'StoreConflictError';
+    this.service = service;
+    this.current = current;
+    this.revision = revision;
+  }
 }
 
 /** The state document exists but cannot be read (`unreadable`) or is not valid (`corrupt`). */
@@ -25,7 +108,7 @@ export class StateLoadError extends Error {
   readonly kind: 'corrupt' | 'unreadable';
   readonly location: string;
   constructor(kind: 'corrupt' | 'unreadable', location: string, detail: string, options?: { cause?: unknown }) {
-    super(`state file ${location} is ${kind === 'corrupt' ? 'corrupt' : 'unreadable'}: ${detail}`, options);
+    super(`${location.startsWith('etcd ') ? 'state in' : 'state file'} ${location} is ${kind === 'corrupt' ? 'corrupt' : 'unreadable'}: ${detail}`, options);
     this.name = 'StateLoadError';
     this.kind = kind;
     this.location = location;

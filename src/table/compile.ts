@@ -14,6 +14,7 @@ import type {
   CompiledVersion,
   CompileIssue,
   HostGroup,
+  PrefixIndex,
   RouteTable,
   RuntimeWeights,
   UpstreamTarget,
@@ -290,6 +291,9 @@ function compileSplit(
   });
 }
 
+/** Groups larger than this get a prefix index; below it a scan is as fast. */
+const PREFIX_INDEX_MIN = 8;
+
 /** Groups services by host pattern; each group longest pathPrefix first. */
 function indexHosts(services: readonly CompiledService[]): Pick<RouteTable, 'exactHosts' | 'wildcards' | 'anyHost'> {
   const exact = new Map<string, CompiledService[]>();
@@ -307,8 +311,19 @@ function indexHosts(services: readonly CompiledService[]): Pick<RouteTable, 'exa
       map.set(key, group);
     }
   }
-  const byPrefix = (group: CompiledService[]): HostGroup =>
-    Object.freeze([...group].sort((a, b) => b.pathPrefix.length - a.pathPrefix.length || a.index - b.index));
+  const byPrefix = (group: CompiledService[]): HostGroup => {
+    const sorted: CompiledService[] & { prefixIndex?: PrefixIndex } = [...group].sort(
+      (a, b) => b.pathPrefix.length - a.pathPrefix.length || a.index - b.index,
+    );
+    // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.
+    if (sorted.length > PREFIX_INDEX_MIN) {
+      sorted.prefixIndex = Object.freeze({
+        lengths: Object.freeze([...new Set(sorted.map((s) => s.pathPrefix.length))]),
+        byPrefix: new Map(sorted.map((s) => [s.pathPrefix, s])),
+      });
+    }
+    return Object.freeze(sorted);
+  };
   return {
     exactHosts: new Map([...exact].map(([host, group]) => [host, byPrefix(group)])),
     wildcards: Object.freeze(

@@ -77,8 +77,19 @@ export interface CompiledService {
   readonly rollout: RolloutConfig | null;
 }
 
-/** Services that share a host pattern, longest pathPrefix first. */
-export type HostGroup = readonly CompiledService[];
+/**
+ * Services that share a host pattern, longest pathPrefix first. A large
+ * group (many prefixes under one host) also carries a prefix index, so the
+ * router tries one map lookup per distinct prefix length instead of
+ * scanning every prefix.
+ */
+export type HostGroup = readonly CompiledService[] & { readonly prefixIndex?: PrefixIndex };
+
+/** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service. */
+export interface PrefixIndex {
+  readonly lengths: readonly number[];
+  readonly byPrefix: ReadonlyMap<string, CompiledService>;
+}
 
 /** The immutable route table. */
 export interface RouteTable {

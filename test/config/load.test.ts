@@ -233,3 +233,24 @@ t.test('formatConfigPath', async (t) => {
   t.equal(formatConfigPath(['services', 2, 'versions', 1, 'upstream', 0]), 'services[2].versions[1].upstream[0]');
   t.equal(formatConfigPath([]), '(root)');
 });
+
+t.test('a whole-value ${VAR} becomes a number or boolean where the schema wants one, and nowhere else', async (t) => {
+  const yaml = `workers: \${W}
+exposeVersionHeader: \${X:-false}
+services:
+  - name: shop
+    versions: [{ name: v1, upstream: "http://127.0.0.1:1" }]
+    routes: [{ match: { header: { name: a, value: "\${V}" } }, to: v1 }]
+    split: { weights: { v1: "\${WT}" } }
+`;
+  const ok = parseConfigText(yaml, { W: '2', V: '1.10', WT: '7' });
+  t.ok(ok.ok, 'valid');
+  if (!ok.ok) return;
+  t.equal(ok.config.workers, 2);
+  t.equal(ok.config.exposeVersionHeader, false);
+  t.equal(ok.config.services[0]!.split!.weights.v1, 7);
+  t.equal(ok.config.services[0]!.routes[0]!.match.header!.value, '1.10', 'a string field keeps the text as set');
+  const bad = parseConfigText(yaml, { W: 'two', V: 'x', WT: '7' });
+  t.notOk(bad.ok);
+  if (!bad.ok) t.match(bad.issues, [{ path: 'workers', line: 1 }], 'a value that does not read as a number is still an error, at its line');
+});

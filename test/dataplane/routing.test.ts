@@ -3,18 +3,12 @@
 import t from 'tap';
 import { formatRequest, rawRequest, type TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
+import { runVeerIn, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
 
 async function upstream(t: TestScope, name: string): Promise<TestUpstream> {
   const up = await startUpstream(name);
   t.teardown(() => up.close());
   return up;
-}
-
-async function veerOn(t: TestScope, yaml: string): Promise<RunningVeer> {
-  const veer = await runVeer(yaml);
-  t.teardown(() => veer.stop());
-  return veer;
 }
 
 /** GETs `target` through veer with exactly these headers; returns status, the upstream that answered and the body. */
@@ -29,7 +23,7 @@ t.test('route rules apply in config order; the first match wins and may target a
   const v1 = await upstream(t, 'v1');
   const v2 = await upstream(t, 'v2');
   const v3 = await upstream(t, 'v3');
-  const veer = await veerOn(
+  const veer = await runVeerIn(
     t,
     serviceConfig({
       versions: { v1: v1.url, v2: v2.url, v3: v3.url },
@@ -79,7 +73,7 @@ t.test('hosts and path prefixes: exact, wildcard, any-host fallback, longest pre
         upstream: ${ups[name]!.url}
 `;
   // Services listed short prefix first, so only "longest wins" (not config order) can pick /api/v2.
-  const veer = await veerOn(
+  const veer = await runVeerIn(
     t,
     `listen: 127.0.0.1:0
 admin: { listen: 127.0.0.1:0 }
@@ -131,7 +125,7 @@ ${service('shop-root', '{ hosts: [shop.example.com], pathPrefix: / }')}${service
 
 t.test('CONNECT is answered 405 with a JSON error, not dropped', async (t) => {
   const v1 = await upstream(t, 'v1');
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: v1.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: v1.url } }));
   const res = await rawRequest(veer.veer.dataAddress.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
   t.equal(res.status, 405);
   t.match(res.headers['content-type']?.[0], /^application\/json/);

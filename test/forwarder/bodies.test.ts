@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import t from 'tap';
 import { formatRequest, RawHttpConnection, rawRequest, type TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
+import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -58,12 +58,6 @@ async function bodyUpstream(t: TestScope): Promise<TestUpstream> {
   return up;
 }
 
-async function veerOn(t: TestScope, yaml: string): Promise<RunningVeer> {
-  const veer = await runVeer(yaml);
-  t.teardown(() => veer.stop());
-  return veer;
-}
-
 /** POSTs `chunks` through node's client; chunked when `contentLength` is false. */
 function post(port: number, chunks: Buffer[], contentLength: boolean): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -91,7 +85,7 @@ function post(port: number, chunks: Buffer[], contentLength: boolean): Promise<{
 
 t.test('POST bodies with content-length and with chunked transfer-encoding arrive intact', async (t) => {
   const up = await bodyUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const port = veer.veer.dataAddress.port;
   const chunks = Array.from({ length: 20 }, (_, i) => randomBytes(10_000 + i * 997));
   const whole = Buffer.concat(chunks);
@@ -125,7 +119,7 @@ t.test('POST bodies with content-length and with chunked transfer-encoding arriv
 
 t.test('HEAD, 204 and 304 keep their framing on a reused client connection', async (t) => {
   const up = await bodyUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
   t.teardown(() => conn.close());
   const send = (method: string, path: string, extra: [string, string][] = []) => conn.write(formatRequest(method, path, [['Host', 'a.test'], ...extra]));
@@ -165,7 +159,7 @@ t.test('HEAD, 204 and 304 keep their framing on a reused client connection', asy
 
 t.test('a large set of response headers, with several set-cookie and repeated headers, survives', async (t) => {
   const up = await bodyUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const res = await rawRequest(veer.veer.dataAddress.port, formatRequest('GET', '/many-headers', [['Host', 'a.test'], ['Connection', 'close']]));
   t.equal(res.status, 200);
   t.equal(res.body.toString(), 'many');
@@ -182,7 +176,7 @@ t.test('a large set of response headers, with several set-cookie and repeated he
 
 t.test('a large set of request headers reaches the upstream', async (t) => {
   const up = await bodyUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const headers: [string, string][] = [['Host', 'a.test'], ['Connection', 'close']];
   for (let i = 0; i < 100; i++) headers.push([`X-Req-${i}`, `r${i}`]);
   headers.push(['Cookie', 'a=1'], ['Cookie', 'b=2']);
@@ -197,7 +191,7 @@ t.test('a large set of request headers reaches the upstream', async (t) => {
 
 t.test('an upstream that answers before reading the whole body: the client gets the answer and its connection does not hang', async (t) => {
   const up = await bodyUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const size = 8 * 1024 * 1024;
   for (const c of [
     { path: '/reject-early', status: 413 },
@@ -223,7 +217,7 @@ t.test('an upstream that answers before reading the whole body: the client gets 
 
 t.test('Expect: 100-continue and 1xx informational responses', async (t) => {
   const up = await bodyUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
   t.teardown(() => conn.close());
   conn.write(formatRequest('POST', '/echo', [['Host', 'a.test'], ['Content-Length', '5'], ['Expect', '100-continue']]));

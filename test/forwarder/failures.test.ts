@@ -17,15 +17,9 @@ import {
   type TestScope,
 } from '../helpers/http.ts';
 import { freePort, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
+import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
 const GET = formatRequest('GET', '/', [['Host', 'a.test'], ['Connection', 'close']]);
-
-async function veerOn(t: TestScope, yaml: string): Promise<RunningVeer> {
-  const veer = await runVeer(yaml);
-  t.teardown(() => veer.stop());
-  return veer;
-}
 
 async function upstream(t: TestScope, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestUpstream> {
   const up = await startUpstream('v1', handler);
@@ -46,7 +40,7 @@ function checkError(t: Test, res: RawResponse, status: number, code: string): vo
 
 t.test('connection refused -> 502 upstream_connect_error', async (t) => {
   const port = await freePort();
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: `http://127.0.0.1:${port}` } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: `http://127.0.0.1:${port}` } }));
   const res = await rawRequest(veer.veer.dataAddress.port, GET);
   checkError(t, res, 502, 'upstream_connect_error');
   t.same(res.headers['x-veer-version'], ['v1'], 'the error names the version that failed');
@@ -55,7 +49,7 @@ t.test('connection refused -> 502 upstream_connect_error', async (t) => {
 t.test('an upstream that never answers -> 504 upstream_timeout after the response timeout', async (t) => {
   const silent = await startRawUpstream(() => {});
   t.teardown(() => silent.close());
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: silent.url }, timeouts: '{ connect: 1s, response: 500ms }' }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: silent.url }, timeouts: '{ connect: 1s, response: 500ms }' }));
   const started = performance.now();
   const res = await rawRequest(veer.veer.dataAddress.port, GET, { timeoutMs: 5000 });
   const ms = performance.now() - started;
@@ -68,7 +62,7 @@ t.test('an upstream that stops sending mid-body for longer than the response tim
     res.writeHead(200, { 'content-length': '100000' });
     res.write(Buffer.alloc(1000, 97));
   });
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url }, timeouts: '{ connect: 1s, response: 500ms }' }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url }, timeouts: '{ connect: 1s, response: 500ms }' }));
   const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
   t.teardown(() => conn.close());
   conn.write(GET);
@@ -82,7 +76,7 @@ t.test('an upstream that sends headers and part of the body, then drops the sock
       res.write(Buffer.alloc(5000, 97));
       setTimeout(() => req.socket.destroy(), 50);
     });
-    const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+    const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
     const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
     t.teardown(() => conn.close());
     conn.write(GET);
@@ -101,7 +95,7 @@ t.test('an upstream that closes or resets before sending headers -> 502 upstream
       }),
     );
     t.teardown(() => up.close());
-    const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+    const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
     const res = await rawRequest(veer.veer.dataAddress.port, GET);
     t.comment(`upstream ${how} before headers`);
     checkError(t, res, 502, 'upstream_reset');
@@ -111,7 +105,7 @@ t.test('an upstream that closes or resets before sending headers -> 502 upstream
 t.test('an upstream that sends garbage -> 502 upstream_protocol_error', async (t) => {
   const up = await startRawUpstream((socket) => onRequestHeads(socket, () => socket.end('this is not HTTP\r\n\r\n')));
   t.teardown(() => up.close());
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const res = await rawRequest(veer.veer.dataAddress.port, GET);
   checkError(t, res, 502, 'upstream_protocol_error');
 });
@@ -132,7 +126,7 @@ async function hangingUpstream(t: TestScope, opts: { sendHead: boolean }) {
 
 t.test('a client that goes away mid-response aborts the upstream request', async (t) => {
   const { up, closes } = await hangingUpstream(t, { sendHead: true });
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
   conn.write(formatRequest('GET', '/stream', [['Host', 'a.test']]));
   const gotBody = await waitFor(() => up.seen.length === 1 && conn.socket.bytesRead > 1000, 3000);
@@ -146,7 +140,7 @@ t.test('a client that goes away mid-response aborts the upstream request', async
 
 t.test('a client that goes away while the upstream is still thinking aborts the upstream request', async (t) => {
   const { up, closes } = await hangingUpstream(t, { sendHead: false });
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
   conn.write(formatRequest('GET', '/slow', [['Host', 'a.test']]));
   t.ok(await waitFor(() => up.seen.length === 1, 3000), 'the upstream got the request');
@@ -159,7 +153,7 @@ t.test('a client that goes away while the upstream is still thinking aborts the 
 
 t.test('a client that goes away mid-upload aborts the upstream request', async (t) => {
   const { up, closes } = await hangingUpstream(t, { sendHead: false });
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
   conn.write(formatRequest('POST', '/upload', [['Host', 'a.test'], ['Content-Length', String(10 * 1024 * 1024)]]));
   conn.write(Buffer.alloc(100_000, 99));
@@ -184,7 +178,7 @@ t.test('each exchange is reported once; a client abort is a 499, not an upstream
       - match: { header: { name: x-to, value: v4 } }
         to: v4
 `;
-  const veer = await veerOn(
+  const veer = await runVeerIn(
     t,
     serviceConfig({ versions: { v1: streaming.up.url, v2: thinking.up.url, v3: normal.url, v4: `http://127.0.0.1:${refused}` }, extra: routes }),
   );

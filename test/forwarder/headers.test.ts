@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import t from 'tap';
 import { formatRequest, onRequestHeads, rawRequest, startRawUpstream, type RawUpstream, type TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
+import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
 async function recordingUpstream(t: TestScope): Promise<TestUpstream> {
   const up = await startUpstream('v1', (_req, res) => {
@@ -14,12 +14,6 @@ async function recordingUpstream(t: TestScope): Promise<TestUpstream> {
   });
   t.teardown(() => up.close());
   return up;
-}
-
-async function veerOn(t: TestScope, yaml: string): Promise<RunningVeer> {
-  const veer = await runVeer(yaml);
-  t.teardown(() => veer.stop());
-  return veer;
 }
 
 /** Every value of a header as the upstream received it (raw, so duplicates show). */
@@ -31,7 +25,7 @@ function rawValues(req: IncomingMessage, name: string): string[] {
 
 t.test('the upstream gets forwarding headers and x-veer-version, and no hop-by-hop headers', async (t) => {
   const up = await recordingUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const port = veer.veer.dataAddress.port;
 
   const res = await rawRequest(
@@ -103,7 +97,7 @@ async function hopByHopUpstream(t: TestScope): Promise<RawUpstream> {
 
 t.test('the client gets x-veer-version and none of the upstream hop-by-hop headers', async (t) => {
   const up = await hopByHopUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url } }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
   const res = await rawRequest(veer.veer.dataAddress.port, formatRequest('GET', '/', [['Host', 'a.test'], ['Connection', 'close']]));
   t.equal(res.status, 200);
   t.equal(res.body.toString(), 'hello', 'body intact');
@@ -121,19 +115,19 @@ t.test('exposeVersionHeader: false hides x-veer-version from clients, the upstre
   const up = await recordingUpstream(t);
   const request = formatRequest('GET', '/', [['Host', 'a.test'], ['Connection', 'close']]);
 
-  const topLevel = await veerOn(t, serviceConfig({ versions: { v1: up.url }, top: 'exposeVersionHeader: false' }));
+  const topLevel = await runVeerIn(t, serviceConfig({ versions: { v1: up.url }, top: 'exposeVersionHeader: false' }));
   let res = await rawRequest(topLevel.veer.dataAddress.port, request);
   t.equal(res.status, 200);
   t.same(res.headers['x-veer-version'], undefined, 'top-level false: client does not see x-veer-version');
   t.same(rawValues(up.seen.at(-1)!, 'x-veer-version'), ['v1'], 'top-level false: upstream still gets it');
 
-  const perService = await veerOn(t, serviceConfig({ versions: { v1: up.url }, extra: '    exposeVersionHeader: false\n' }));
+  const perService = await runVeerIn(t, serviceConfig({ versions: { v1: up.url }, extra: '    exposeVersionHeader: false\n' }));
   res = await rawRequest(perService.veer.dataAddress.port, request);
   t.equal(res.status, 200);
   t.same(res.headers['x-veer-version'], undefined, 'service false: client does not see x-veer-version');
   t.same(rawValues(up.seen.at(-1)!, 'x-veer-version'), ['v1'], 'service false: upstream still gets it');
 
-  const serviceOverrides = await veerOn(
+  const serviceOverrides = await runVeerIn(
     t,
     serviceConfig({ versions: { v1: up.url }, top: 'exposeVersionHeader: false', extra: '    exposeVersionHeader: true\n' }),
   );
@@ -143,7 +137,7 @@ t.test('exposeVersionHeader: false hides x-veer-version from clients, the upstre
 
 t.test('the upstream cannot forge x-veer-version when exposure is off', async (t) => {
   const up = await hopByHopUpstream(t);
-  const veer = await veerOn(t, serviceConfig({ versions: { v1: up.url }, top: 'exposeVersionHeader: false' }));
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url }, top: 'exposeVersionHeader: false' }));
   const res = await rawRequest(veer.veer.dataAddress.port, formatRequest('GET', '/', [['Host', 'a.test'], ['Connection', 'close']]));
   t.equal(res.status, 200);
   t.same(res.headers['x-veer-version'], undefined, 'no x-veer-version reaches the client');

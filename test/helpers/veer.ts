@@ -146,3 +146,10 @@ export function spawnVeer(args: string[], env: NodeJS.ProcessEnv = {}): VeerProc
     },
   };
 }
+
+/** Starts veer in-process for one test and stops it when that test ends. */
+export async function runVeerIn(t: { teardown(fn: () => unknown): void }, yaml: string, options: { watch?: boolean } = {}): Promise<RunningVeer> {
+  const veer = await runVeer(yaml, options);
+  t.teardown(() => veer.stop());
+  return veer;
+}

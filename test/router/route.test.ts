@@ -177,3 +177,38 @@ t.test('routeRequest reads Host and url from the request', async (t) => {
   t.equal(routeRequest(table, request('/v2/users', { host: 'api.test' }), NO_RANDOM)?.service.name, 'web');
   t.equal(routeRequest(table, { headers: { host: 'api.test' } }, NO_RANDOM)?.service.name, 'web', 'no url reads as /');
 });
+
+t.test('many prefixes under one host: the prefix index finds the same service as a scan', async (t) => {
+  const rand = mulberry32(7);
+  const alphabet = 'ab/';
+  const word = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
+  const prefixes = [...new Set(['/', ...Array.from({ length: 60 }, () => `/${word(1 + Math.floor(rand() * 5))}`)])];
+  const services = prefixes
+    .map((p, i) => `  - { name: s${i}, match: { hosts: [api.test], pathPrefix: "${p}" }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }`)
+    .join('\n');
+  const table = tableFromYaml(`services:\n${services}\n`);
+  const group = table.exactHosts.get('api.test')!;
+  t.ok(group.prefixIndex, 'a large group is indexed');
+  const scan = (url: string) => {
+    let best: string | null = null;
+    let bestLength = -1;
+    prefixes.forEach((p, i) => {
+      if (url.startsWith(p) && p.length > bestLength) {
+        best = `s${i}`;
+        bestLength = p.length;
+      }
+    });
+    return best;
+  };
+  for (let i = 0; i < 3000; i++) {
+    const url = `/${word(Math.floor(rand() * 8))}${rand() < 0.3 ? '?q=/a' : ''}`;
+    const got = serviceFor(table, 'api.test', url);
+    if (got !== scan(url)) {
+      t.fail(`${url}: index says ${got}, scan says ${scan(url)}`);
+      return;
+    }
+  }
+  t.pass('3000 random paths agree');
+  const small = tableFromYaml(`services:\n${services.split('\n').slice(0, 3).join('\n')}\n`);
+  t.equal(small.exactHosts.get('api.test')!.prefixIndex, undefined, 'a small group is scanned');
+});

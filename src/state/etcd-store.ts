@@ -1,0 +1,383 @@
+// The etcd store: runtime weights, rollouts, shifts and history shared by
+// every replica under one key prefix (layout in etcd-keys.ts).
+//
+//   starting ──read prefix, lease, marker, watch──> up ──heartbeat or watch fails──> down
+//      │                                            ▲                                │
+//      └── etcd unreachable: serve the config's ────┴──── every 500 ms: reconnect, ◄─┘
+//          weights, say so in logs and /readyz           read everything again, resync
+//
+// While up: a save is one transaction, "if the service key is still at the
+// revision this replica last saw, write it and the history line, else give
+// me the current one" (a refusal is a 409 with the current state); the
+// watch brings other replicas' changes; this replica's marker records the
+// revision it has applied; one replica holds the leader key (etcd-leader.ts).
+// While down: saves fail at once (503), nothing changes, traffic keeps the
+// last table; no replica leads.
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { IWatchResponse } from 'etcd3';
+import type { Logger } from '../log/index.ts';
+import { EtcdKeys } from './etcd-keys.ts';
+import { campaignForLeader } from './etcd-leader.ts';
+import { closeSession, openSession, revokeAndClose, type EtcdSession } from './etcd-session.ts';
+import { EtcdView } from './etcd-view.ts';
+import { LeadershipFlag } from './leadership.ts';
+import type { PersistedState } from './records.ts';
+import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreHealth } from './store.ts';
+
+/** How to reach etcd and how this replica takes part. */
+export interface EtcdStoreOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly log: Logger;
+  /** This replica's name under PREFIX/replicas/ (default HOST-PID-RANDOM). */
+  readonly replicaId?: string;
+  /** TTL of the replica's lease in seconds: how long a dead leader holds on (default 3). */
+  readonly leaseTtlSeconds?: number;
+  /** Deadline of each etcd call (default 1500 ms). */
+  readonly callTimeoutMs?: number;
+  /** History lines kept (default 1000). */
+  readonly historyLimit?: number;
+}
+
+const RECONNECT_MS = 500;
+/** History keys beyond the limit (at most this many, or a tenth of it) before the leader deletes them. */
+const TRIM_SLACK = 50;
+
+/** A StateStore on etcd, shared by every replica that uses the same prefix. */
+export class EtcdStore implements StateStore {
+  readonly description: string;
+  readonly replicaId: string;
+  readonly leadership = new LeadershipFlag();
+  readonly #keys: EtcdKeys;
+  readonly #view: EtcdView;
+  readonly #log: Logger;
+  readonly #endpoints: string[];
+  readonly #ttl: number;
+  readonly #callTimeoutMs: number;
+  readonly #trimSlack: number;
+  #phase: 'starting' | 'up' | 'down' | 'closed' = 'starting';
+  #session: EtcdSession | null = null;
+  #connecting: Promise<void> | null = null;
+  #everConnected = false;
+  #downSince: number | null = null;
+  #lastError: string | null = null;
+  #previousLease: string | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #listeners: (() => void)[] = [];
+  readonly #waiters = new Set<() => void>();
+  #applied = 0;
+  #markerDirty = false;
+  #markerWriting = false;
+  #campaigning = false;
+  #trimming = false;
+
+  constructor(options: EtcdStoreOptions) {
+    this.#keys = new EtcdKeys(options.prefix);
+    this.#endpoints = [...options.endpoints];
+    this.#log = options.log;
+    this.#ttl = options.leaseTtlSeconds ?? 3;
+    this.#callTimeoutMs = options.callTimeoutMs ?? 1500;
+    const historyLimit = options.historyLimit ?? 1000;
+    this.#view = new EtcdView(this.#keys, historyLimit);
+    this.#trimSlack = Math.max(1, Math.min(TRIM_SLACK, Math.floor(historyLimit / 10)));
+    this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.description = `etcd ${this.#endpoints.join(',')} prefix ${this.#keys.prefix}`;
+  }
+
+  /** Connects and reads the prefix; null (and the config's weights) when etcd cannot be reached now. */
+  async load(): Promise<PersistedState | null> {
+    try {
+      await this.#connect(true);
+    } catch (err) {
+      if (err instanceof StateLoadError) throw err;
+      this.#goDown(err);
+      this.#log.warn(
+        { store: this.description, err: this.#lastError },
+        "etcd is unreachable at start: serving the config's initial weights until it is back; admin writes get 503 store_unavailable",
+      );
+    }
+    this.#arm();
+    return this.#phase === 'up' ? this.#view.snapshot().state : null;
+  }
+
+  /** Saves one service and its history line if the service is still where this replica last saw it. */
+  async save(_state: PersistedState, change?: SaveChange): Promise<SaveResult> {
+    if (change === undefined) throw new Error('the etcd store saves one service change at a time');
+    const session = this.#session;
+    if (this.#phase !== 'up' || session === null) throw new Error(`etcd is unreachable${this.#lastError ? ` (${this.#lastError})` : ''}`);
+    const seen = this.#view.seen(change.service);
+    // The view is ahead of the record the command decided on: another replica changed it meanwhile.
+    if (JSON.stringify(change.before) !== seen.json) throw new StoreConflictError(change.service, seen.record, seen.revision);
+    const { client } = session;
+    const serviceKey = this.#keys.service(change.service);
+    const historyKey = this.#keys.newHistory(this.replicaId, Date.now());
+    const { seq: _seq, ...line } = change.entry;
+    const write = Object.keys(change.after).length > 0 ? client.put(serviceKey).value(JSON.stringify(change.after)) : client.delete().key(serviceKey);
+    let res;
+    try {
+      res = await client.if(serviceKey, 'Mod', '==', seen.modRevision).then(write, client.put(historyKey).value(JSON.stringify(line))).else(client.get(serviceKey)).commit();
+    } catch (err) {
+      this.#arm(0); // check the connection now rather than at the next heartbeat
+      throw err;
+    }
+    const revision = Number(res.header.revision);
+    if (!res.succeeded) {
+      this.#view.recordCurrent(res.responses[0]?.response_range?.kvs[0], change.service, revision);
+      this.#notify();
+      const now = this.#view.seen(change.service);
+      throw new StoreConflictError(change.service, now.record, now.revision);
+    }
+    this.#view.recordSave(change.service, change.after, { ...change.entry, seq: revision }, historyKey, revision);
+    if (this.leadership.isLeader()) void this.#trimHistory(session);
+    // Runtime state then records the revision as applied (after publishing this change).
+    this.#notify();
+    return { revision };
+  }
+
+  async check(): Promise<{ ok: true } | { ok: false; error: string }> {
+    return this.#phase === 'up' ? { ok: true } : { ok: false, error: this.#downMessage() };
+  }
+
+  async health(): Promise<StoreHealth> {
+    const base = { kind: this.description, replica: this.replicaId, leader: this.leadership.isLeader(), applied: this.#applied };
+    if (this.#phase === 'up') return { ...base, status: 'ok', revision: this.#view.revision };
+    if (this.#phase === 'closed') return { ...base, status: 'failing', error: 'the store is closed' };
+    return {
+      ...base,
+      status: 'degraded',
+      error: this.#downMessage(),
+      serving: this.#everConnected ? 'the last known weights' : "the config's initial weights (etcd was unreachable at start)",
+      writes: 'refused with 503 store_unavailable until etcd is back',
+    };
+  }
+
+  watch(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  latest(): { state: PersistedState; revision: number } | null {
+    return this.#everConnected ? this.#view.snapshot() : null;
+  }
+
+  markApplied(revision: number): void {
+    if (revision <= this.#applied) return;
+    this.#applied = revision;
+    this.#view.setReplica(this.replicaId, { applied: revision, at: new Date().toISOString() });
+    this.#markerDirty = true;
+    this.#resolveWaiters();
+    void this.#writeMarker();
+  }
+
+  replicas(service: string): ReplicaView {
+    return this.#view.replicaView(service, this.replicaId);
+  }
+
+  whenApplied(service: string, timeoutMs: number): Promise<boolean> {
+    if (this.replicas(service).allApplied) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve(ok);
+      };
+      const check = () => {
+        if (this.#phase === 'closed') done(false);
+        else if (this.replicas(service).allApplied) done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      this.#waiters.add(check);
+    });
+  }
+
+  /** Stops the heartbeat and gives up the lease: the leader key and this replica's marker go at once. */
+  async close(): Promise<void> {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.leadership.set(false);
+    this.#resolveWaiters();
+    await this.#connecting?.catch(() => {});
+    const session = this.#session;
+    this.#session = null;
+    if (session !== null) await revokeAndClose(session, this.#callTimeoutMs);
+  }
+
+  /** One attempt: read everything, take a lease, write the marker, watch from the read's revision. */
+  #connect(strict: boolean): Promise<void> {
+    this.#connecting ??= this.#open(strict).finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  async #open(strict: boolean): Promise<void> {
+    const session = await openSession({
+      endpoints: this.#endpoints,
+      keys: this.#keys,
+      replicaId: this.replicaId,
+      ttlSeconds: this.#ttl,
+      callTimeoutMs: this.#callTimeoutMs,
+      watchRetryMs: RECONNECT_MS,
+      previousLease: this.#previousLease,
+      marker: () => {
+        const marker = { applied: this.#applied, at: new Date().toISOString() };
+        this.#view.setReplica(this.replicaId, marker);
+        return marker;
+      },
+      onRead: (kvs, revision) => {
+        for (const p of this.#view.reset(kvs, revision)) {
+          if (strict) throw new StateLoadError('corrupt', `etcd key ${p.key}`, p.error);
+          this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
+        }
+      },
+      onEvents: (s, res) => this.#onWatch(s, res),
+      onLost: (s, err) => this.#lose(s, err),
+      closed: () => this.#phase === 'closed',
+    });
+    this.#previousLease = null;
+    const wasDown = this.#phase === 'down';
+    this.#session = session;
+    this.#phase = 'up';
+    this.#everConnected = true;
+    if (wasDown) {
+      this.#log.info({ store: this.description, revision: this.#view.revision, downMs: this.#downSince === null ? null : Date.now() - this.#downSince }, 'etcd is reachable again: state resynced');
+    }
+    this.#downSince = null;
+    this.#lastError = null;
+    this.#notify();
+    this.#resolveWaiters();
+    void this.#campaign(session);
+  }
+
+  #onWatch(session: EtcdSession, res: IWatchResponse): void {
+    if (this.#session !== session) return;
+    const delta = this.#view.apply(res.events ?? []);
+    for (const p of delta.problems) this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
+    if (delta.leader === 'deleted') void this.#campaign(session);
+    else if (delta.leader === 'changed') this.leadership.set(this.#view.leader === this.replicaId);
+    if (delta.state) this.#notify();
+    if (delta.replicas) this.#resolveWaiters();
+  }
+
+  async #campaign(session: EtcdSession): Promise<void> {
+    if (this.#campaigning || this.#session !== session) return;
+    this.#campaigning = true;
+    try {
+      const holder = await campaignForLeader(session.client, this.#keys, this.replicaId, session.leaseId);
+      if (this.#session !== session) return;
+      const leads = holder === this.replicaId;
+      if (leads && !this.leadership.isLeader()) this.#log.info({ replica: this.replicaId }, 'this replica now leads: it drives rollouts and shifts');
+      this.leadership.set(leads);
+    } catch (err) {
+      this.#log.debug({ err }, 'leader campaign failed; trying again at the next heartbeat');
+    } finally {
+      this.#campaigning = false;
+    }
+  }
+
+  /** Heartbeat while up (keeps the lease; campaigns when nobody leads); reconnect attempt while down. */
+  async #beat(): Promise<void> {
+    this.#timer = null;
+    const session = this.#session;
+    if (this.#phase === 'up' && session !== null) {
+      try {
+        await session.lease.keepaliveOnce({ deadline: Date.now() + this.#callTimeoutMs });
+        if (this.#view.leader === null) void this.#campaign(session);
+        if (this.#markerDirty) void this.#writeMarker();
+      } catch (err) {
+        this.#lose(session, err);
+      }
+    } else if (this.#phase === 'down') {
+      try {
+        await this.#connect(false);
+      } catch (err) {
+        this.#lastError = messageOf(err);
+      }
+    }
+    this.#arm();
+  }
+
+  #arm(delayMs?: number): void {
+    if (this.#phase === 'closed') return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    const delay = delayMs ?? (this.#phase === 'up' ? Math.min(1000, (this.#ttl * 1000) / 3) : RECONNECT_MS);
+    this.#timer = setTimeout(() => void this.#beat(), delay);
+    this.#timer.unref();
+  }
+
+  /** The session failed: stop leading, keep serving the last state, reconnect soon. */
+  #lose(session: EtcdSession, err: unknown): void {
+    if (this.#session !== session || this.#phase !== 'up') return;
+    this.#session = null;
+    this.#previousLease = session.leaseId;
+    this.#goDown(err);
+    this.#log.warn({ store: this.description, err: this.#lastError }, 'etcd is unreachable: serving the last known weights; admin writes get 503 store_unavailable until it is back');
+    void closeSession(session);
+    this.#arm(RECONNECT_MS);
+  }
+
+  #goDown(err: unknown): void {
+    this.#phase = 'down';
+    this.#downSince ??= Date.now();
+    this.#lastError = messageOf(err);
+    this.leadership.set(false);
+  }
+
+  #downMessage(): string {
+    const since = this.#downSince === null ? '' : ` since ${new Date(this.#downSince).toISOString()}`;
+    return `etcd unreachable${since}${this.#lastError ? `: ${this.#lastError}` : ''}`;
+  }
+
+  /** Writes this replica's applied revision (on its lease); coalesces bursts, retried by the heartbeat. */
+  async #writeMarker(): Promise<void> {
+    if (this.#markerWriting) return;
+    this.#markerWriting = true;
+    try {
+      for (let i = 0; i < 100 && this.#markerDirty; i++) {
+        const session = this.#session;
+        if (session === null || this.#phase !== 'up') return;
+        this.#markerDirty = false;
+        const marker = { applied: this.#applied, at: new Date().toISOString() };
+        await session.client.put(this.#keys.replica(this.replicaId)).value(JSON.stringify(marker)).lease(session.leaseId);
+      }
+    } catch (err) {
+      this.#markerDirty = true;
+      this.#log.debug({ err }, 'could not record the applied revision; retrying at the next heartbeat');
+    } finally {
+      this.#markerWriting = false;
+    }
+  }
+
+  /** The leader deletes history lines beyond the limit, in one fenced transaction per 100. */
+  async #trimHistory(session: EtcdSession): Promise<void> {
+    const excess = this.#view.excessHistoryKeys();
+    if (this.#trimming || excess.length < this.#trimSlack) return;
+    this.#trimming = true;
+    try {
+      for (let i = 0; i < excess.length; i += 100) {
+        const batch = excess.slice(i, i + 100).map((key) => session.client.delete().key(key));
+        await session.client.if(this.#keys.leader, 'Value', '==', this.replicaId).then(...batch).commit();
+      }
+    } catch (err) {
+      this.#log.debug({ err }, 'history trim failed; trying again after the next change');
+    } finally {
+      this.#trimming = false;
+    }
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  #resolveWaiters(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
