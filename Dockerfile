@@ -7,7 +7,7 @@
 #   docker run --rm -p 8080:8080 -e VEER_ADMIN_TOKEN=secret \
 #     -v "$PWD/my-veer.yaml:/etc/veer/veer.yaml:ro" veer:0.1.0
 # (a config that listens on 0.0.0.0, like deploy/kubernetes/base/veer.yaml;
-# docs/kubernetes.md runs it on Kubernetes)
+# README.md ("Kubernetes") runs it on Kubernetes)
 #
 # Keep NODE_VERSION equal to the `node` devDependency in package-lock.json
 # (test/deploy/dockerfile.test.ts checks it).
