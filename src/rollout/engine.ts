@@ -187,6 +187,13 @@ export class RolloutEngine {
       if (live !== undefined && (rollout === undefined || live.rolloutId !== rollout.id || !isRolloutActive(rollout))) this.#live.delete(service);
       return;
     }
+    if (!this.#runtime.table.servicesByName.has(service)) {
+      // A reload removed the service: nothing to drive. The record stays; restoring the
+      // service and resuming (or restarting veer) picks the rollout up at its step.
+      this.#log.warn({ service, rollout: rollout.id, step: rollout.step }, 'rollout suspended: the service is no longer in the config');
+      if (live !== undefined) this.#live.delete(service);
+      return;
+    }
     if (live === undefined || live.rolloutId !== rollout.id) {
       this.#resetLive(service, rollout);
       live = this.#live.get(service)!;

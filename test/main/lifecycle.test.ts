@@ -61,11 +61,11 @@ t.test('a valid edit swaps the table; an invalid edit keeps the last good config
   t.equal(await versionOf(running.url), 'v1');
 
   writeFileSync(running.configPath, yaml({ v1: 0, v2: 100 }));
-  t.ok(await waitFor(async () => (await versionOf(running.url)) === 'v2', 5000), 'the edit is applied by the watcher');
+  t.ok(await waitFor(async () => (await versionOf(running.url)) === 'v2', 10_000), 'the edit is applied by the watcher');
   t.equal(running.veer.reloader.stats.success, 1);
 
   writeFileSync(running.configPath, yaml({ v1: 0, v2: 0 }));
-  t.ok(await waitFor(async () => running.veer.reloader.stats.failure === 1, 5000), 'the bad edit is counted');
+  t.ok(await waitFor(async () => running.veer.reloader.stats.failure === 1, 10_000), 'the bad edit is counted');
   t.equal(await versionOf(running.url), 'v2', 'the last good config still serves');
   const ready = (await (await request(`${running.adminUrl}/readyz`)).body.json()) as {
     status: string;
@@ -76,14 +76,14 @@ t.test('a valid edit swaps the table; an invalid edit keeps the last good config
   t.match(ready.config.lastReloadError.issues, [{ path: 'services[0].split.weights', code: 'invalid_weights' }]);
 
   writeFileSync(running.configPath, 'services: [ {{{ not yaml');
-  t.ok(await waitFor(async () => running.veer.reloader.stats.failure === 2, 5000), 'a syntax error is counted');
+  t.ok(await waitFor(async () => running.veer.reloader.stats.failure === 2, 10_000), 'a syntax error is counted');
   t.equal(await versionOf(running.url), 'v2');
 
   // Replaced by rename, as editors and ConfigMaps do.
   const tmp = join(dirname(running.configPath), '.veer.yaml.tmp');
   writeFileSync(tmp, yaml({ v1: 100, v2: 0 }));
   renameSync(tmp, running.configPath);
-  t.ok(await waitFor(async () => (await versionOf(running.url)) === 'v1', 5000), 'a rename-replaced file is reloaded');
+  t.ok(await waitFor(async () => (await versionOf(running.url)) === 'v1', 10_000), 'a rename-replaced file is reloaded');
 });
 
 t.test('an unchanged file is not reloaded, and bursts coalesce', async (t) => {
