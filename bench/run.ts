@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     upstream = await startUpstream();
-    const started = await startCases(upstream, native);
+    const started = await startCases(upstream, native, !quick);
     cases = started.cases;
     for (const s of started.skipped) notes.push(`${s.name} skipped: ${s.reason}`);
     const headers = { ...BASE_HEADERS, 'x-user-id': USER_IDS[0]! };

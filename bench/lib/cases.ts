@@ -50,15 +50,19 @@ export interface SkippedCase {
  * Starts every case in the order they are measured: direct, veer, the two
  * Node baselines, then nginx and haproxy when `native` and installed.
  */
-export async function startCases(upstream: BenchUpstream, native: boolean): Promise<{ cases: BenchCase[]; skipped: SkippedCase[] }> {
+export async function startCases(upstream: BenchUpstream, native: boolean, workers2 = true): Promise<{ cases: BenchCase[]; skipped: SkippedCase[] }> {
   const [v1, v2] = upstream.ports;
   const cases: BenchCase[] = [{ name: 'direct', port: v1, proxy: null }];
   const skipped: SkippedCase[] = [];
   const add = (proxy: BenchChild) => cases.push({ name: proxy.name, port: proxy.port, proxy });
   try {
     add(await spawnVeer(writeVeerConfig([`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`])));
+    // The same config with `workers: 2`: its CPU is the primary's and both workers'.
+    if (workers2) add(await spawnVeer(writeVeerConfig([`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`], 2), [], 'veer-workers-2'));
+    else skipped.push({ name: 'veer-workers-2', reason: 'off in this run (--quick)' });
     add(await startNodeProxy('bare-undici', 'bare-undici.ts', v1));
     add(await startNodeProxy('node-http-proxy', 'node-http-proxy.ts', v1));
+    add(await startNodeProxy('fastify-http-proxy', 'fastify-http-proxy.ts', v1));
     for (const [name, start] of [
       ['nginx', startNginx],
       ['haproxy', startHaproxy],

@@ -28,7 +28,7 @@ export const BENCH_PATH = '/orders/1234?expand=items';
 const API_PREFIXES = ['/orders', '/users', '/cart', '/search', '/payments'];
 
 /** The YAML of the bench config; `origins` are the upstream's v1 and v2 origins. */
-export function buildVeerConfig(origins: readonly [string, string], stateDir: string): string {
+export function buildVeerConfig(origins: readonly [string, string], stateDir: string, workers = 1): string {
   const services: string[] = [];
   const service = (name: string, match: string) =>
     `  - name: ${name}
@@ -60,7 +60,7 @@ export function buildVeerConfig(origins: readonly [string, string], stateDir: st
 listen: 127.0.0.1:0
 admin:
   listen: 127.0.0.1:0
-workers: 1
+workers: ${workers}
 state:
   store: file
   path: ${join(stateDir, 'veer-state.json')}
@@ -71,16 +71,16 @@ ${services.join('\n')}
 }
 
 /** Writes the bench config to a fresh temp directory and returns its path. */
-export function writeVeerConfig(origins: readonly [string, string]): string {
+export function writeVeerConfig(origins: readonly [string, string], workers = 1): string {
   const dir = mkdtempSync(join(tmpdir(), 'veer-bench-'));
   const file = join(dir, 'veer.yaml');
-  writeFileSync(file, buildVeerConfig(origins, dir));
+  writeFileSync(file, buildVeerConfig(origins, dir, workers));
   return file;
 }
 
 /** Spawns `node [nodeFlags] bin/veer.js serve --config FILE`; ready when it logs "veer is serving". */
-export function spawnVeer(configPath: string, nodeFlags: readonly string[] = []): Promise<BenchChild> {
-  return spawnChild('veer', process.execPath, [...nodeFlags, VEER_BIN, 'serve', '--config', configPath], {
+export function spawnVeer(configPath: string, nodeFlags: readonly string[] = [], name = 'veer'): Promise<BenchChild> {
+  return spawnChild(name, process.execPath, [...nodeFlags, VEER_BIN, 'serve', '--config', configPath], {
     spawn: { cwd: ROOT, env: { ...process.env, VEER_LOG_FORMAT: 'json' } },
     probe: (line) => {
       if (!line.includes('veer is serving')) return null;
