@@ -258,9 +258,19 @@ export class EtcdStore implements StateStore {
     const delta = this.#view.apply(res.events ?? []);
     for (const p of delta.problems) this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
     if (delta.leader === 'deleted') void this.#campaign(session);
-    else if (delta.leader === 'changed') this.leadership.set(this.#view.leader === this.replicaId);
+    else if (delta.leader === 'changed') this.#setLeader(this.#view.leader === this.replicaId);
     if (delta.state) this.#notify();
     if (delta.replicas) this.#resolveWaiters();
+  }
+
+  /**
+   * Every way of learning who leads ends here, so the log says it once per
+   * change: a campaign whose answer timed out may still have won, and then
+   * the watch is what tells.
+   */
+  #setLeader(leads: boolean): void {
+    if (leads && !this.leadership.isLeader()) this.#log.info({ replica: this.replicaId }, 'this replica now leads: it drives rollouts and shifts');
+    this.leadership.set(leads);
   }
 
   async #campaign(session: EtcdSession): Promise<void> {
@@ -269,9 +279,7 @@ export class EtcdStore implements StateStore {
     try {
       const holder = await campaignForLeader(session.client, this.#keys, this.replicaId, session.leaseId);
       if (this.#session !== session) return;
-      const leads = holder === this.replicaId;
-      if (leads && !this.leadership.isLeader()) this.#log.info({ replica: this.replicaId }, 'this replica now leads: it drives rollouts and shifts');
-      this.leadership.set(leads);
+      this.#setLeader(holder === this.replicaId);
     } catch (err) {
       this.#log.debug({ err }, 'leader campaign failed; trying again at the next heartbeat');
     } finally {
