@@ -74,6 +74,13 @@ export class RolloutEngine {
       if (record.rollout !== undefined) this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
       this.#schedule(service);
     });
+    // A reload that brings back a service whose rollout was suspended (see #schedule) picks it up again.
+    this.#runtime.routes.onPublish((table) => {
+      if (this.#stopped) return;
+      for (const [service, record] of Object.entries(this.#runtime.records())) {
+        if (record.rollout !== undefined && isRolloutActive(record.rollout) && !this.#live.has(service) && table.servicesByName.has(service)) this.#schedule(service);
+      }
+    });
     // Only the leader runs the timers (with the file store, always this replica); a new leader continues every running rollout from its stored step.
     this.#runtime.leadership.onLeadership((leader) => this.#onLeadership(leader));
   }

@@ -1,7 +1,7 @@
 // Rollouts end to end: real veer, real upstreams, real traffic, real timers.
 // Analysis reads veer's own per-version windows of that traffic.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -249,4 +249,20 @@ t.test('veer restarted mid-rollout resumes at the same step', async (t) => {
   t.same(second.state.table.servicesByName.get('svc')!.split.weights, { v1: 40, v2: 60 }, 'same weights after the restart');
   t.ok(await until(async () => (await admin<Rollout>(url2, 'GET', '/api/v1/services/svc/rollout')).body.phase === 'promoted', 4000), 'and it goes on to promote');
   t.same(second.state.table.servicesByName.get('svc')!.split.weights, { v1: 0, v2: 100 });
+});
+
+t.test('a reload that removes a service suspends its rollout; bringing the service back resumes it', async (t) => {
+  const { v1, v2 } = await upstreams(t);
+  const withService = configFor(v1, v2, '{ canary: v2, steps: [{ weight: 30, pause: 300ms }, { weight: 60, pause: 300ms }, { weight: 100 }] }');
+  const running = await veer(t, withService);
+  t.equal((await admin(running.adminUrl, 'POST', '/api/v1/services/svc/rollout')).status, 201);
+  writeFileSync(running.configPath, withService.replace('- name: svc', '- name: other'));
+  t.equal(await running.veer.reloader.reload('test'), 'applied', 'the service is gone');
+  await new Promise((r) => setTimeout(r, 900));
+  t.equal((await admin(running.adminUrl, 'GET', '/api/v1/services/svc/rollout')).status, 404, 'no such service while it is gone');
+  t.same(await countVersions(running.url, 10), { v1: 10 }, 'the other service keeps serving');
+  writeFileSync(running.configPath, withService);
+  t.equal(await running.veer.reloader.reload('test'), 'applied', 'the service is back');
+  t.ok(await until(async () => (await rolloutOf(running)).phase === 'promoted', 5000), 'its rollout goes on from the stored step to the end');
+  t.same(weightsOf(running), { v1: 0, v2: 100 });
 });
