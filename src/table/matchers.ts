@@ -49,29 +49,27 @@ class HeaderReader implements ValueReader {
   }
 }
 
-class CookieReader implements ValueReader {
-  readonly kind = 'cookie' as const;
+/** A reader of `name=value` pairs (cookies, query parameters): the name and its `name=` prefix, built once. */
+abstract class PairReader {
   readonly name: string;
-  readonly #prefix: string;
+  protected readonly prefix: string;
   constructor(name: string) {
     this.name = name;
-    this.#prefix = `${name}=`;
-  }
-  read(req: RequestView): string | undefined {
-    const header = req.headers.cookie;
-    if (header === undefined) return undefined;
-    return findPair(header, this.#prefix, ';', true);
+    this.prefix = `${name}=`;
   }
 }
 
-class QueryReader implements ValueReader {
-  readonly kind = 'query' as const;
-  readonly name: string;
-  readonly #prefix: string;
-  constructor(name: string) {
-    this.name = name;
-    this.#prefix = `${name}=`;
+class CookieReader extends PairReader implements ValueReader {
+  readonly kind = 'cookie' as const;
+  read(req: RequestView): string | undefined {
+    const header = req.headers.cookie;
+    if (header === undefined) return undefined;
+    return findPair(header, 0, header.length, this.name, this.prefix, ';', true);
   }
+}
+
+class QueryReader extends PairReader implements ValueReader {
+  readonly kind = 'query' as const;
   read(req: RequestView): string | undefined {
     const url = req.url;
     if (url === undefined) return undefined;
@@ -80,23 +78,23 @@ class QueryReader implements ValueReader {
     // A `?` after a `#` belongs to the fragment: then there is no query.
     const hash = url.indexOf('#');
     if (hash !== -1 && hash < q) return undefined;
-    return findPair(hash === -1 ? url.slice(q + 1) : url.slice(q + 1, hash), this.#prefix, '&', false);
+    return findPair(url, q + 1, hash === -1 ? url.length : hash, this.name, this.prefix, '&', false);
   }
 }
 
 /**
- * HOT PATH. Finds `name=value` in a `sep`-separated list and returns the
+ * HOT PATH. Finds `name=value` in the `sep`-separated list list[from, to) and returns the
  * decoded value of the first occurrence. A bare `name` (no `=`) reads as "".
+ * `prefix` is `name=`, passed in so nothing is built per request.
  */
-function findPair(list: string, prefix: string, sep: string, trimSpaces: boolean): string | undefined {
-  const name = prefix.slice(0, -1);
-  let start = 0;
-  while (start <= list.length) {
+function findPair(list: string, from: number, to: number, name: string, prefix: string, sep: string, trimSpaces: boolean): string | undefined {
+  let start = from;
+  while (start <= to) {
     let end = list.indexOf(sep, start);
-    if (end === -1) end = list.length;
+    if (end === -1 || end > to) end = to;
     let s = start;
     if (trimSpaces) while (s < end && list.charCodeAt(s) === 32) s++;
-    if (list.startsWith(prefix, s)) {
+    if (s + prefix.length <= end && list.startsWith(prefix, s)) {
       return decodeValue(list.slice(s + prefix.length, end), trimSpaces);
     }
     if (end - s === name.length && list.startsWith(name, s)) return '';
