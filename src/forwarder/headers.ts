@@ -23,6 +23,11 @@ const HOP_BY_HOP = new Set([
 // (a client's copy is replaced, not trusted). One set, so one lookup per header.
 const DROPPED_REQUEST_HEADERS = new Set([...HOP_BY_HOP, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', VERSION_HEADER, 'expect']);
 
+// Lengths of the dropped names: a header whose name has none of them is passed
+// on without being lowercased (most are: Host, Accept, User-Agent, ...).
+const DROPPED_NAME_LENGTHS = new Uint8Array(32);
+for (const name of DROPPED_REQUEST_HEADERS) DROPPED_NAME_LENGTHS[name.length] = 1;
+
 // Either of these alone, the usual Connection values, lists no header to drop.
 const PLAIN_CONNECTION_VALUES = new Set(['keep-alive', 'Keep-Alive', 'close', 'Close']);
 
@@ -47,8 +52,8 @@ function clientAddress(req: IncomingMessage): string {
 
 /**
  * Headers for the upstream request, as a flat [name, value, ...] list that
- * keeps the client's order and case. `keepUpgrade` keeps nothing extra: the
- * dispatcher adds Connection/Upgrade itself for WebSocket requests.
+ * keeps the client's order and case. For WebSocket requests the dispatcher
+ * adds Connection/Upgrade itself.
  */
 export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, proto: string): string[] {
   const raw = req.rawHeaders;
@@ -56,6 +61,10 @@ export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, 
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (listed === null && (name.length >= 32 || DROPPED_NAME_LENGTHS[name.length] === 0)) {
+      out.push(name, raw[i + 1]!);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (DROPPED_REQUEST_HEADERS.has(lower)) continue;
     if (listed !== null && listed.has(lower)) continue;
