@@ -46,7 +46,8 @@ export class VersionRecord {
     this.service = service;
     this.version = version;
     this.labels = Object.freeze({ service, version });
-    this.window = new VersionWindow(window);
+    // The histogram's bounds, so both are fed from one bucket lookup.
+    this.window = new VersionWindow({ ...window, bounds: DURATION_BUCKETS });
   }
 
   /** Creates the series for a (method, code) pair seen for the first time. */
@@ -70,10 +71,6 @@ export class ExchangeRecorder implements ExchangeObserver {
   readonly #byName = new Map<string, VersionRecord>();
   readonly #now: () => number;
   readonly #window: WindowOptions;
-  /** True once the data plane has called onExchangeStart (in-flight is counted from then on). */
-  startHookSeen = false;
-  /** True once the data plane has passed a request method to onExchangeEnd. */
-  methodSeen = false;
 
   constructor(options: RecorderOptions = {}) {
     this.#now = options.now ?? (() => performance.now());
@@ -98,27 +95,27 @@ export class ExchangeRecorder implements ExchangeObserver {
 
   /** Called by the data plane when an exchange starts. */
   onExchangeStart(version: CompiledVersion): void {
-    this.startHookSeen = true;
     (this.#byVersion.get(version) ?? this.#recordOf(version)).inFlight++;
   }
 
-  /** Called by the data plane when an exchange ends; `method` is the request's method when the data plane passes it. */
-  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number, method?: string): void {
+  /** Called by the data plane when an exchange ends. */
+  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number, method: string): void {
     const record = this.#byVersion.get(version) ?? this.#recordOf(version);
     const now = this.#now();
     const seconds = now > startedAt ? (now - startedAt) / 1000 : 0;
-    if (method !== undefined) this.methodSeen = true;
     const m = foldMethod(method);
     const code = foldStatus(status);
     const key = m * 1000 + code;
     (record.codes.get(key) ?? record.addCode(key, m, code)).count++;
-    record.buckets[bucketIndexOf(seconds)]! += 1;
+    // One bucket lookup serves the histogram and the analysis window (same bounds).
+    const bucket = bucketIndexOf(seconds);
+    record.buckets[bucket]! += 1;
     record.durationSum += seconds;
     record.durationCount += 1;
     if (failure !== null) record.failures[foldFailureKind(failure.kind)]! += 1;
-    // Without a start hook nothing was added, so there is nothing to take away.
+    // An end without a start (a record bound after the exchange began) takes nothing away.
     if (record.inFlight > 0) record.inFlight--;
-    record.window.record(now, seconds, failure !== null || (status >= 500 && status <= 599));
+    record.window.recordBucket(now, bucket, failure !== null || (status >= 500 && status <= 599));
   }
 
   /** The live records, for the collectors. */

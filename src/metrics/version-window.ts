@@ -66,6 +66,11 @@ export class VersionWindow {
 
   /** Counts one finished request at `nowMs` that took `seconds`. */
   record(nowMs: number, seconds: number, isError: boolean): void {
+    this.recordBucket(nowMs, bucketIndexOf(seconds, this.bounds), isError);
+  }
+
+  /** HOT PATH. As record(), with the latency bucket (an index into `bounds`, or its length for +Inf) already found. */
+  recordBucket(nowMs: number, bucket: number, isError: boolean): void {
     const slotId = Math.floor(nowMs / this.slotMs);
     const base = (slotId % this.slots) * this.#width;
     const rows = this.#rows;
@@ -75,7 +80,7 @@ export class VersionWindow {
     }
     rows[base + REQUESTS]! += 1;
     if (isError) rows[base + ERRORS]! += 1;
-    rows[base + FIRST_BUCKET + bucketIndexOf(seconds, this.bounds)]! += 1;
+    rows[base + FIRST_BUCKET + bucket]! += 1;
   }
 
   /** Sums the last `spanMs` (rounded up to whole slots, at most the window) ending at `nowMs`. */
