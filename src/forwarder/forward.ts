@@ -105,7 +105,7 @@ class ProxyExchange {
     if (this.finished) controller.abort(new ClientClosedError());
   }
 
-  onResponseStart(controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(_controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200 || this.finished) return;
     this.status = statusCode;
     const res = this.res;
@@ -115,9 +115,6 @@ class ProxyExchange {
     if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.version.name : null;
     res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
-    // Headers alone may be all there is; flush them now so the client is not left waiting.
-    if (typeof res.flushHeaders === 'function' && this.req.method === 'HEAD') res.flushHeaders();
-    void controller;
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
