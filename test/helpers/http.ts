@@ -4,7 +4,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './upstreams.ts';
 
 /** One HTTP response read off a raw socket. */
 export interface RawResponse {
@@ -209,8 +209,7 @@ export async function startRawUpstream(onSocket: (socket: Socket) => void): Prom
     socket.on('error', () => {});
     onSocket(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     server,
     port,
