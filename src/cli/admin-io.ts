@@ -48,3 +48,9 @@ export function targetOf(flags: AdminFlags): AdminTarget {
   const url = flags.admin || DEFAULT_ADMIN_URL;
   return flags.token ? { url, token: flags.token } : { url };
 }
+
+/** Prints an API answer: as JSON with --json, else as `format` renders it. Returns exit code 0. */
+export function printAnswer<T>(io: CommandIO, flags: AdminFlags, answer: T, format: (answer: T) => string): number {
+  io.out(flags.json ? JSON.stringify(answer, null, 2) : format(answer));
+  return 0;
+}

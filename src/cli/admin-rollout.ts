@@ -3,7 +3,7 @@
 import type { RolloutStatus } from '../rollout/index.ts';
 import { callAdmin } from './admin-client.ts';
 import { formatRollout } from './admin-format.ts';
-import { UsageError, targetOf, type AdminFlags, type CommandIO } from './admin-io.ts';
+import { UsageError, targetOf, type AdminFlags, type CommandIO, printAnswer } from './admin-io.ts';
 
 /** Overrides `rollout start` may give. */
 export interface StartFlags extends AdminFlags {
@@ -27,20 +27,17 @@ export async function runRolloutStart(flags: StartFlags, service: string, io: Co
   if (flags.canary !== undefined) body.canary = flags.canary;
   if (flags.steps !== undefined) body.steps = parseStepsArg(flags.steps);
   const status = await callAdmin<RolloutStatus>(targetOf(flags), 'POST', `/api/v1/services/${encodeURIComponent(service)}/rollout`, body);
-  io.out(flags.json ? JSON.stringify(status, null, 2) : formatRollout(status));
-  return 0;
+  return printAnswer(io, flags, status, formatRollout);
 }
 
 /** Applies pause, resume, promote or abort; returns the exit code. */
 export async function runRolloutVerb(flags: AdminFlags & { reason?: string }, verb: 'pause' | 'resume' | 'promote' | 'abort', service: string, io: CommandIO): Promise<number> {
   const status = await callAdmin<RolloutStatus>(targetOf(flags), 'POST', `/api/v1/services/${encodeURIComponent(service)}/rollout/${verb}`, flags.reason ? { reason: flags.reason } : {});
-  io.out(flags.json ? JSON.stringify(status, null, 2) : formatRollout(status));
-  return 0;
+  return printAnswer(io, flags, status, formatRollout);
 }
 
 /** Shows the rollout; returns the exit code. */
 export async function runRolloutStatus(flags: AdminFlags, service: string, io: CommandIO): Promise<number> {
   const status = await callAdmin<RolloutStatus>(targetOf(flags), 'GET', `/api/v1/services/${encodeURIComponent(service)}/rollout`);
-  io.out(flags.json ? JSON.stringify(status, null, 2) : formatRollout(status));
-  return 0;
+  return printAnswer(io, flags, status, formatRollout);
 }

@@ -2,7 +2,7 @@
 
 import type { ShiftStatus } from '../rollout/index.ts';
 import { callAdmin } from './admin-client.ts';
-import { UsageError, targetOf, type AdminFlags, type CommandIO } from './admin-io.ts';
+import { UsageError, targetOf, type AdminFlags, type CommandIO, printAnswer } from './admin-io.ts';
 
 /** Options of `veer shift`. */
 export interface ShiftFlags extends AdminFlags {
@@ -27,13 +27,11 @@ export async function runShift(flags: ShiftFlags, service: string, io: CommandIO
   const until = Number(flags.until);
   if (!Number.isFinite(step) || !Number.isFinite(until)) throw new UsageError('--step and --until must be numbers');
   const status = await callAdmin<ShiftStatus>(targetOf(flags), 'POST', `/api/v1/services/${encodeURIComponent(service)}/shift`, { to: flags.to, step, every: flags.every, until });
-  io.out(flags.json ? JSON.stringify(status, null, 2) : describe(status));
-  return 0;
+  return printAnswer(io, flags, status, describe);
 }
 
 /** Stops a shift; returns the exit code. */
 export async function runShiftStop(flags: ShiftFlags, service: string, io: CommandIO): Promise<number> {
   const status = await callAdmin<ShiftStatus>(targetOf(flags), 'DELETE', `/api/v1/services/${encodeURIComponent(service)}/shift`);
-  io.out(flags.json ? JSON.stringify(status, null, 2) : describe(status));
-  return 0;
+  return printAnswer(io, flags, status, describe);
 }

@@ -3,7 +3,7 @@
 import type { ServiceView } from '../admin/index.ts';
 import { callAdmin } from './admin-client.ts';
 import { formatWeights } from './admin-format.ts';
-import { UsageError, targetOf, type AdminFlags, type CommandIO } from './admin-io.ts';
+import { UsageError, targetOf, type AdminFlags, type CommandIO, printAnswer } from './admin-io.ts';
 
 /** `["v1=90", "v2=10"]` -> `{ v1: 90, v2: 10 }`; throws UsageError on anything else. */
 export function parseWeightArgs(args: readonly string[]): Record<string, number> {
@@ -27,6 +27,5 @@ export async function runWeights(flags: AdminFlags & { reset?: boolean }, servic
   const path = `/api/v1/services/${encodeURIComponent(service)}/weights`;
   if (flags.reset && args.length > 0) throw new UsageError('give weights or --reset, not both');
   const answer = flags.reset ? await callAdmin<{ service: ServiceView }>(targetOf(flags), 'DELETE', path) : await callAdmin<{ service: ServiceView }>(targetOf(flags), 'PUT', path, { weights: parseWeightArgs(args) });
-  io.out(flags.json ? JSON.stringify(answer, null, 2) : `${service}: ${formatWeights(answer.service)}`);
-  return 0;
+  return printAnswer(io, flags, answer, (a) => `${service}: ${formatWeights(a.service)}`);
 }
