@@ -17,7 +17,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkCase, startCases, startUpstream, stopCases, type BenchCase, type BenchUpstream } from './lib/cases.ts';
+import { CASE_NAMES, checkCase, startCases, startUpstream, stopCases, type BenchCase, type BenchUpstream } from './lib/cases.ts';
 import { canSampleCpu, readProcessTreeCpuSeconds } from './lib/cpu.ts';
 import { BASE_HEADERS, runAutocannon, runWrk, USER_IDS, type LoadOptions, type LoadResult } from './lib/load.ts';
 import { findBinary, installNative } from './lib/native.ts';
@@ -34,6 +34,8 @@ const { values: flags } = parseArgs({
     'no-native': { type: 'boolean', default: false },
     'no-wrk': { type: 'boolean', default: false },
     'no-router': { type: 'boolean', default: false },
+    cases: { type: 'string' },
+    'baseline-veer': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
   },
 });
@@ -42,6 +44,10 @@ const quick = flags.quick;
 const seconds = Number(flags.seconds ?? (quick ? 2 : 10));
 const reps = Number(flags.reps ?? (quick ? 1 : 3));
 const connections = Number(flags.connections);
+const only = flags.cases === undefined ? null : new Set(flags.cases.split(',').map((name) => name.trim()));
+for (const name of only ?? []) {
+  if (!CASE_NAMES.includes(name)) throw new Error(`--cases: unknown case "${name}" (known: ${CASE_NAMES.join(', ')})`);
+}
 const warmupSeconds = quick ? 0.5 : 3;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -113,7 +119,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     upstream = await startUpstream();
-    const started = await startCases(upstream, native, !quick);
+    const started = await startCases(upstream, native, !quick, only, flags['baseline-veer'] ?? null);
     cases = started.cases;
     for (const s of started.skipped) notes.push(`${s.name} skipped: ${s.reason}`);
     const headers = { ...BASE_HEADERS, 'x-user-id': USER_IDS[0]! };

@@ -11,7 +11,18 @@ import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
 import { announceReady } from './child.ts';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+/** Hop-by-hop headers: the only ones a bare pass-through must drop. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+
+/** The client's request headers minus the hop-by-hop ones, as a flat list. */
+export function requestHeaders(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+  }
+  return headers;
+}
 
 class PassThrough implements Dispatcher.DispatchHandler {
   readonly res: ServerResponse;
@@ -49,11 +60,7 @@ class PassThrough implements Dispatcher.DispatchHandler {
 export async function startBareUndiciProxy(upstream: string, port = 0): Promise<{ port: number; close(): Promise<void> }> {
   const pool = new Pool(upstream, { connections: null, keepAliveTimeout: 4000, pipelining: 1 });
   const server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
-    const raw = req.rawHeaders;
-    const headers: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
-    }
+    const headers = requestHeaders(req);
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null }, new PassThrough(res));
   });

@@ -40,6 +40,17 @@ function startNodeProxy(name: string, file: string, upstreamPort: number): Promi
   });
 }
 
+/** The Node proxies veer is compared with, each a child running bench/lib/FILE. */
+const NODE_BASELINES = [
+  ['bare-undici', 'bare-undici.ts'],
+  ['bare-undici-stream', 'bare-undici-stream.ts'],
+  ['node-http-proxy', 'node-http-proxy.ts'],
+  ['fastify-http-proxy', 'fastify-http-proxy.ts'],
+] as const;
+
+/** Every case name `--cases` accepts. */
+export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy'];
+
 /** Why a case did not run, for the report. */
 export interface SkippedCase {
   readonly name: string;
@@ -50,25 +61,36 @@ export interface SkippedCase {
  * Starts every case in the order they are measured: direct, veer, the two
  * Node baselines, then nginx and haproxy when `native` and installed.
  */
-export async function startCases(upstream: BenchUpstream, native: boolean, workers2 = true): Promise<{ cases: BenchCase[]; skipped: SkippedCase[] }> {
+export async function startCases(
+  upstream: BenchUpstream,
+  native: boolean,
+  workers2 = true,
+  only: ReadonlySet<string> | null = null,
+  baselineRoot: string | null = null,
+): Promise<{ cases: BenchCase[]; skipped: SkippedCase[] }> {
   const [v1, v2] = upstream.ports;
   const cases: BenchCase[] = [{ name: 'direct', port: v1, proxy: null }];
   const skipped: SkippedCase[] = [];
   const add = (proxy: BenchChild) => cases.push({ name: proxy.name, port: proxy.port, proxy });
+  // --cases: the named ones only (direct always runs: it is the machine's ceiling).
+  const wanted = (name: string) => only === null || only.has(name);
+  const origins = [`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`] as const;
   try {
-    add(await spawnVeer(writeVeerConfig([`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`])));
+    if (wanted('veer')) add(await spawnVeer(writeVeerConfig(origins)));
+    // --baseline-veer: the same config served by another checkout (an earlier commit), for A/B runs.
+    if (baselineRoot !== null) add(await spawnVeer(writeVeerConfig(origins), [], 'veer-baseline', baselineRoot));
     // The same config with `workers: 2`: its CPU is the primary's and both workers'.
-    if (workers2) add(await spawnVeer(writeVeerConfig([`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`], 2), [], 'veer-workers-2'));
+    if (!wanted('veer-workers-2')) skipped.push({ name: 'veer-workers-2', reason: 'not in --cases' });
+    else if (workers2) add(await spawnVeer(writeVeerConfig(origins, 2), [], 'veer-workers-2'));
     else skipped.push({ name: 'veer-workers-2', reason: 'off in this run (--quick)' });
-    add(await startNodeProxy('bare-undici', 'bare-undici.ts', v1));
-    add(await startNodeProxy('node-http-proxy', 'node-http-proxy.ts', v1));
-    add(await startNodeProxy('fastify-http-proxy', 'fastify-http-proxy.ts', v1));
+    for (const [name, file] of NODE_BASELINES) if (wanted(name)) add(await startNodeProxy(name, file, v1));
     for (const [name, start] of [
       ['nginx', startNginx],
       ['haproxy', startHaproxy],
     ] as const) {
       const binary = findBinary(name);
-      if (!native) skipped.push({ name, reason: 'native proxies off in this run (--quick or --no-native)' });
+      if (!wanted(name)) skipped.push({ name, reason: 'not in --cases' });
+      else if (!native) skipped.push({ name, reason: 'native proxies off in this run (--quick or --no-native)' });
       else if (binary === null) skipped.push({ name, reason: `${name} is not installed (--with-native installs it with apt-get)` });
       else {
         // A native proxy that will not start (sandbox limits, port clash) is a skipped row, not a failed run.

@@ -79,9 +79,9 @@ export function writeVeerConfig(origins: readonly [string, string], workers = 1)
 }
 
 /** Spawns `node [nodeFlags] bin/veer.js serve --config FILE`; ready when it logs "veer is serving". */
-export function spawnVeer(configPath: string, nodeFlags: readonly string[] = [], name = 'veer'): Promise<BenchChild> {
-  return spawnChild(name, process.execPath, [...nodeFlags, VEER_BIN, 'serve', '--config', configPath], {
-    spawn: { cwd: ROOT, env: { ...process.env, VEER_LOG_FORMAT: 'json' } },
+export function spawnVeer(configPath: string, nodeFlags: readonly string[] = [], name = 'veer', root = ROOT): Promise<BenchChild> {
+  return spawnChild(name, process.execPath, [...nodeFlags, join(root, 'bin', 'veer.js'), 'serve', '--config', configPath], {
+    spawn: { cwd: root, env: { ...process.env, VEER_LOG_FORMAT: 'json' } },
     probe: (line) => {
       if (!line.includes('veer is serving')) return null;
       const listen = (JSON.parse(line) as { listen?: string }).listen ?? '';

@@ -17,6 +17,7 @@ import type { CompiledVersion } from '../table/index.ts';
 import { buildClientHeaders, buildUpstreamHeaders, VERSION_HEADER } from './headers.ts';
 import type { PooledUpstream } from './pools.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
+import { unwatchClientConnection, watchClientConnection, type ConnectionExchanges, type WatchedExchange } from './client-connections.ts';
 
 /** Status recorded for a client that went away before the response ended (as nginx does). */
 export const CLIENT_CLOSED_STATUS = 499;
@@ -62,24 +63,21 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
   res.end(body);
 }
 
-// The exchange is found from its response through this key, so the 'close'
-// and 'drain' listeners are two shared functions, not closures per request.
-const kExchange = Symbol('veer.exchange');
-type ExchangeResponse = ServerResponse & { [kExchange]?: ProxyExchange };
+// A last body chunk up to this size is handed to Node as a latin1 string
+// (byte for byte the same): Node then sends head and body as one string in
+// one write, instead of queueing the head and writev-ing both. Node writes
+// strings up to 16 KiB from a stack buffer, head included.
+const SINGLE_WRITE_MAX_BODY = 8 * 1024;
 
-function onResponseClose(this: ExchangeResponse): void {
-  const exchange = this[kExchange];
-  if (exchange === undefined || exchange.finished) return;
-  exchange.finish(CLIENT_CLOSED_STATUS, null);
-  exchange.controller?.abort(new ClientClosedError());
+/** The Content-Length of a response as a number of bytes, or -1 when absent or not a plain number. */
+function bodyLengthOf(headers: IncomingHttpHeaders): number {
+  const value = headers['content-length'];
+  if (typeof value !== 'string' || value.length === 0 || value.length > 15) return -1;
+  const length = Number(value);
+  return Number.isInteger(length) && length >= 0 ? length : -1;
 }
 
-function onResponseDrain(this: ExchangeResponse): void {
-  const exchange = this[kExchange];
-  if (exchange !== undefined && !exchange.finished) exchange.controller?.resume();
-}
-
-class ProxyExchange {
+class ProxyExchange implements WatchedExchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly version: CompiledVersion;
@@ -88,6 +86,17 @@ class ProxyExchange {
   controller: DispatchController | null = null;
   status = 0;
   finished = false;
+  /** Body bytes still to come by the upstream's Content-Length; -1 when it sent none. */
+  bodyLeft = -1;
+  /** Whether any body has been written to the client yet (the head goes out with the first). */
+  bodyStarted = false;
+  /** Whether res.end() was already called with the last chunk, before the upstream said it was done. */
+  ended = false;
+  connection: ConnectionExchanges | null = null;
+  prevOnConnection: WatchedExchange | null = null;
+  nextOnConnection: WatchedExchange | null = null;
+  /** Resumes the upstream once the client has drained (made on the first backpressure only). */
+  #onDrain: (() => void) | null = null;
 
   constructor(req: IncomingMessage, res: ServerResponse, version: CompiledVersion, observer: ExchangeObserver | null, startedAt: number) {
     this.req = req;
@@ -96,8 +105,13 @@ class ProxyExchange {
     this.observer = observer;
     this.startedAt = startedAt;
     observer?.onExchangeStart?.(version);
-    (res as ExchangeResponse)[kExchange] = this;
-    res.on('close', onResponseClose);
+    watchClientConnection(req.socket, this);
+  }
+
+  clientGone(): void {
+    if (this.finished) return;
+    this.finish(CLIENT_CLOSED_STATUS, null);
+    this.controller?.abort(new ClientClosedError());
   }
 
   onRequestStart(controller: DispatchController): void {
@@ -114,20 +128,34 @@ class ProxyExchange {
     // the client connection and a next request on it would hang. Close it after this answer.
     if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.version.name : null;
+    this.bodyLeft = bodyLengthOf(headers);
     res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
-    if (this.finished) return;
-    if (!this.res.write(chunk)) {
+    if (this.finished || this.ended) return;
+    const res = this.res;
+    // The chunk that completes a Content-Length body ends the response now: head, body and
+    // end go to the socket in one write rather than a write now and an empty one at the end.
+    if (chunk.length === this.bodyLeft) {
+      this.ended = true;
+      if (!this.bodyStarted && chunk.length <= SINGLE_WRITE_MAX_BODY) res.end(chunk.toString('latin1'), 'latin1');
+      else res.end(chunk);
+      return;
+    }
+    if (this.bodyLeft > 0) this.bodyLeft -= chunk.length;
+    this.bodyStarted = true;
+    if (!res.write(chunk)) {
       controller.pause();
-      this.res.once('drain', onResponseDrain);
+      res.once('drain', (this.#onDrain ??= () => {
+        if (!this.finished) this.controller?.resume();
+      }));
     }
   }
 
   onResponseEnd(): void {
     if (this.finished) return;
-    this.res.end();
+    if (!this.ended) this.res.end();
     this.finish(this.status, null);
   }
 
@@ -135,6 +163,11 @@ class ProxyExchange {
     if (this.finished) return;
     if (err instanceof ClientClosedError) return;
     const failure = classifyUpstreamError(err);
+    if (this.ended) {
+      // The client already has the whole body; the upstream failed after sending it.
+      this.finish(this.status, failure);
+      return;
+    }
     if (this.res.headersSent) {
       // Mid-body failure: end the client connection so it sees a truncated response, not a hang.
       this.res.destroy(err);
@@ -152,6 +185,7 @@ class ProxyExchange {
 
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
+    unwatchClientConnection(this);
     this.observer?.onExchangeEnd(this.version, status, failure, this.startedAt, this.req.method ?? 'GET');
   }
 }

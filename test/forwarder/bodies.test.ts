@@ -25,6 +25,23 @@ async function bodyUpstream(t: TestScope): Promise<TestUpstream> {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ bytes, sha256: hash.digest('hex'), contentLength: req.headers['content-length'] ?? null, transferEncoding: req.headers['transfer-encoding'] ?? null }));
       });
+    } else if (url.startsWith('/bytes/')) {
+      // /bytes/N/{length|chunked|split}: N bytes of every value 0-255, framed by
+      // content-length in one write, chunked, or content-length in two writes apart.
+      const [, , size, framing] = url.split('/');
+      const body = bytesOf(Number(size));
+      if (framing === 'chunked') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.write(body.subarray(0, body.length >> 1));
+        setTimeout(() => res.end(body.subarray(body.length >> 1)), 5);
+      } else if (framing === 'split') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
+        res.write(body.subarray(0, body.length >> 1));
+        setTimeout(() => res.end(body.subarray(body.length >> 1)), 5);
+      } else {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
+        res.end(body);
+      }
     } else if (url === '/reject-early') {
       // Answers without reading the body, as an auth or size check would.
       res.writeHead(413, { 'content-type': 'text/plain' });
@@ -56,6 +73,13 @@ async function bodyUpstream(t: TestScope): Promise<TestUpstream> {
   });
   t.teardown(() => up.close());
   return up;
+}
+
+/** `size` bytes cycling through every byte value, high bytes included (they must not be re-encoded). */
+function bytesOf(size: number): Buffer {
+  const body = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) body[i] = (i * 7 + 255) & 0xff;
+  return body;
 }
 
 /** POSTs `chunks` through node's client; chunked when `contentLength` is false. */
@@ -115,6 +139,24 @@ t.test('POST bodies with content-length and with chunked transfer-encoding arriv
   // An empty POST with content-length: 0.
   const empty = await rawRequest(port, formatRequest('POST', '/echo', [['Host', 'a.test'], ['Content-Length', '0'], ['Connection', 'close']]));
   t.equal((JSON.parse(empty.body.toString()) as { bytes: number }).bytes, 0, 'empty body: 0 bytes');
+});
+
+t.test('response bodies arrive byte for byte whatever their size and framing, one after another on a reused connection', async (t) => {
+  const up = await bodyUpstream(t);
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
+  const conn = await RawHttpConnection.open(veer.veer.dataAddress.port);
+  t.teardown(() => conn.close());
+  // 0 and 1 byte, around the single-write limit (8 KiB), and well past it.
+  for (const size of [0, 1, 100, 8191, 8192, 8193, 200_000]) {
+    for (const framing of ['length', 'chunked', 'split']) {
+      conn.write(formatRequest('GET', `/bytes/${size}/${framing}`, [['Host', 'a.test']]));
+      const res = await conn.readResponse();
+      t.equal(res.status, 200, `${size} bytes ${framing}: 200`);
+      t.equal(sha(res.body), sha(bytesOf(size)), `${size} bytes ${framing}: the same bytes`);
+      if (framing !== 'chunked') t.same(res.headers['content-length'], [String(size)], `${size} bytes ${framing}: content-length kept`);
+    }
+  }
+  t.notOk(conn.ended, 'the connection is still open after all of them');
 });
 
 t.test('HEAD, 204 and 304 keep their framing on a reused client connection', async (t) => {

@@ -230,3 +230,46 @@ t.test('each exchange is reported once; a client abort is a 499, not an upstream
     'each exchange reported exactly once; client aborts are 499 without an upstream failure',
   );
 });
+
+t.test('a keep-alive client that pipelines two requests and leaves: both upstream requests are aborted and reported once as 499', async (t) => {
+  const thinking = await hangingUpstream(t, { sendHead: false });
+  const normal = await upstream(t, (_req, res) => res.end('ok'));
+  const routes = `    routes:
+      - match: { header: { name: x-to, value: v2 } }
+        to: v2
+`;
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: normal.url, v2: thinking.up.url }, extra: routes }));
+  const ended: { version: string; status: number }[] = [];
+  const plane = createDataPlane({
+    table: () => veer.veer.state.table,
+    log: veer.veer.log,
+    observer: { onExchangeEnd: (version: CompiledVersion, status: number) => void ended.push({ version: version.name, status }) },
+  });
+  const { port } = await plane.listen('127.0.0.1', 0);
+  t.teardown(() => plane.drain(0));
+
+  const conn = await RawHttpConnection.open(port);
+  conn.write(formatRequest('GET', '/first', [['Host', 'a.test']]));
+  t.equal((await conn.readResponse()).status, 200, 'a first exchange ends normally on the connection');
+  conn.write(formatRequest('GET', '/second', [['Host', 'a.test'], ['x-to', 'v2']]) + formatRequest('GET', '/third', [['Host', 'a.test'], ['x-to', 'v2']]));
+  t.ok(await waitFor(() => thinking.up.seen.length === 2, 3000), 'both pipelined requests reached the upstream');
+  conn.close();
+  t.ok(await waitFor(() => thinking.closes.length === 2, 2000), 'both upstream requests were closed');
+  t.same(
+    thinking.closes.map((c) => c.finished),
+    [false, false],
+    'neither with a response',
+  );
+  t.ok(await waitFor(() => ended.length === 3, 2000), 'every exchange was reported');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.same(
+    ended,
+    [
+      { version: 'v1', status: 200 },
+      { version: 'v2', status: 499 },
+      { version: 'v2', status: 499 },
+    ],
+    'the finished exchange once as 200, the two abandoned ones once each as 499',
+  );
+  t.equal(plane.inFlight, 0, 'nothing left in flight');
+});
