@@ -143,6 +143,7 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder });
   const host = options.dataPlane?.({ state, metrics, log }) ?? null; // cluster wiring
   const served = host ?? dataPlane;
+  if (host !== null) runtime.settleWith(() => host.settled()); // cluster wiring: applied once the workers serve it
   const admin = createAdminServer({
     ready: () => state.ready,
     reloads: () => reloader.stats,

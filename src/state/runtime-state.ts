@@ -78,6 +78,9 @@ export class RuntimeState {
   #storeOk = true;
   #remoteQueued = false;
 
+  /** Resolves once every process serving traffic runs the published table (cluster workers); null with one process. */
+  #settle: (() => Promise<void>) | null = null;
+
   constructor(options: RuntimeStateOptions) {
     this.routes = options.routes;
     this.store = options.store;
@@ -85,6 +88,15 @@ export class RuntimeState {
     this.#now = options.now ?? Date.now;
     this.#historyLimit = options.historyLimit ?? 1000;
     this.#doc = emptyState(new Date(this.#now()).toISOString());
+  }
+
+  /**
+   * Makes the applied revision wait for `settle`: with cluster workers, a
+   * change is applied when the workers serve it, not when the primary has
+   * compiled it. A rollout step waits on every replica's applied revision.
+   */
+  settleWith(settle: () => Promise<void>): void {
+    this.#settle = settle;
   }
 
   /**
@@ -294,7 +306,16 @@ export class RuntimeState {
       this.#log.info({ service, actor: entry.actor, action: entry.action, after: entry.after, revision: latest.revision }, 'state changed on another replica');
       for (const listener of this.#listeners) listener(service, record, entry);
     }
-    this.store.markApplied?.(latest.revision);
+    this.#markApplied(latest.revision);
+  }
+
+  #markApplied(revision: number): void {
+    const store = this.store;
+    if (store.markApplied === undefined) return;
+    const settle = this.#settle;
+    // Out-of-order settles are harmless: the store ignores a revision older than the one it has.
+    if (settle === null) store.markApplied(revision);
+    else void settle().then(() => store.markApplied?.(revision));
   }
 }
 
