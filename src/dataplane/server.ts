@@ -81,6 +81,10 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
       maxHeaderSize: 32 * 1024,
       shouldUpgradeCallback: isWebSocketUpgrade, // Node >= 24.9; older ones tunnel every upgrade
+      // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3) and
+      // veer forwards none: Node skips its readable life cycle ('end', 'close': ticks and
+      // events on every GET). Node >= 24.12; older ones ignore it.
+      optimizeEmptyRequests: true,
     },
     onRequest,
   );
