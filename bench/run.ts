@@ -46,7 +46,9 @@ const reps = Number(flags.reps ?? (quick ? 1 : 3));
 const connections = Number(flags.connections);
 const only = flags.cases === undefined ? null : new Set(flags.cases.split(',').map((name) => name.trim()));
 for (const name of only ?? []) {
-  if (!CASE_NAMES.includes(name)) throw new Error(`--cases: unknown case "${name}" (known: ${CASE_NAMES.join(', ')})`);
+  if (CASE_NAMES.includes(name)) continue;
+  process.stderr.write(`bench: --cases: unknown case "${name}" (known: ${CASE_NAMES.join(', ')})\n`);
+  process.exit(2);
 }
 const warmupSeconds = quick ? 0.5 : 3;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
