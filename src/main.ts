@@ -25,7 +25,7 @@ import { createVeerMetrics, quantileOf, type MetricsText, type VeerMetrics } fro
 /** Seconds to milliseconds, rounded to 0.01 ms; null stays null. */
 const msOf = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e5) / 100);
 import type { LevelWithSilent } from 'pino';
-import { ConfigReloader, RouteState, RuntimeState, StateLoadError, openStateStore, storeHealth } from './state/index.ts';
+import { ConfigReloader, RouteState, RuntimeState, StateLoadError, openStateStore, readEtcdSecurity, storeHealth } from './state/index.ts';
 import { RolloutEngine } from './rollout/index.ts';
 import { resolveWorkerCount, serveFromWorkers } from './cluster/index.ts';
 
@@ -96,6 +96,9 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   const loaded = await loadConfigOrThrow(configPath, env);
   let config = loaded.config;
   const log = options.log ?? createLogger(config.log.level as LevelWithSilent);
+  // etcd's TLS files (relative to the config file, like state.path), read once: a missing one stops the start.
+  const security = readEtcdSecurity(config.state, dirname(configPath));
+  if (!security.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(security.issues, loaded.locate));
 
   const pools = new UpstreamPools();
   const state = new RouteState((origin, service) => pools.bind(origin, parseDuration(service.timeouts.connect)));
@@ -119,7 +122,7 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   }
 
   // --- runtime state and rollouts: the state file (relative to the config file) wins over the config's weights ---
-  const store = openStateStore(config.state, dirname(configPath), log); // file (default) or etcd
+  const store = openStateStore(config.state, dirname(configPath), log, security.security); // file (default) or etcd
   const runtime = new RuntimeState({ routes: state, store, log });
   try {
     for (const w of await runtime.start()) log.warn({ code: w.code, path: formatConfigPath(w.path), store: store.description }, w.message);

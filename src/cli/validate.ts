@@ -1,6 +1,8 @@
 // `veer validate --config FILE`: every problem with its path and line:column.
 
+import { dirname, resolve } from 'node:path';
 import { loadConfigFile, locateIssues, type ConfigIssue } from '../config/index.ts';
+import { readEtcdSecurity } from '../state/index.ts';
 import { compileTable } from '../table/index.ts';
 import { formatIssue, formatSummary } from './format.ts';
 
@@ -12,6 +14,9 @@ export async function runValidate(file: string, out: (s: string) => void, err: (
   if (!compiled.ok) {
     return reportIssues(file, locateIssues(compiled.issues, loaded.locate), err);
   }
+  // The files the config names (etcd's TLS files), read as `veer serve` would.
+  const files = readEtcdSecurity(loaded.config.state, dirname(resolve(file)));
+  if (!files.ok) return reportIssues(file, locateIssues(files.issues, loaded.locate), err);
   out(formatSummary(file, loaded.config, compiled.table));
   return 0;
 }

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { checkEtcdRules } from './etcd-rules.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { isLoopbackHost, parseListenAddress } from './units.ts';
 
@@ -130,6 +131,7 @@ function checkConfigRules(config: Config, locate: Locate): ConfigIssue[] {
   if (config.state.store === 'etcd' && !config.state.etcd) {
     issues.push(issue('required', ['state', 'etcd'], 'is required when state.store is etcd (e.g. { endpoints: [http://127.0.0.1:2379] })', locate));
   }
+  if (config.state.etcd) for (const i of checkEtcdRules(config.state.etcd)) issues.push(issue(i.code, i.path, i.message, locate));
   return issues;
 }
 

@@ -149,10 +149,35 @@ const Service = Type.Object(
   Strict,
 );
 
+/** A PEM file; a relative path is read from the config file's directory, like `state.path`. */
+const PemFile = Type.String({ minLength: 1, description: 'a path to a PEM file' });
+
+const EtcdTls = Type.Object(
+  {
+    ca: Type.Optional(PemFile),
+    cert: Type.Optional(PemFile),
+    key: Type.Optional(PemFile),
+  },
+  Strict,
+);
+
+const EtcdAuth = Type.Object(
+  {
+    username: Type.String({ minLength: 1 }),
+    password: Type.String({ minLength: 1 }),
+  },
+  Strict,
+);
+
 const EtcdStore = Type.Object(
   {
-    endpoints: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    endpoints: Type.Array(
+      Type.String({ pattern: '^https?://[^/\\s]+/?$', description: 'an http:// or https:// URL such as https://etcd-0:2379' }),
+      { minItems: 1 },
+    ),
     prefix: Type.String({ minLength: 1, default: '/veer/' }),
+    tls: Type.Optional(EtcdTls),
+    auth: Type.Optional(EtcdAuth),
   },
   Strict,
 );
@@ -208,6 +233,8 @@ export type ServiceConfig = Static<typeof Service>;
 export type ValueMatcherConfig = Static<typeof ValueMatcher>;
 /** A sticky key spec. */
 export type StickyKeyConfig = Static<typeof StickyKey>;
+/** `state.etcd`: endpoints, prefix, TLS files and etcd user. */
+export type EtcdStoreConfig = Static<typeof EtcdStore>;
 /** The `rollout` section of a service. */
 export type RolloutConfig = Static<typeof Rollout>;
 

@@ -10,6 +10,7 @@
 
 import { ConstantBackoff, noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
+import { etcdClientSecurity, type EtcdSecurity } from './etcd-credentials.ts';
 import type { EtcdKeys, ReplicaMarker } from './etcd-keys.ts';
 
 /** An open connection: client, lease and watch. */
@@ -23,6 +24,8 @@ export interface EtcdSession {
 /** What opening a session needs. */
 export interface OpenSessionOptions {
   readonly endpoints: readonly string[];
+  /** TLS files and etcd user (read at start). */
+  readonly security: EtcdSecurity;
   readonly keys: EtcdKeys;
   readonly replicaId: string;
   readonly ttlSeconds: number;
@@ -45,6 +48,7 @@ export interface OpenSessionOptions {
 export async function openSession(o: OpenSessionOptions): Promise<EtcdSession> {
   const client = new Etcd3({
     hosts: [...o.endpoints],
+    ...etcdClientSecurity(o.security),
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + o.callTimeoutMs }),
     faultHandling: { host: () => noop, global: noop, watchBackoff: new ConstantBackoff(o.watchRetryMs).next() },
   });

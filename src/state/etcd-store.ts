@@ -18,9 +18,10 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { IWatchResponse } from 'etcd3';
 import type { Logger } from '../log/index.ts';
+import { describeEtcdError, type EtcdSecurity } from './etcd-credentials.ts';
 import { EtcdKeys } from './etcd-keys.ts';
 import { campaignForLeader } from './etcd-leader.ts';
-import { closeSession, openSession, revokeAndClose, type EtcdSession } from './etcd-session.ts';
+import { closeSession, openSession, revokeAndClose, type EtcdSession, type OpenSessionOptions } from './etcd-session.ts';
 import { EtcdView } from './etcd-view.ts';
 import { LeadershipFlag } from './leadership.ts';
 import type { PersistedState } from './records.ts';
@@ -30,6 +31,8 @@ import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, 
 export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
   readonly prefix: string;
+  /** TLS files and etcd user, read at start (readEtcdSecurity); none by default. */
+  readonly security?: EtcdSecurity;
   readonly log: Logger;
   /** This replica's name under PREFIX/replicas/ (default HOST-PID-RANDOM). */
   readonly replicaId?: string;
@@ -53,7 +56,7 @@ export class EtcdStore implements StateStore {
   readonly #keys: EtcdKeys;
   readonly #view: EtcdView;
   readonly #log: Logger;
-  readonly #endpoints: string[];
+  readonly #reach: Pick<OpenSessionOptions, 'endpoints' | 'security'>;
   readonly #ttl: number;
   readonly #callTimeoutMs: number;
   readonly #trimSlack: number;
@@ -75,7 +78,7 @@ export class EtcdStore implements StateStore {
 
   constructor(options: EtcdStoreOptions) {
     this.#keys = new EtcdKeys(options.prefix);
-    this.#endpoints = [...options.endpoints];
+    this.#reach = { endpoints: [...options.endpoints], security: options.security ?? {} };
     this.#log = options.log;
     this.#ttl = options.leaseTtlSeconds ?? 3;
     this.#callTimeoutMs = options.callTimeoutMs ?? 1500;
@@ -83,7 +86,7 @@ export class EtcdStore implements StateStore {
     this.#view = new EtcdView(this.#keys, historyLimit);
     this.#trimSlack = Math.max(1, Math.min(TRIM_SLACK, Math.floor(historyLimit / 10)));
     this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.description = `etcd ${this.#endpoints.join(',')} prefix ${this.#keys.prefix}`;
+    this.description = `etcd ${this.#reach.endpoints.join(',')} prefix ${this.#keys.prefix}`;
   }
 
   /** Connects and reads the prefix; null (and the config's weights) when etcd cannot be reached now. */
@@ -216,7 +219,7 @@ export class EtcdStore implements StateStore {
 
   async #open(strict: boolean): Promise<void> {
     const session = await openSession({
-      endpoints: this.#endpoints,
+      ...this.#reach,
       keys: this.#keys,
       replicaId: this.replicaId,
       ttlSeconds: this.#ttl,
@@ -303,7 +306,7 @@ export class EtcdStore implements StateStore {
       try {
         await this.#connect(false);
       } catch (err) {
-        this.#lastError = messageOf(err);
+        this.#lastError = describeEtcdError(err);
       }
     }
     this.#arm();
@@ -331,7 +334,7 @@ export class EtcdStore implements StateStore {
   #goDown(err: unknown): void {
     this.#phase = 'down';
     this.#downSince ??= Date.now();
-    this.#lastError = messageOf(err);
+    this.#lastError = describeEtcdError(err);
     this.leadership.set(false);
   }
 
@@ -384,8 +387,4 @@ export class EtcdStore implements StateStore {
   #resolveWaiters(): void {
     for (const check of [...this.#waiters]) check();
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -11,6 +11,8 @@ export { FileStore } from './file-store.ts';
 export { EtcdStore } from './etcd-store.ts';
 export { openStateStore, storeHealth } from './open-store.ts';
 export type { EtcdStoreOptions } from './etcd-store.ts';
+export { readEtcdSecurity, describeEtcdError } from './etcd-credentials.ts';
+export type { EtcdSecurity, EtcdSecurityResult } from './etcd-credentials.ts';
 export { StateLoadError, StoreConflictError } from './store.ts';
 export type { StateStore, SaveChange, SaveResult, StoreHealth, ReplicaView, Leadership } from './store.ts';
 export { CommandQueue } from './command-queue.ts';

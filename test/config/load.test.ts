@@ -191,6 +191,32 @@ t.test('state.store etcd needs state.etcd', async (t) => {
   t.ok(parseConfigText(`state: { store: etcd, etcd: { endpoints: [http://127.0.0.1:2379] } }\n${ONE_SERVICE}`, {}).ok);
 });
 
+t.test('state.etcd tls and auth: shape, cert with key, schemes that agree with tls', async (t) => {
+  const etcd = (body: string) => `state:\n  store: etcd\n  etcd:\n${body}${ONE_SERVICE}`;
+  const https = '    endpoints: [https://etcd-0:2379, https://etcd-1:2379]\n';
+  const full = parseConfigText(etcd(`${https}    tls: { ca: ca.crt, cert: c.crt, key: c.key }\n    auth: { username: veer, password: "\${PW}" }\n`), { PW: 's3cret' });
+  t.ok(full.ok, full.ok ? 'valid' : JSON.stringify(full.issues));
+  if (full.ok) t.same(full.config.state.etcd, { endpoints: ['https://etcd-0:2379', 'https://etcd-1:2379'], prefix: '/veer/', tls: { ca: 'ca.crt', cert: 'c.crt', key: 'c.key' }, auth: { username: 'veer', password: 's3cret' } });
+  t.ok(parseConfigText(etcd(`${https}    tls: { ca: ca.crt }\n`), {}).ok, 'a CA alone (server-only TLS)');
+  t.ok(parseConfigText(etcd(`${https}`), {}).ok, 'https without tls: the system CAs');
+  t.ok(parseConfigText(etcd(`    endpoints: [http://etcd-0:2379]\n    auth: { username: veer, password: pw }\n`), {}).ok, 'auth over plain http');
+
+  t.match(issuesOf(etcd(`${https}    tls: { cert: c.crt }\n`)), [{ code: 'invalid_etcd_tls', path: 'state.etcd.tls.cert', line: 5, column: 18, message: /without state\.etcd\.tls\.key/ }]);
+  t.match(issuesOf(etcd(`${https}    tls: { key: c.key }\n`)), [{ code: 'invalid_etcd_tls', path: 'state.etcd.tls.key', message: /without state\.etcd\.tls\.cert/ }]);
+  t.match(issuesOf(etcd(`    endpoints: [http://etcd-0:2379]\n    tls: { ca: ca.crt }\n`)), [
+    { code: 'invalid_etcd_tls', path: 'state.etcd.tls', line: 5, column: 10, message: 'tls is set but every endpoint is http://; use https:// endpoints' },
+  ]);
+  t.match(issuesOf(etcd(`    endpoints: [https://etcd-0:2379, http://etcd-1:2379]\n`)), [
+    { code: 'invalid_etcd_endpoint', path: 'state.etcd.endpoints[1]', line: 4, column: 38, message: /mixes http:\/\/ and https:\/\// },
+  ]);
+  t.match(issuesOf(etcd(`    endpoints: [etcd-0:2379]\n`)), [{ code: 'schema', path: 'state.etcd.endpoints[0]', message: /must be an http:\/\/ or https:\/\/ URL/ }]);
+  t.match(issuesOf(etcd(`${https}    tls: { ca: "" }\n`)), [{ code: 'schema', path: 'state.etcd.tls.ca' }]);
+  t.match(issuesOf(etcd(`${https}    tls: { cacert: ca.crt }\n`)), [{ code: 'unknown_key', path: 'state.etcd.tls.cacert', message: /expected one of: ca, cert, key/ }]);
+  t.match(issuesOf(etcd(`${https}    auth: { username: veer }\n`)), [{ code: 'required', path: 'state.etcd.auth.password', line: 5, column: 11 }]);
+  const unset = issuesOf(etcd(`${https}    auth: { username: veer, password: "\${ETCD_PASSWORD}" }\n`));
+  t.match(unset, [{ code: 'env_unset', path: 'state.etcd.auth.password', message: /ETCD_PASSWORD/ }], 'an unset password variable names the variable');
+});
+
 t.test('schema messages', async (t) => {
   const far = issuesOf(`${ONE_SERVICE}    zzzzzz: 1\n`);
   t.equal(far.length, 1);

@@ -33,13 +33,29 @@ export interface TestEtcd {
   output(): string;
 }
 
-/** Starts a single-member etcd on free ports; resolves once /health answers. */
-export async function startEtcd(): Promise<TestEtcd> {
+/** Server side of TLS to clients: etcd's certificate and key, and the CA whose client certificates it requires. */
+export interface EtcdTlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/**
+ * Starts a single-member etcd on free ports; resolves once /health answers.
+ * With `tls`, clients need https:// and a certificate from `tls.ca`
+ * (mutual TLS); /health is then polled on a plain-http metrics port.
+ */
+export async function startEtcd(options: { tls?: EtcdTlsFiles } = {}): Promise<TestEtcd> {
   const dataDir = mkdtempSync(join(tmpdir(), 'veer-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
+  const { tls } = options;
+  const healthUrl = tls ? `http://127.0.0.1:${await freePort()}` : endpoint;
+  const tlsFlags = tls
+    ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth', '--listen-metrics-urls', healthUrl]
+    : [];
   let child: ChildProcess | null = null;
   let out = '';
 
@@ -55,6 +71,7 @@ export async function startEtcd(): Promise<TestEtcd> {
         '--initial-advertise-peer-urls', peer,
         '--initial-cluster', `default=${peer}`,
         '--log-level', 'warn',
+        ...tlsFlags,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -74,7 +91,7 @@ export async function startEtcd(): Promise<TestEtcd> {
     while (Date.now() < deadline) {
       if (exited) throw new Error(`etcd exited at start:\n${out}`);
       try {
-        const res = await request(`${endpoint}/health`, { headersTimeout: 500, bodyTimeout: 500 });
+        const res = await request(`${healthUrl}/health`, { headersTimeout: 500, bodyTimeout: 500 });
         const body = await res.body.text();
         if (res.statusCode === 200 && body.includes('true')) return;
       } catch {
