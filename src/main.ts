@@ -59,6 +59,8 @@ export interface DataPlaneHost {
   render(): Promise<MetricsText>;
   /** Resolves once every serving process runs the published table; admin writes answer after it. */
   settled(): Promise<void>;
+  /** Processes configured and serving: not ready while none serves (every worker crashed). */
+  readonly workers: { readonly configured: number; readonly serving: number };
 }
 
 /** The cluster worker's entry point. */
@@ -153,6 +155,7 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
     generation: () => (state.ready ? state.table.generation : null),
     metrics: () => (host === null ? metrics.render() : host.render()), // metrics wiring
     settle: host === null ? undefined : () => host.settled(), // cluster wiring
+    workers: host === null ? undefined : () => host.workers, // cluster wiring
     api: {
       runtime,
       rollouts,

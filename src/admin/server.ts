@@ -19,6 +19,8 @@ export interface AdminOptions {
   readonly store?: () => Promise<{ readonly kind: string; readonly status: 'ok' | 'degraded' | 'failing'; readonly error?: string }>;
   /** Resolves once every data-plane process runs the published table (cluster workers); writes answer after it. */
   readonly settle?: () => Promise<void>;
+  /** Cluster workers configured and serving; with none serving, veer is not ready. */
+  readonly workers?: () => { readonly configured: number; readonly serving: number };
 }
 
 /** Builds the admin server (not yet listening). */
@@ -40,7 +42,8 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
 
   app.get('/readyz', async (_req, reply) => {
     const store = (await options.store?.()) ?? { kind: 'none', status: 'ok' };
-    const ready = options.ready() && store.status !== 'failing';
+    const workers = options.workers?.();
+    const ready = options.ready() && store.status !== 'failing' && (workers === undefined || workers.serving > 0);
     const reloads = options.reloads();
     reply.code(ready ? 200 : 503);
     return {
@@ -51,6 +54,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
         lastReloadError: reloads.lastError,
       },
       store,
+      ...(workers === undefined ? {} : { workers }),
     };
   });
 

@@ -7,7 +7,7 @@ import type { RouteState } from '../state/index.ts';
 import { WorkerPool } from './primary.ts';
 
 export { WorkerPool, respawnDelayMs, resolveWorkerCount, CRASH_WINDOW_MS } from './primary.ts';
-export type { WorkerPoolOptions } from './primary.ts';
+export type { WorkerCounts, WorkerPoolOptions } from './primary.ts';
 export { runWorker, WINDOW, WINDOW_REPORT_MS } from './worker.ts';
 export { WindowReporter, mergeWindowDeltas } from './window-sync.ts';
 export type { WindowDelta } from './window-sync.ts';

@@ -53,6 +53,12 @@ interface Member {
   snapshot: MetricSnapshot | null;
 }
 
+/** How many data-plane workers there should be and how many serve; /readyz reports it. */
+export interface WorkerCounts {
+  readonly configured: number;
+  readonly serving: number;
+}
+
 /** A worker that lived less than this (ms) counts as a crash in a row for the backoff. */
 export const CRASH_WINDOW_MS = 10_000;
 
@@ -100,6 +106,13 @@ export class WorkerPool {
     let n = 0;
     for (const m of this.#members.values()) n += m.inFlight;
     return n;
+  }
+
+  /** Workers configured, and those listening now (a crashed one is not, until its replacement is). */
+  get workers(): WorkerCounts {
+    let serving = 0;
+    for (const m of this.#members.values()) if (m.ready && m.worker.isConnected()) serving++;
+    return { configured: this.#options.workers, serving };
   }
 
   /** Forks the workers; resolves with the shared address once every one has its table and listens. */

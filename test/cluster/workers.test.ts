@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { admin } from '../helpers/admin.ts';
+import { admin, until } from '../helpers/admin.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { serviceConfig, spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
@@ -230,6 +230,54 @@ t.test('a killed worker is replaced, gets the current weights before it takes tr
   const drained = logsOf(veer, 'worker drained') as { pid: number; served: number }[];
   const mine = drained.find((d) => d.pid === replacement);
   t.ok(mine && mine.served > 0, `the replacement served traffic (${mine?.served})`);
+});
+
+t.test('/readyz reports the workers, and turns 503 while none serves', async (t) => {
+  const v1 = await startUpstream('v1');
+  const v2 = await startUpstream('v2');
+  t.teardown(async () => {
+    await v1.close();
+    await v2.close();
+  });
+  const { veer, adminUrl, workerPids } = await start(t, clusterConfig(v1, v2, { weights: { v1: 100, v2: 0 } }));
+  workerPids.splice(0); // tracked below from the logs
+  type Readyz = { status: string; workers?: { configured: number; serving: number } };
+  const readyz = () => admin<Readyz>(adminUrl, 'GET', '/readyz');
+  const before = await readyz();
+  t.equal(before.status, 200);
+  t.same(before.body.workers, { configured: 2, serving: 2 }, 'both workers serve');
+
+  // Killed twice within the crash window, a worker is restarted after a backoff (250 ms, then
+  // more): kill both workers, then both replacements, and both slots are empty for a while.
+  const killed = new Set<number>();
+  const killLiveWorkers = () => {
+    const live = logsOf(veer, 'worker started').map((r) => Number(r.workerPid)).filter((pid) => !killed.has(pid));
+    for (const pid of live) {
+      killed.add(pid);
+      workerPids.push(pid); // for the teardown, in case
+      process.kill(pid, 'SIGKILL');
+    }
+    return live.length;
+  };
+  t.equal(killLiveWorkers(), 2, 'both workers killed');
+  const replaced = () => logsOf(veer, 'worker started').length === 4;
+  t.ok(await until(async () => replaced() && (await readyz()).body.workers?.serving === 2, 10_000), 'both replacements serve');
+  t.equal(killLiveWorkers(), 2, 'both replacements killed');
+  const seen: { down: { status: number; body: Readyz } | null } = { down: null };
+  await until(
+    async () => {
+      const r = await readyz();
+      if (r.body.workers?.serving === 0) seen.down = r;
+      return seen.down !== null;
+    },
+    3000,
+    10,
+  );
+  t.ok(seen.down, 'a moment with no worker serving was seen');
+  t.equal(seen.down?.status, 503, 'then veer is not ready');
+  t.match(seen.down?.body, { status: 'not_ready', workers: { configured: 2, serving: 0 } });
+  t.ok(await until(async () => (await readyz()).status === 200, 10_000), 'ready again once the replacements listen');
+  for (const record of logsOf(veer, 'worker started')) workerPids.push(Number(record.workerPid));
 });
 
 t.test('workers leave when the primary is killed', async (t) => {
