@@ -7,9 +7,8 @@
 
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
-import { announceReady } from './child.ts';
+import { runProxyChild } from './child.ts';
 
 /** Hop-by-hop headers: the only ones a bare pass-through must drop. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
@@ -24,6 +23,18 @@ export function requestHeaders(req: IncomingMessage): string[] {
   return headers;
 }
 
+/** The upstream's response headers minus the hop-by-hop ones, as a flat list for writeHead. */
+export function responseHeaders(headers: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  return out;
+}
+
 class PassThrough implements Dispatcher.DispatchHandler {
   readonly res: ServerResponse;
   constructor(res: ServerResponse) {
@@ -32,14 +43,7 @@ class PassThrough implements Dispatcher.DispatchHandler {
   // Its presence tells undici this is a new-style (controller) handler.
   onRequestStart(): void {}
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    const out: string[] = [];
-    for (const name in headers) {
-      const value = headers[name];
-      if (value === undefined || HOP_BY_HOP.has(name)) continue;
-      if (typeof value === 'string') out.push(name, value);
-      else for (const v of value) out.push(name, v);
-    }
-    this.res.writeHead(statusCode, out);
+    this.res.writeHead(statusCode, responseHeaders(headers));
   }
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk)) {
@@ -57,13 +61,29 @@ class PassThrough implements Dispatcher.DispatchHandler {
 }
 
 /** Starts the bare proxy in this process; the bench runs it in a child so its CPU is its own. */
-export async function startBareUndiciProxy(upstream: string, port = 0): Promise<{ port: number; close(): Promise<void> }> {
-  const pool = new Pool(upstream, { connections: null, keepAliveTimeout: 4000, pipelining: 1 });
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
+export function startBareUndiciProxy(upstream: string, port = 0): Promise<{ port: number; close(): Promise<void> }> {
+  return listenBareProxy(upstream, port, (pool, req, res) => {
     const headers = requestHeaders(req);
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null }, new PassThrough(res));
+    pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasRequestBody(req) ? req : null }, new PassThrough(res));
   });
+}
+
+/** Whether the client's request has a body to pass on. */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * A bare proxy's server and pool: one keep-alive Pool to `upstream`, an
+ * http server on 127.0.0.1:`port` handing each request to `forward`.
+ */
+export async function listenBareProxy(
+  upstream: string,
+  port: number,
+  forward: (pool: Pool, req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const pool = new Pool(upstream, { connections: null, keepAliveTimeout: 4000, pipelining: 1 });
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => forward(pool, req, res));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', 1024, resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -74,10 +94,4 @@ export async function startBareUndiciProxy(upstream: string, port = 0): Promise<
   };
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({ options: { upstream: { type: 'string' } } });
-  if (!values.upstream) throw new Error('--upstream URL is required');
-  const proxy = await startBareUndiciProxy(values.upstream);
-  announceReady(proxy.port);
-  process.once('SIGTERM', () => void proxy.close().finally(() => process.exit(0)));
-}
+if (import.meta.main) await runProxyChild(startBareUndiciProxy);

@@ -9,6 +9,7 @@
 
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
 
 /** A server process started by the bench, with the port it serves on. */
 export interface BenchChild {
@@ -39,6 +40,18 @@ export const readyLineProbe: ReadyProbe = (line) => {
 /** Prints the ready line a parent's readyLineProbe waits for. */
 export function announceReady(port: number): void {
   process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
+}
+
+/**
+ * The main of a baseline proxy run as a child: reads `--upstream URL`, starts
+ * the proxy, prints the ready line, and closes it and exits on SIGTERM.
+ */
+export async function runProxyChild(start: (upstream: string) => Promise<{ readonly port: number; close(): unknown }>): Promise<void> {
+  const { values } = parseArgs({ options: { upstream: { type: 'string' } } });
+  if (!values.upstream) throw new Error('--upstream URL is required');
+  const proxy = await start(values.upstream);
+  announceReady(proxy.port);
+  process.once('SIGTERM', () => void Promise.resolve(proxy.close()).finally(() => process.exit(0)));
 }
 
 /** Spawns `command args`; resolves when `probe` finds the port in its output, or when `fixedPort` accepts. */

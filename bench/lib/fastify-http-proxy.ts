@@ -3,11 +3,10 @@
 //
 // Run as a child: `node bench/lib/fastify-http-proxy.ts --upstream http://127.0.0.1:N`.
 
-import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import proxy from '@fastify/http-proxy';
-import { announceReady } from './child.ts';
+import { runProxyChild } from './child.ts';
 
 /** Starts the Fastify proxy in this process; the bench runs it in a child so its CPU is its own. */
 export async function startFastifyHttpProxy(upstream: string, port = 0): Promise<{ port: number; close(): Promise<void> }> {
@@ -17,10 +16,4 @@ export async function startFastifyHttpProxy(upstream: string, port = 0): Promise
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({ options: { upstream: { type: 'string' } } });
-  if (!values.upstream) throw new Error('--upstream URL is required');
-  const running = await startFastifyHttpProxy(values.upstream);
-  announceReady(running.port);
-  process.once('SIGTERM', () => void running.close().finally(() => process.exit(0)));
-}
+if (import.meta.main) await runProxyChild(startFastifyHttpProxy);

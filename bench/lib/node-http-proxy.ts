@@ -6,9 +6,8 @@
 
 import { Agent, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import httpProxy from 'http-proxy';
-import { announceReady } from './child.ts';
+import { runProxyChild } from './child.ts';
 
 /** Starts an http-proxy server in this process; the bench runs it in a child so its CPU is its own. */
 export async function startNodeHttpProxy(upstream: string, port = 0): Promise<{ port: number; close(): void }> {
@@ -29,13 +28,4 @@ export async function startNodeHttpProxy(upstream: string, port = 0): Promise<{ 
   };
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({ options: { upstream: { type: 'string' } } });
-  if (!values.upstream) throw new Error('--upstream URL is required');
-  const proxy = await startNodeHttpProxy(values.upstream);
-  announceReady(proxy.port);
-  process.once('SIGTERM', () => {
-    proxy.close();
-    process.exit(0);
-  });
-}
+if (import.meta.main) await runProxyChild(startNodeHttpProxy);

@@ -26,7 +26,7 @@ t.test('npm run bench -- --quick prints a table with veer and writes JSON', asyn
   t.match(stdout, /\| case +\| tool +\| req\/s +\|/, 'prints the load table header');
   t.match(stdout, /^\| veer +\| autocannon +\| +\d+ \|/m, 'the table has a veer row with a number');
   t.match(stdout, /^\| bare-undici +\|/m, 'and the bare undici baseline');
-  t.match(stdout, /^\| bare-undici-stream +\|/m, "and the issue's bare proxy on undici's stream API");
+  t.match(stdout, /^\| bare-undici-stream +\|/m, "and the bare proxy on undici's stream API");
   t.match(stdout, /^\| node-http-proxy +\|/m, 'and node-http-proxy');
   t.match(stdout, /ns\/decision/, 'prints the router table');
 
