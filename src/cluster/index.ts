@@ -6,7 +6,8 @@ import type { VeerMetrics } from '../metrics/index.ts';
 import type { RouteState } from '../state/index.ts';
 import { WorkerPool } from './primary.ts';
 
-export { WorkerPool, respawnDelayMs, resolveWorkerCount, CRASH_WINDOW_MS } from './primary.ts';
+export { WorkerPool, resolveWorkerCount } from './primary.ts';
+export { respawnDelayMs, CRASH_WINDOW_MS } from './respawn.ts';
 export type { WorkerCounts, WorkerPoolOptions } from './primary.ts';
 export { runWorker, WINDOW, WINDOW_REPORT_MS } from './worker.ts';
 export { WindowReporter, mergeWindowDeltas } from './window-sync.ts';

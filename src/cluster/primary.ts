@@ -7,18 +7,19 @@
 //
 //   worker lifecycle (one slot per configured worker):
 //
-//   fork ──hello──> send current table ──ready──> serving ──exit──> respawn (backoff if it keeps dying)
+//   fork ──hello──> send current table ──ready──> serving ──exit──> respawn (backoff if it keeps dying: respawn.ts)
 //                                                    │
 //                                          drain ──drained──> exit 0 (no respawn while stopping)
 
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../log/index.ts';
-import { renderSnapshots, type MetricSnapshot, type MetricsText, type VeerMetrics } from '../metrics/index.ts';
+import type { MetricsText, VeerMetrics } from '../metrics/index.ts';
 import type { RouteState } from '../state/index.ts';
 import type { RouteTable } from '../table/index.ts';
 import type { FromWorker, TableMessage, ToWorker } from './messages.ts';
-import { RetiredCounters } from './retired-metrics.ts';
+import { MetricsGatherer, type MetricsSource } from './metrics-gathering.ts';
+import { RespawnSchedule } from './respawn.ts';
 import { mergeWindowDeltas } from './window-sync.ts';
 
 /** How to build a WorkerPool. */
@@ -38,10 +39,8 @@ export interface WorkerPoolOptions {
   readonly startTimeoutMs?: number;
 }
 
-/** A worker process and what the primary knows of it. */
-interface Member {
-  readonly worker: Worker;
-  readonly pid: number;
+/** A worker process and what the primary knows of it (its worker, pid, hello and last metrics snapshot: MetricsSource). */
+interface Member extends MetricsSource {
   readonly slot: number;
   readonly startedAt: number;
   hello: boolean;
@@ -49,23 +48,12 @@ interface Member {
   generation: number;
   inFlight: number;
   forced: number;
-  /** Its latest metrics (from /metrics, or final when it drained): kept in the sum after it exits. */
-  snapshot: MetricSnapshot | null;
 }
 
 /** How many data-plane workers there should be and how many serve; /readyz reports it. */
 export interface WorkerCounts {
   readonly configured: number;
   readonly serving: number;
-}
-
-/** A worker that lived less than this (ms) counts as a crash in a row for the backoff. */
-export const CRASH_WINDOW_MS = 10_000;
-
-/** Delay before replacing a worker that died `crashesInARow` times in a row shortly after its start. */
-export function respawnDelayMs(crashesInARow: number): number {
-  if (crashesInARow <= 1) return 0;
-  return Math.min(30_000, 250 * 2 ** (crashesInARow - 2));
 }
 
 /** `workers` from the config as a number of processes ("auto": one per CPU). */
@@ -78,17 +66,14 @@ export class WorkerPool {
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #members = new Map<number, Member>();
-  readonly #crashes: number[];
-  readonly #respawns = new Set<NodeJS.Timeout>();
-  readonly #pendingMetrics = new Map<number, { member: Member; finish: (snapshot: MetricSnapshot | null) => void }>();
+  readonly #respawns: RespawnSchedule;
   readonly #settleWaiters = new Set<() => void>();
   readonly #exitWaiters = new Set<() => void>();
-  readonly #retired = new RetiredCounters();
+  readonly #gatherer: MetricsGatherer<Member>;
   #listenAt: { host: string; port: number } | null = null;
   #address: { host: string; port: number } | null = null;
   #starting: { resolve: () => void; reject: (err: Error) => void } | null = null;
   #stopping = false;
-  #nextId = 0;
   /** Requests cut off by the drain deadline, over every worker. */
   #forced = 0;
   #configuredWorkers: number | 'auto';
@@ -96,8 +81,15 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
     this.#log = options.log;
-    this.#crashes = new Array<number>(options.workers).fill(0);
+    this.#respawns = new RespawnSchedule(options.workers);
     this.#configuredWorkers = options.state.ready ? options.state.table.config.workers : options.workers;
+    this.#gatherer = new MetricsGatherer({
+      members: this.#members,
+      metrics: options.metrics,
+      log: options.log,
+      timeoutMs: options.metricsTimeoutMs ?? 1000,
+      send: (member, message) => this.#send(member, message),
+    });
     options.state.onPublish((table) => this.#push(table));
   }
 
@@ -144,13 +136,8 @@ export class WorkerPool {
   }
 
   /** /metrics: this process's registry summed with every worker's (a worker that does not answer in time is left out). */
-  async render(): Promise<MetricsText> {
-    const own = await this.#options.metrics.snapshot();
-    const asked = [...this.#members.values()].filter((m) => m.hello);
-    const replies = await Promise.all(asked.map((m) => this.#askMetrics(m)));
-    // A worker that exited meanwhile is in the retired counts already: count it once.
-    const live = replies.filter((s, i): s is MetricSnapshot => s !== null && this.#members.has(asked[i]!.worker.id));
-    return renderSnapshots([own, this.#retired.snapshot(), ...live]);
+  render(): Promise<MetricsText> {
+    return this.#gatherer.render();
   }
 
   /**
@@ -178,8 +165,7 @@ export class WorkerPool {
   /** Tells every worker to drain (each waits up to `deadlineMs`), waits for them to exit; kills stragglers. */
   async drain(deadlineMs: number): Promise<{ forced: number }> {
     this.#stopping = true;
-    for (const timer of this.#respawns) clearTimeout(timer);
-    this.#respawns.clear();
+    this.#respawns.cancel();
     for (const m of this.#members.values()) this.#send(m, { type: 'drain', deadlineMs });
     const allGone = new Promise<void>((resolve) => {
       const check = () => {
@@ -239,8 +225,7 @@ export class WorkerPool {
         if (message.stage === 'listen') this.#starting?.reject(new Error(`cannot listen: ${message.error}`));
         return;
       case 'metrics':
-        member.snapshot = message.snapshot;
-        this.#pendingMetrics.get(message.id)?.finish(message.snapshot);
+        this.#gatherer.answered(member, message.id, message.snapshot);
         return;
       case 'windows':
         member.inFlight = message.inFlight;
@@ -256,8 +241,7 @@ export class WorkerPool {
 
   #exited(member: Member, code: number | null, signal: string | null): void {
     this.#members.delete(member.worker.id);
-    if (member.snapshot !== null) this.#retired.add(member.snapshot);
-    for (const pending of this.#pendingMetrics.values()) if (pending.member === member) pending.finish(null);
+    this.#gatherer.exited(member);
     const lived = Date.now() - member.startedAt;
     const fields = { worker: member.worker.id, workerPid: member.pid, slot: member.slot, code, signal, livedMs: lived };
     if (this.#stopping) {
@@ -267,14 +251,10 @@ export class WorkerPool {
       this.#log.error(fields, 'worker exited before it was ready');
       this.#starting.reject(new Error(`worker ${member.pid} exited before it was ready (code ${code}, signal ${signal})`));
     } else {
-      this.#crashes[member.slot] = lived < CRASH_WINDOW_MS ? this.#crashes[member.slot]! + 1 : 1;
-      const delayMs = respawnDelayMs(this.#crashes[member.slot]!);
-      this.#log.warn({ ...fields, respawnInMs: delayMs }, 'worker exited; starting a replacement');
-      const timer = setTimeout(() => {
-        this.#respawns.delete(timer);
+      const delayMs = this.#respawns.schedule(member.slot, lived, () => {
         if (!this.#stopping) this.#fork(member.slot);
-      }, delayMs);
-      this.#respawns.add(timer);
+      });
+      this.#log.warn({ ...fields, respawnInMs: delayMs }, 'worker exited; starting a replacement');
     }
     for (const check of [...this.#exitWaiters]) check();
     if (this.#isSettled()) for (const done of [...this.#settleWaiters]) done();
@@ -285,7 +265,7 @@ export class WorkerPool {
       this.#configuredWorkers = table.config.workers;
       this.#log.warn({ workers: table.config.workers, running: this.#options.workers }, 'workers changed in the config; restart veer to apply it');
     }
-    this.#retired.retainOnly(table);
+    this.#gatherer.retainOnly(table);
     if (this.#stopping) return;
     const message = this.#tableMessage(table);
     for (const m of this.#members.values()) if (m.hello) this.#send(m, message);
@@ -293,24 +273,6 @@ export class WorkerPool {
 
   #tableMessage(table: RouteTable): TableMessage {
     return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: this.#options.state.runtimeWeights, listen: this.#listenAt! };
-  }
-
-  #askMetrics(member: Member): Promise<MetricSnapshot | null> {
-    const id = ++this.#nextId;
-    const timeoutMs = this.#options.metricsTimeoutMs ?? 1000;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#log.warn({ worker: member.worker.id, workerPid: member.pid }, `worker sent no metrics within ${timeoutMs} ms; /metrics leaves it out`);
-        finish(null);
-      }, timeoutMs);
-      const finish = (snapshot: MetricSnapshot | null) => {
-        clearTimeout(timer);
-        this.#pendingMetrics.delete(id);
-        resolve(snapshot);
-      };
-      this.#pendingMetrics.set(id, { member, finish });
-      if (!this.#send(member, { type: 'metrics', id })) finish(null);
-    });
   }
 
   #send(member: Member, message: ToWorker): boolean {

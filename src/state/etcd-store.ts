@@ -1,10 +1,6 @@
 // The etcd store: runtime weights, rollouts, shifts and history shared by
-// every replica under one key prefix (layout in etcd-keys.ts).
-//
-//   starting ──read prefix, lease, marker, watch──> up ──heartbeat or watch fails──> down
-//      │                                            ▲                                │
-//      └── etcd unreachable: serve the config's ────┴──── every 500 ms: reconnect, ◄─┘
-//          weights, say so in logs and /readyz           read everything again, resync
+// every replica under one key prefix (layout in etcd-keys.ts). Whether etcd
+// is up, the heartbeat and reconnecting are etcd-connection.ts's.
 //
 // While up: a save is one transaction, "if the service key is still at the
 // revision this replica last saw, write it and the history line, else give
@@ -16,12 +12,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { IWatchResponse } from 'etcd3';
+import type { IKeyValue, IWatchResponse } from 'etcd3';
 import type { Logger } from '../log/index.ts';
-import { describeEtcdError, type EtcdSecurity } from './etcd-credentials.ts';
-import { EtcdKeys } from './etcd-keys.ts';
+import { EtcdConnection } from './etcd-connection.ts';
+import type { EtcdSecurity } from './etcd-credentials.ts';
+import { EtcdKeys, type ReplicaMarker } from './etcd-keys.ts';
 import { campaignForLeader } from './etcd-leader.ts';
-import { closeSession, openSession, revokeAndClose, type EtcdSession, type OpenSessionOptions } from './etcd-session.ts';
+import type { EtcdSession } from './etcd-session.ts';
 import { EtcdView } from './etcd-view.ts';
 import { LeadershipFlag } from './leadership.ts';
 import type { PersistedState } from './records.ts';
@@ -44,7 +41,6 @@ export interface EtcdStoreOptions {
   readonly historyLimit?: number;
 }
 
-const RECONNECT_MS = 500;
 /** History keys beyond the limit (at most this many, or a tenth of it) before the leader deletes them. */
 const TRIM_SLACK = 50;
 
@@ -56,18 +52,8 @@ export class EtcdStore implements StateStore {
   readonly #keys: EtcdKeys;
   readonly #view: EtcdView;
   readonly #log: Logger;
-  readonly #reach: Pick<OpenSessionOptions, 'endpoints' | 'security'>;
-  readonly #ttl: number;
-  readonly #callTimeoutMs: number;
+  readonly #connection: EtcdConnection;
   readonly #trimSlack: number;
-  #phase: 'starting' | 'up' | 'down' | 'closed' = 'starting';
-  #session: EtcdSession | null = null;
-  #connecting: Promise<void> | null = null;
-  #everConnected = false;
-  #downSince: number | null = null;
-  #lastError: string | null = null;
-  #previousLease: string | null = null;
-  #timer: NodeJS.Timeout | null = null;
   readonly #listeners: (() => void)[] = [];
   readonly #waiters = new Set<() => void>();
   #applied = 0;
@@ -78,38 +64,47 @@ export class EtcdStore implements StateStore {
 
   constructor(options: EtcdStoreOptions) {
     this.#keys = new EtcdKeys(options.prefix);
-    this.#reach = { endpoints: [...options.endpoints], security: options.security ?? {} };
+    const endpoints = [...options.endpoints];
     this.#log = options.log;
-    this.#ttl = options.leaseTtlSeconds ?? 3;
-    this.#callTimeoutMs = options.callTimeoutMs ?? 1500;
     const historyLimit = options.historyLimit ?? 1000;
     this.#view = new EtcdView(this.#keys, historyLimit);
     this.#trimSlack = Math.max(1, Math.min(TRIM_SLACK, Math.floor(historyLimit / 10)));
     this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.description = `etcd ${this.#reach.endpoints.join(',')} prefix ${this.#keys.prefix}`;
+    this.description = `etcd ${endpoints.join(',')} prefix ${this.#keys.prefix}`;
+    this.#connection = new EtcdConnection({
+      endpoints,
+      security: options.security ?? {},
+      keys: this.#keys,
+      replicaId: this.replicaId,
+      description: this.description,
+      log: this.#log,
+      ttlSeconds: options.leaseTtlSeconds ?? 3,
+      callTimeoutMs: options.callTimeoutMs ?? 1500,
+      events: {
+        marker: () => this.#marker(),
+        read: (kvs, revision, strict) => this.#read(kvs, revision, strict),
+        events: (session, res) => this.#onWatch(session, res),
+        up: (session, wasDown, downMs) => this.#up(session, wasDown, downMs),
+        beat: (session) => this.#beat(session),
+        down: () => this.leadership.set(false),
+        closing: () => {
+          this.leadership.set(false);
+          this.#resolveWaiters();
+        },
+      },
+    });
   }
 
   /** Connects and reads the prefix; null (and the config's weights) when etcd cannot be reached now. */
   async load(): Promise<PersistedState | null> {
-    try {
-      await this.#connect(true);
-    } catch (err) {
-      if (err instanceof StateLoadError) throw err;
-      this.#goDown(err);
-      this.#log.warn(
-        { store: this.description, err: this.#lastError },
-        "etcd is unreachable at start: serving the config's initial weights until it is back; admin writes get 503 store_unavailable",
-      );
-    }
-    this.#arm();
-    return this.#phase === 'up' ? this.#view.snapshot().state : null;
+    return (await this.#connection.start()) ? this.#view.snapshot().state : null;
   }
 
   /** Saves one service and its history line if the service is still where this replica last saw it. */
   async save(_state: PersistedState, change?: SaveChange): Promise<SaveResult> {
     if (change === undefined) throw new Error('the etcd store saves one service change at a time');
-    const session = this.#session;
-    if (this.#phase !== 'up' || session === null) throw new Error(`etcd is unreachable${this.#lastError ? ` (${this.#lastError})` : ''}`);
+    const session = this.#connection.session;
+    if (session === null) throw new Error(`etcd is unreachable${this.#connection.lastError ? ` (${this.#connection.lastError})` : ''}`);
     const seen = this.#view.seen(change.service);
     // The view is ahead of the record the command decided on: another replica changed it meanwhile.
     if (JSON.stringify(change.before) !== seen.json) throw new StoreConflictError(change.service, seen.record, seen.revision);
@@ -122,7 +117,7 @@ export class EtcdStore implements StateStore {
     try {
       res = await client.if(serviceKey, 'Mod', '==', seen.modRevision).then(write, client.put(historyKey).value(JSON.stringify(line))).else(client.get(serviceKey)).commit();
     } catch (err) {
-      this.#arm(0); // check the connection now rather than at the next heartbeat
+      this.#connection.checkNow();
       throw err;
     }
     const revision = Number(res.header.revision);
@@ -140,18 +135,19 @@ export class EtcdStore implements StateStore {
   }
 
   async check(): Promise<{ ok: true } | { ok: false; error: string }> {
-    return this.#phase === 'up' ? { ok: true } : { ok: false, error: this.#downMessage() };
+    return this.#connection.phase === 'up' ? { ok: true } : { ok: false, error: this.#connection.downMessage() };
   }
 
   async health(): Promise<StoreHealth> {
     const base = { kind: this.description, replica: this.replicaId, leader: this.leadership.isLeader(), applied: this.#applied };
-    if (this.#phase === 'up') return { ...base, status: 'ok', revision: this.#view.revision };
-    if (this.#phase === 'closed') return { ...base, status: 'failing', error: 'the store is closed' };
+    const phase = this.#connection.phase;
+    if (phase === 'up') return { ...base, status: 'ok', revision: this.#view.revision };
+    if (phase === 'closed') return { ...base, status: 'failing', error: 'the store is closed' };
     return {
       ...base,
       status: 'degraded',
-      error: this.#downMessage(),
-      serving: this.#everConnected ? 'the last known weights' : "the config's initial weights (etcd was unreachable at start)",
+      error: this.#connection.downMessage(),
+      serving: this.#connection.everConnected ? 'the last known weights' : "the config's initial weights (etcd was unreachable at start)",
       writes: 'refused with 503 store_unavailable until etcd is back',
     };
   }
@@ -161,7 +157,7 @@ export class EtcdStore implements StateStore {
   }
 
   latest(): { state: PersistedState; revision: number } | null {
-    return this.#everConnected ? this.#view.snapshot() : null;
+    return this.#connection.everConnected ? this.#view.snapshot() : null;
   }
 
   markApplied(revision: number): void {
@@ -186,7 +182,7 @@ export class EtcdStore implements StateStore {
         resolve(ok);
       };
       const check = () => {
-        if (this.#phase === 'closed') done(false);
+        if (this.#connection.phase === 'closed') done(false);
         else if (this.replicas(service).allApplied) done(true);
       };
       const timer = setTimeout(() => done(false), timeoutMs);
@@ -196,68 +192,32 @@ export class EtcdStore implements StateStore {
   }
 
   /** Stops the heartbeat and gives up the lease: the leader key and this replica's marker go at once. */
-  async close(): Promise<void> {
-    if (this.#phase === 'closed') return;
-    this.#phase = 'closed';
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
-    this.leadership.set(false);
-    this.#resolveWaiters();
-    await this.#connecting?.catch(() => {});
-    const session = this.#session;
-    this.#session = null;
-    if (session !== null) await revokeAndClose(session, this.#callTimeoutMs);
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 
-  /** One attempt: read everything, take a lease, write the marker, watch from the read's revision. */
-  #connect(strict: boolean): Promise<void> {
-    this.#connecting ??= this.#open(strict).finally(() => {
-      this.#connecting = null;
-    });
-    return this.#connecting;
+  #marker(): ReplicaMarker {
+    const marker = { applied: this.#applied, at: new Date().toISOString() };
+    this.#view.setReplica(this.replicaId, marker);
+    return marker;
   }
 
-  async #open(strict: boolean): Promise<void> {
-    const session = await openSession({
-      ...this.#reach,
-      keys: this.#keys,
-      replicaId: this.replicaId,
-      ttlSeconds: this.#ttl,
-      callTimeoutMs: this.#callTimeoutMs,
-      watchRetryMs: RECONNECT_MS,
-      previousLease: this.#previousLease,
-      marker: () => {
-        const marker = { applied: this.#applied, at: new Date().toISOString() };
-        this.#view.setReplica(this.replicaId, marker);
-        return marker;
-      },
-      onRead: (kvs, revision) => {
-        for (const p of this.#view.reset(kvs, revision)) {
-          if (strict) throw new StateLoadError('corrupt', `etcd key ${p.key}`, p.error);
-          this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
-        }
-      },
-      onEvents: (s, res) => this.#onWatch(s, res),
-      onLost: (s, err) => this.#lose(s, err),
-      closed: () => this.#phase === 'closed',
-    });
-    this.#previousLease = null;
-    const wasDown = this.#phase === 'down';
-    this.#session = session;
-    this.#phase = 'up';
-    this.#everConnected = true;
-    if (wasDown) {
-      this.#log.info({ store: this.description, revision: this.#view.revision, downMs: this.#downSince === null ? null : Date.now() - this.#downSince }, 'etcd is reachable again: state resynced');
+  #read(kvs: readonly IKeyValue[], revision: number, strict: boolean): void {
+    for (const p of this.#view.reset(kvs, revision)) {
+      if (strict) throw new StateLoadError('corrupt', `etcd key ${p.key}`, p.error);
+      this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
     }
-    this.#downSince = null;
-    this.#lastError = null;
+  }
+
+  #up(session: EtcdSession, wasDown: boolean, downMs: number | null): void {
+    if (wasDown) this.#log.info({ store: this.description, revision: this.#view.revision, downMs }, 'etcd is reachable again: state resynced');
     this.#notify();
     this.#resolveWaiters();
     void this.#campaign(session);
   }
 
   #onWatch(session: EtcdSession, res: IWatchResponse): void {
-    if (this.#session !== session) return;
+    if (!this.#connection.isCurrent(session)) return;
     const delta = this.#view.apply(res.events ?? []);
     for (const p of delta.problems) this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
     if (delta.leader === 'deleted') void this.#campaign(session);
@@ -277,11 +237,11 @@ export class EtcdStore implements StateStore {
   }
 
   async #campaign(session: EtcdSession): Promise<void> {
-    if (this.#campaigning || this.#session !== session) return;
+    if (this.#campaigning || !this.#connection.isCurrent(session)) return;
     this.#campaigning = true;
     try {
       const holder = await campaignForLeader(session.client, this.#keys, this.replicaId, session.leaseId);
-      if (this.#session !== session) return;
+      if (!this.#connection.isCurrent(session)) return;
       this.#setLeader(holder === this.replicaId);
     } catch (err) {
       this.#log.debug({ err }, 'leader campaign failed; trying again at the next heartbeat');
@@ -290,57 +250,10 @@ export class EtcdStore implements StateStore {
     }
   }
 
-  /** Heartbeat while up (keeps the lease; campaigns when nobody leads); reconnect attempt while down. */
-  async #beat(): Promise<void> {
-    this.#timer = null;
-    const session = this.#session;
-    if (this.#phase === 'up' && session !== null) {
-      try {
-        await session.lease.keepaliveOnce({ deadline: Date.now() + this.#callTimeoutMs });
-        if (this.#view.leader === null) void this.#campaign(session);
-        if (this.#markerDirty) void this.#writeMarker();
-      } catch (err) {
-        this.#lose(session, err);
-      }
-    } else if (this.#phase === 'down') {
-      try {
-        await this.#connect(false);
-      } catch (err) {
-        this.#lastError = describeEtcdError(err);
-      }
-    }
-    this.#arm();
-  }
-
-  #arm(delayMs?: number): void {
-    if (this.#phase === 'closed') return;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    const delay = delayMs ?? (this.#phase === 'up' ? Math.min(1000, (this.#ttl * 1000) / 3) : RECONNECT_MS);
-    this.#timer = setTimeout(() => void this.#beat(), delay);
-    this.#timer.unref();
-  }
-
-  /** The session failed: stop leading, keep serving the last state, reconnect soon. */
-  #lose(session: EtcdSession, err: unknown): void {
-    if (this.#session !== session || this.#phase !== 'up') return;
-    this.#session = null;
-    this.#previousLease = session.leaseId;
-    this.#goDown(err);
-    this.#log.warn({ store: this.description, err: this.#lastError }, 'etcd is unreachable: serving the last known weights; admin writes get 503 store_unavailable until it is back');
-    void closeSession(session);
-    this.#arm(RECONNECT_MS);
-  }
-
-  #goDown(err: unknown): void {
-    this.#phase = 'down';
-    this.#downSince ??= Date.now();
-    this.#lastError = describeEtcdError(err);
-    this.leadership.set(false);
-  }
-
-  #downMessage(): string {
-    const since = this.#downSince === null ? '' : ` since ${new Date(this.#downSince).toISOString()}`;
-    return `etcd unreachable${since}${this.#lastError ? `: ${this.#lastError}` : ''}`;
+  /** A heartbeat kept the lease: campaign when nobody leads, retry an unwritten marker. */
+  #beat(session: EtcdSession): void {
+    if (this.#view.leader === null) void this.#campaign(session);
+    if (this.#markerDirty) void this.#writeMarker();
   }
 
   /** Writes this replica's applied revision (on its lease); coalesces bursts, retried by the heartbeat. */
@@ -349,8 +262,8 @@ export class EtcdStore implements StateStore {
     this.#markerWriting = true;
     try {
       for (let i = 0; i < 100 && this.#markerDirty; i++) {
-        const session = this.#session;
-        if (session === null || this.#phase !== 'up') return;
+        const session = this.#connection.session;
+        if (session === null) return;
         this.#markerDirty = false;
         const marker = { applied: this.#applied, at: new Date().toISOString() };
         await session.client.put(this.#keys.replica(this.replicaId)).value(JSON.stringify(marker)).lease(session.leaseId);
