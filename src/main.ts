@@ -63,6 +63,9 @@ export interface DataPlaneHost {
   readonly workers: { readonly configured: number; readonly serving: number };
 }
 
+/** How long the start waits for the config watcher's first scan. */
+const WATCH_READY_TIMEOUT_MS = 5000;
+
 /** The cluster worker's entry point. */
 const WORKER_ENTRY = fileURLToPath(new URL('./main-worker.ts', import.meta.url));
 
@@ -196,6 +199,10 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   let watcher: ConfigWatcher | null = null;
   if (options.watch !== false) {
     watcher = watchConfigFile(configPath, () => void reloader.reload('file changed'));
+    // "veer is serving" promises that edits are seen: wait for the watcher's first scan (bounded,
+    // a slow filesystem must not hold the start), then look once for an edit made before it.
+    await Promise.race([watcher.ready, new Promise((resolve) => setTimeout(resolve, WATCH_READY_TIMEOUT_MS).unref())]);
+    void reloader.reload('file changed while the watch started');
   }
 
   log.info(

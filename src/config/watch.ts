@@ -8,6 +8,8 @@ import { watch, type FSWatcher } from 'chokidar';
 
 /** A running watcher; `close()` stops it. */
 export interface ConfigWatcher {
+  /** Resolves once the initial scan is done: from then on every change is seen. */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,7 +37,9 @@ export function watchConfigFile(file: string, onChange: () => void, debounceMs =
   });
   watcher.on('all', fire);
   watcher.on('error', () => fire());
+  const ready = new Promise<void>((resolveReady) => watcher.once('ready', () => resolveReady()));
   return {
+    ready,
     async close() {
       if (timer) clearTimeout(timer);
       await watcher.close();
