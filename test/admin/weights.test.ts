@@ -11,7 +11,7 @@ import { createLogger } from '../../src/log/index.ts';
 import { startVeer } from '../../src/main.ts';
 import { admin, countVersions } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { startTwoUpstreams, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig, spawnVeer, writeConfig } from '../helpers/veer.ts';
 
 interface ServiceBody {
@@ -24,12 +24,7 @@ interface HistoryBody {
 }
 
 async function upstreams(t: TestScope): Promise<[TestUpstream, TestUpstream]> {
-  const v1 = await startUpstream('v1');
-  const v2 = await startUpstream('v2');
-  t.teardown(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const [v1, v2] = await startTwoUpstreams(t);
   return [v1, v2];
 }
 

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { admin, until } from '../helpers/admin.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { startTwoUpstreams, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { serviceConfig, spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
 
@@ -164,12 +164,7 @@ t.test('workers: 2 agree on sticky users, /metrics sums them, rollouts see their
 });
 
 t.test('a killed worker is replaced, gets the current weights before it takes traffic, and its counts stay in /metrics', async (t) => {
-  const v1 = await startUpstream('v1');
-  const v2 = await startUpstream('v2');
-  t.teardown(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const [v1, v2] = await startTwoUpstreams(t);
   const { veer, url, adminUrl, workerPids, configPath } = await start(t, clusterConfig(v1, v2, { weights: { v1: 100, v2: 0 } }));
   const requestsTotal = async () => sumOf(parsePromText((await admin<string>(adminUrl, 'GET', '/metrics')).body), 'veer_requests_total');
 
@@ -233,12 +228,7 @@ t.test('a killed worker is replaced, gets the current weights before it takes tr
 });
 
 t.test('/readyz reports the workers, and turns 503 while none serves', async (t) => {
-  const v1 = await startUpstream('v1');
-  const v2 = await startUpstream('v2');
-  t.teardown(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const [v1, v2] = await startTwoUpstreams(t);
   const { veer, adminUrl, workerPids } = await start(t, clusterConfig(v1, v2, { weights: { v1: 100, v2: 0 } }));
   workerPids.splice(0); // tracked below from the logs
   type Readyz = { status: string; workers?: { configured: number; serving: number } };

@@ -59,3 +59,14 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** Upstreams v1 and v2 (echo servers) for one test, closed when it ends. */
+export async function startTwoUpstreams(t: { teardown(fn: () => unknown): void }): Promise<[TestUpstream, TestUpstream]> {
+  const v1 = await startUpstream('v1');
+  const v2 = await startUpstream('v2');
+  t.teardown(async () => {
+    await v1.close();
+    await v2.close();
+  });
+  return [v1, v2];
+}

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log/index.ts';
 import { startVeer } from '../../src/main.ts';
 import { admin, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
-import { startUpstream } from '../helpers/upstreams.ts';
+import { startTwoUpstreams, startUpstream } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig, writeConfig } from '../helpers/veer.ts';
 
 interface ShiftAnswer {
@@ -107,12 +107,7 @@ t.test('bad shift bodies get 400 and change nothing', async (t) => {
 });
 
 t.test('a shift survives a restart and goes on from where it was', async (t) => {
-  const v1 = await startUpstream('v1');
-  const v2 = await startUpstream('v2');
-  t.teardown(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const [v1, v2] = await startTwoUpstreams(t);
   const stateDir = mkdtempSync(join(tmpdir(), 'veer-shift-'));
   const configPath = writeConfig(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, top: `state: { path: ${join(stateDir, 'state.json')} }` }));
   const start = () => startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: false });
