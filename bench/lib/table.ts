@@ -34,6 +34,10 @@ export interface LoadRow {
    */
   readonly rpsVsUndici: number | null;
   readonly rpsVsHttpProxy: number | null;
+  /** req/s of this row divided by @fastify/http-proxy's, paired the same way. */
+  readonly rpsVsFastify: number | null;
+  /** p99 of this row divided by the bare undici proxy's: above 1 is a worse tail. */
+  readonly p99VsUndici: number | null;
   /** CPU µs/req of this row divided by the baseline's: above 1 costs more. */
   readonly cpuVsUndici: number | null;
   readonly cpuVsHttpProxy: number | null;
@@ -43,6 +47,8 @@ export interface LoadRow {
 export const UNDICI_CASE = 'bare-undici';
 /** Name of the node-http-proxy case, the second baseline. */
 export const HTTP_PROXY_CASE = 'node-http-proxy';
+/** Name of the @fastify/http-proxy case, the third. */
+export const FASTIFY_CASE = 'fastify-http-proxy';
 
 /** Median of the finite numbers in `values` (NaN when there are none); robust to a noisy rep. */
 export function median(values: readonly number[]): number {
@@ -86,6 +92,8 @@ export function summarizeLoad(samples: readonly LoadSample[]): LoadRow[] {
     ...r,
     rpsVsUndici: pairedRatio(r, UNDICI_CASE, (s) => s.rps),
     rpsVsHttpProxy: pairedRatio(r, HTTP_PROXY_CASE, (s) => s.rps),
+    rpsVsFastify: pairedRatio(r, FASTIFY_CASE, (s) => s.rps),
+    p99VsUndici: pairedRatio(r, UNDICI_CASE, (s) => s.p99),
     cpuVsUndici: pairedRatio(r, UNDICI_CASE, (s) => s.cpuUsPerRequest),
     cpuVsHttpProxy: pairedRatio(r, HTTP_PROXY_CASE, (s) => s.cpuUsPerRequest),
   }));
@@ -105,7 +113,21 @@ const times = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}x`);
 
 /** The load table: req/s, p50, p99, CPU µs/req and ratios, one line per case and tool. */
 export function formatLoadTable(rows: readonly LoadRow[]): string {
-  const header = ['case', 'tool', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'req/s vs undici', 'req/s vs http-proxy', 'CPU vs undici', 'CPU vs http-proxy', 'errors'];
+  const header = [
+    'case',
+    'tool',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/req',
+    'req/s vs undici',
+    'req/s vs http-proxy',
+    'req/s vs fastify',
+    'p99 vs undici',
+    'CPU vs undici',
+    'CPU vs http-proxy',
+    'errors',
+  ];
   const body = rows.map((r) => [
     r.name,
     r.tool,
@@ -115,11 +137,13 @@ export function formatLoadTable(rows: readonly LoadRow[]): string {
     num(r.cpuUsPerRequest, 1),
     times(r.rpsVsUndici),
     times(r.rpsVsHttpProxy),
+    times(r.rpsVsFastify),
+    times(r.p99VsUndici),
     times(r.cpuVsUndici),
     times(r.cpuVsHttpProxy),
     String(r.errors),
   ]);
-  return formatMarkdownTable([header, ...body], [false, false, true, true, true, true, true, true, true, true, true]);
+  return formatMarkdownTable([header, ...body], header.map((_, c) => c >= 2)); // numbers right-aligned
 }
 
 /** One router measurement reduced to its median. */
