@@ -7,12 +7,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createLogger } from '../../src/log/index.ts';
-import { startVeer } from '../../src/main.ts';
 import { admin, countVersions } from '../helpers/admin.ts';
-import type { TestScope } from '../helpers/http.ts';
-import { startTwoUpstreams, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, spawnVeer, writeConfig } from '../helpers/veer.ts';
+import { startTwoUpstreams } from '../helpers/upstreams.ts';
+import { runVeer, serviceConfig, spawnVeer, startVeerOn, writeConfig } from '../helpers/veer.ts';
 
 interface ServiceBody {
   weights: Record<string, number>;
@@ -23,13 +20,8 @@ interface HistoryBody {
   history: { seq: number; action: string; actor: string; before: Record<string, number>; after: Record<string, number> }[];
 }
 
-async function upstreams(t: TestScope): Promise<[TestUpstream, TestUpstream]> {
-  const [v1, v2] = await startTwoUpstreams(t);
-  return [v1, v2];
-}
-
 t.test('GET services, PUT weights moves traffic, explain says why, history records it', async (t) => {
-  const [v1, v2] = await upstreams(t);
+  const [v1, v2] = await startTwoUpstreams(t);
   const running = await runVeer(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, weights: { v1: 100, v2: 0 }, sticky: '{ header: x-user-id }' }));
   t.teardown(() => running.stop());
   const list = await admin<{ services: ServiceBody[] }>(running.adminUrl, 'GET', '/api/v1/services');
@@ -72,7 +64,7 @@ t.test('GET services, PUT weights moves traffic, explain says why, history recor
 });
 
 t.test('every bad body gets 400 (or 413/415) with a code and changes nothing', async (t) => {
-  const [v1, v2] = await upstreams(t);
+  const [v1, v2] = await startTwoUpstreams(t);
   const running = await runVeer(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, weights: { v1: 90, v2: 10 } }));
   t.teardown(() => running.stop());
   const ok = await admin(running.adminUrl, 'PUT', '/api/v1/services/svc/weights', { body: { weights: { v1: 70, v2: 30 } } });
@@ -117,7 +109,7 @@ t.test('every bad body gets 400 (or 413/415) with a code and changes nothing', a
 });
 
 t.test('50 concurrent conflicting weight changes end in exactly one of them, each in the history', async (t) => {
-  const [v1, v2] = await upstreams(t);
+  const [v1, v2] = await startTwoUpstreams(t);
   const running = await runVeer(serviceConfig({ versions: { v1: v1.url, v2: v2.url } }));
   t.teardown(() => running.stop());
   const requests = Array.from({ length: 50 }, (_, i) => ({ v1: i + 1, v2: 100 - i }));
@@ -145,7 +137,7 @@ t.test('50 concurrent conflicting weight changes end in exactly one of them, eac
 });
 
 t.test('admin token: missing or wrong -> 401, right -> 200; health, readiness and metrics stay open', async (t) => {
-  const [v1, v2] = await upstreams(t);
+  const [v1, v2] = await startTwoUpstreams(t);
   const running = await runVeer(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, top: 'admin:\n  listen: 127.0.0.1:0\n  token: s3cret-token\n' }).replace('admin:\n  listen: 127.0.0.1:0\n', ''));
   t.teardown(() => running.stop());
   const cases: [string, Record<string, string>, number][] = [
@@ -172,7 +164,7 @@ t.test('admin token: missing or wrong -> 401, right -> 200; health, readiness an
 });
 
 t.test('a store that cannot save: 503 store_unavailable and nothing changes', async (t) => {
-  const [v1, v2] = await upstreams(t);
+  const [v1, v2] = await startTwoUpstreams(t);
   const d = mkdtempSync(join(tmpdir(), 'veer-store-'));
   const running = await runVeer(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, top: `state: { path: ${join(d, 'gone', 'state.json')} }` }));
   t.teardown(() => running.stop());
@@ -189,10 +181,10 @@ t.test('a store that cannot save: 503 store_unavailable and nothing changes', as
 });
 
 t.test('runtime weights survive a restart and win over the config until reset', async (t) => {
-  const [v1, v2] = await upstreams(t);
+  const [v1, v2] = await startTwoUpstreams(t);
   const stateDir = mkdtempSync(join(tmpdir(), 'veer-state-'));
   const configPath = writeConfig(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, top: `state: { path: ${join(stateDir, 'state.json')} }` }));
-  const start = () => startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: false });
+  const start = () => startVeerOn(configPath);
   const first = await start();
   const url1 = `http://127.0.0.1:${first.adminAddress.port}`;
   t.equal((await admin(url1, 'PUT', '/api/v1/services/svc/weights', { body: { weights: { v1: 25, v2: 75 } } })).status, 200);

@@ -58,10 +58,15 @@ export interface RunningVeer {
   stop(): Promise<void>;
 }
 
+/** Starts veer in-process on a config file, logging nothing; tests that restart veer call it twice. */
+export function startVeerOn(configPath: string, options: { watch?: boolean } = {}): Promise<Veer> {
+  return startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: options.watch ?? false });
+}
+
 /** Starts veer in-process on `yaml` (written to a temp file). */
 export async function runVeer(yaml: string, options: { watch?: boolean } = {}): Promise<RunningVeer> {
   const configPath = writeConfig(yaml);
-  const veer = await startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: options.watch ?? false });
+  const veer = await startVeerOn(configPath, options);
   return {
     veer,
     configPath,

@@ -5,12 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createLogger } from '../../src/log/index.ts';
-import { startVeer } from '../../src/main.ts';
 import { admin, countVersions, startLoad, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, writeConfig, type RunningVeer } from '../helpers/veer.ts';
+import { runVeer, serviceConfig, startVeerOn, writeConfig, type RunningVeer } from '../helpers/veer.ts';
 
 interface Rollout {
   phase: string;
@@ -234,7 +232,7 @@ t.test('veer restarted mid-rollout resumes at the same step', async (t) => {
   const { v1, v2 } = await upstreams(t);
   const stateDir = mkdtempSync(join(tmpdir(), 'veer-rollout-'));
   const configPath = writeConfig(configFor(v1, v2, '{ canary: v2, steps: [{ weight: 20, pause: 200ms }, { weight: 60, pause: 1200ms }, { weight: 100 }] }', `state: { path: ${join(stateDir, 'state.json')} }`));
-  const start = () => startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: false });
+  const start = () => startVeerOn(configPath);
   const first = await start();
   const url1 = `http://127.0.0.1:${first.adminAddress.port}`;
   t.equal((await admin(url1, 'POST', '/api/v1/services/svc/rollout')).status, 201);

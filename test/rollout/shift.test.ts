@@ -5,12 +5,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createLogger } from '../../src/log/index.ts';
-import { startVeer } from '../../src/main.ts';
 import { admin, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startTwoUpstreams, startUpstream } from '../helpers/upstreams.ts';
-import { runVeer, serviceConfig, writeConfig } from '../helpers/veer.ts';
+import { runVeer, serviceConfig, startVeerOn, writeConfig } from '../helpers/veer.ts';
 
 interface ShiftAnswer {
   weights: Record<string, number>;
@@ -110,7 +108,7 @@ t.test('a shift survives a restart and goes on from where it was', async (t) => 
   const [v1, v2] = await startTwoUpstreams(t);
   const stateDir = mkdtempSync(join(tmpdir(), 'veer-shift-'));
   const configPath = writeConfig(serviceConfig({ versions: { v1: v1.url, v2: v2.url }, top: `state: { path: ${join(stateDir, 'state.json')} }` }));
-  const start = () => startVeer({ configPath, log: createLogger('silent', { pretty: false }), watch: false });
+  const start = () => startVeerOn(configPath);
   const first = await start();
   const res = await admin<ShiftAnswer>(`http://127.0.0.1:${first.adminAddress.port}`, 'POST', '/api/v1/services/svc/shift', { body: { to: 'v2', step: 40, every: '400ms' } });
   t.same(res.body.weights, { v1: 60, v2: 40 });
