@@ -1,48 +1,12 @@
-// Lint: typescript-eslint's recommended rules, plus the import direction
-// between rooms (STYLE.md): each room imports others only through their
-// index.ts, and only the rooms it may depend on.
+// Lint: typescript-eslint's recommended rules, plus the rooms of src/
+// (STYLE.md): lint/rooms.js holds the one table of allowed imports, and its
+// rule checks every import under src/ against it.
+import { fileURLToPath } from 'node:url';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { roomsPlugin } from './lint/rooms.js';
 
-const ROOMS = ['config', 'table', 'router', 'forwarder', 'metrics', 'state', 'rollout', 'admin', 'dataplane', 'log', 'cluster', 'cli'];
-
-/** Which rooms each room may import (besides errors.ts and itself). */
-const ALLOWED = {
-  config: [],
-  table: ['config'],
-  router: ['table'],
-  forwarder: ['table', 'config'],
-  metrics: ['table', 'forwarder', 'config'],
-  state: ['config', 'table', 'log', 'metrics'],
-  rollout: ['state', 'metrics', 'table', 'config', 'log'],
-  admin: ['state', 'metrics', 'router', 'table', 'config', 'rollout', 'log'],
-  dataplane: ['router', 'forwarder', 'table', 'log', 'metrics'],
-  cluster: ['dataplane', 'forwarder', 'table', 'config', 'metrics', 'state', 'log'],
-  log: [],
-  cli: ROOMS.filter((r) => r !== 'cli'),
-};
-
-const roomRules = ROOMS.map((room) => ({
-  files: [`src/${room}/**/*.ts`],
-  rules: {
-    'no-restricted-imports': [
-      'error',
-      {
-        patterns: [
-          {
-            regex: `^\\.\\./(?!(${[...ALLOWED[room], 'errors\\.ts', ...(room === 'cli' ? ['main\\.ts'] : [])].join('|')})(/|$))`,
-            message: `src/${room} may import only: ${ALLOWED[room].join(', ') || '(no other room)'} (see STYLE.md).`,
-          },
-          {
-            regex: '^\\.\\./[a-z-]+/(?!index\\.ts$).+',
-            message: 'import another room only through its index.ts.',
-          },
-          { regex: '^\\.\\./\\.\\./', message: 'rooms import siblings only.' },
-        ],
-      },
-    ],
-  },
-}));
+const SRC = fileURLToPath(new URL('./src', import.meta.url));
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'var/', 'bench/results/', 'coverage/', '.tap/'] },
@@ -56,5 +20,5 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
-  ...roomRules,
+  { files: ['src/**/*.ts'], plugins: { rooms: roomsPlugin(SRC) }, rules: { 'rooms/imports': 'error' } },
 );

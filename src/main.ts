@@ -1,33 +1,34 @@
-// Wiring: config -> state -> data plane and admin, the reload loop, signals
-// and drain. No routing or forwarding logic lives here.
+// Wiring: config source -> table publisher -> data plane (or cluster workers)
+// and admin API; state store, rollouts, metrics; the reload loop, signals and
+// drain. Each piece's logic lives in its room; this file only connects them.
 
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import type { LevelWithSilent } from 'pino';
 import { createAdminServer } from './admin/index.ts';
+import { resolveWorkerCount, serveFromWorkers } from './cluster/index.ts';
 import {
+  FileConfigSource,
   formatConfigPath,
   locateIssues,
-  loadConfigFile,
   parseDuration,
   parseListenAddress,
-  watchConfigFile,
+  readEtcdSecurity,
+  restartOnlyChanges,
   type Config,
   type ConfigIssue,
+  type ConfigLoadResult,
+  type ConfigSource,
   type ConfigWatcher,
-  type Locate,
 } from './config/index.ts';
 import { createDataPlane, type DataPlane } from './dataplane/index.ts';
-import { UpstreamPools, type PooledUpstream } from './forwarder/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
-import { createVeerMetrics, quantileOf, type MetricsText, type VeerMetrics } from './metrics/index.ts';
-
-/** Seconds to milliseconds, rounded to 0.01 ms; null stays null. */
-const msOf = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e5) / 100);
-import type { LevelWithSilent } from 'pino';
-import { ConfigReloader, RouteState, RuntimeState, StateLoadError, openStateStore, readEtcdSecurity, storeHealth } from './state/index.ts';
-import { RolloutEngine } from './rollout/index.ts';
-import { resolveWorkerCount, serveFromWorkers } from './cluster/index.ts';
+import { createVeerMetrics, VERSION_WINDOW, type MetricsText, type VeerMetrics } from './metrics/index.ts';
+import { LocalWindowsSource, RolloutEngine } from './rollout/index.ts';
+import { describeRequest, explainChoice } from './router/index.ts';
+import { ConfigReloader, ROLLOUT_PHASES, RuntimeState, StateLoadError, TablePublisher, openStateStore } from './state/index.ts';
+import { compileTable, type RouteTable } from './table/index.ts';
 
 /** Raised when veer cannot start; `issues` holds every config problem found. */
 export class StartupError extends Error {
@@ -47,7 +48,7 @@ export interface StartOptions {
   /** Watch the config file for changes (default true). */
   readonly watch?: boolean;
   /** Serves the data plane outside this process (node:cluster workers: `veer serve` with `workers` > 1). */
-  readonly dataPlane?: (wiring: { state: RouteState; metrics: VeerMetrics; log: Logger }) => DataPlaneHost;
+  readonly dataPlane?: (wiring: { state: TablePublisher; metrics: VeerMetrics; log: Logger }) => DataPlaneHost;
 }
 
 /** A data plane served by other processes (src/cluster); this one keeps the admin API, the state store and rollouts. */
@@ -66,15 +67,15 @@ export interface DataPlaneHost {
 /** How long the start waits for the config watcher's first scan. */
 const WATCH_READY_TIMEOUT_MS = 5000;
 
-/** The cluster worker's entry point. */
-const WORKER_ENTRY = fileURLToPath(new URL('./main-worker.ts', import.meta.url));
+/** The cluster worker's entry point (next to this file: .ts from the sources, .js when built). */
+const WORKER_ENTRY = fileURLToPath(new URL(`./main-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 /** A running veer. */
 export interface Veer {
   readonly config: () => Config;
   readonly dataAddress: { host: string; port: number };
   readonly adminAddress: { host: string; port: number };
-  readonly state: RouteState;
+  readonly state: TablePublisher;
   readonly reloader: ConfigReloader;
   /** The in-process data plane; idle (never listening) when `StartOptions.dataPlane` serves instead. */
   readonly dataPlane: DataPlane;
@@ -87,91 +88,99 @@ export interface Veer {
   stop(): Promise<{ forced: number }>;
 }
 
-/** Loads the config or throws StartupError listing every problem. */
-export async function loadConfigOrThrow(configPath: string, env: NodeJS.ProcessEnv): Promise<{ config: Config; text: string; locate: Locate }> {
-  const loaded = await loadConfigFile(configPath, env);
-  if (!loaded.ok) throw new StartupError(`invalid config ${configPath}`, loaded.issues);
+/** A config file that validates and compiles, or every problem found in it and in the files it names. */
+export type ConfigCheck = { readonly ok: true; readonly config: Config; readonly table: RouteTable } | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** Everything `veer validate` and the start check: the YAML, its schema, the compile, and the files it names. */
+export function checkLoadedConfig(loaded: ConfigLoadResult, configPath: string): ConfigCheck {
+  if (!loaded.ok) return { ok: false, issues: loaded.issues };
+  const compiled = compileTable(loaded.config);
+  if (!compiled.ok) return { ok: false, issues: locateIssues(compiled.issues, loaded.locate) };
+  const files = readEtcdSecurity(loaded.config.state, dirname(configPath));
+  if (!files.ok) return { ok: false, issues: locateIssues(files.issues, loaded.locate) };
+  return { ok: true, config: loaded.config, table: compiled.table };
+}
+
+/** `veer validate`: checks a config file as `veer serve` would at start. */
+export async function checkConfigFile(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigCheck> {
+  const source = new FileConfigSource(configPath, env);
+  return checkLoadedConfig(await source.read(), source.path);
+}
+
+/** Reads the source or throws StartupError listing every problem. */
+async function readOrThrow(source: ConfigSource): Promise<Extract<ConfigLoadResult, { ok: true }>> {
+  const loaded = await source.read();
+  if (!loaded.ok) throw new StartupError(`invalid config ${source.description}`, loaded.issues);
   return loaded;
 }
 
 /** Starts veer on a config file. */
 export async function startVeer(options: StartOptions): Promise<Veer> {
-  const env = options.env ?? process.env;
-  const configPath = resolve(options.configPath);
-  const loaded = await loadConfigOrThrow(configPath, env);
+  const source = new FileConfigSource(options.configPath, options.env ?? process.env);
+  return startFrom(source, await readOrThrow(source), options);
+}
+
+async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadResult, { ok: true }>, options: StartOptions): Promise<Veer> {
+  const configPath = source.path;
   let config = loaded.config;
   const log = options.log ?? createLogger(config.log.level as LevelWithSilent);
   // etcd's TLS files (relative to the config file, like state.path), read once: a missing one stops the start.
   const security = readEtcdSecurity(config.state, dirname(configPath));
   if (!security.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(security.issues, loaded.locate));
 
-  const pools = new UpstreamPools();
-  const state = new RouteState((origin, service) => pools.bind(origin, parseDuration(service.timeouts.connect)));
-  // --- metrics wiring: per-version series bound and weight gauges set on every publish ---
-  // Quarter-second slots (5 minutes kept) so rollout analysis reads windows as short as its interval.
-  const metrics = createVeerMetrics({ window: { slotMs: 250, slots: 1200 } });
+  const state = new TablePublisher();
+  const metrics = createVeerMetrics({ window: VERSION_WINDOW, rolloutPhases: ROLLOUT_PHASES });
   state.onPublish((table) => metrics.observeTable(table));
-  // --- end metrics wiring ---
-  state.onPublish((table) => {
-    const inUse = new Set<string>();
-    for (const service of table.services) for (const v of service.versions) for (const u of v.upstreams) inUse.add((u as PooledUpstream).key);
-    pools.retainOnly(inUse);
-  });
   const compiled = state.applyConfig(config);
-  if (!compiled.ok) {
-    throw new StartupError(`invalid config ${configPath}`, locateIssues(compiled.issues, loaded.locate));
-  }
+  if (!compiled.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(compiled.issues, loaded.locate));
   for (const w of compiled.warnings) log.warn({ code: w.code, path: formatConfigPath(w.path) }, w.message);
   if (options.dataPlane === undefined && typeof config.workers === 'number' && config.workers > 1) {
     log.warn({ workers: config.workers }, 'workers apply to `veer serve`; this veer serves from one process');
   }
 
-  // --- runtime state and rollouts: the state file (relative to the config file) wins over the config's weights ---
-  const store = openStateStore(config.state, dirname(configPath), log, security.security); // file (default) or etcd
+  // The state store (relative to the config file) wins over the config's weights.
+  const store = openStateStore(config.state, dirname(configPath), log, security.security);
   const runtime = new RuntimeState({ routes: state, store, log });
   try {
     for (const w of await runtime.start()) log.warn({ code: w.code, path: formatConfigPath(w.path), store: store.description }, w.message);
   } catch (err) {
-    await store.close?.();
-    await pools.close(true);
+    await store.close();
     if (!(err instanceof StateLoadError)) throw err;
     const code = err.kind === 'corrupt' ? 'state_corrupt' : 'store_unavailable';
     throw new StartupError(`${err.message} [${code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
   }
   // Started (timers resumed) once both listeners are up.
-  const rollouts = new RolloutEngine({ runtime, stats: metrics.recorder, log, phases: metrics });
-  // --- end runtime state ---
+  const rollouts = new RolloutEngine({ runtime, analysis: new LocalWindowsSource(metrics.recorder), log, phases: metrics });
 
-  const reloader = new ConfigReloader(configPath, state, log, loaded.text, env);
-  reloader.onResult((outcome, next) => {
-    if (outcome === 'success' && next) config = next;
+  const reloader = new ConfigReloader(source, state, log, loaded.text);
+  reloader.onResult((outcome, next, previous) => {
+    metrics.countReload(outcome);
+    if (next === null) return;
+    config = next;
+    log.level = next.log.level;
+    for (const key of restartOnlyChanges(previous, next)) log.warn({ key }, `${key} changed in the config; it applies at the next restart (the rest of the config is applied)`);
   });
-  reloader.onResult((outcome) => metrics.countReload(outcome)); // metrics wiring
 
   const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder });
-  const host = options.dataPlane?.({ state, metrics, log }) ?? null; // cluster wiring
+  const host = options.dataPlane?.({ state, metrics, log }) ?? null;
   const served = host ?? dataPlane;
-  if (host !== null) runtime.settleWith(() => host.settled()); // cluster wiring: applied once the workers serve it
+  if (host !== null) runtime.settleWith(() => host.settled()); // applied once the workers serve it
   const admin = createAdminServer({
     ready: () => state.ready,
     reloads: () => reloader.stats,
     generation: () => (state.ready ? state.table.generation : null),
-    metrics: () => (host === null ? metrics.render() : host.render()), // metrics wiring
-    settle: host === null ? undefined : () => host.settled(), // cluster wiring
-    workers: host === null ? undefined : () => host.workers, // cluster wiring
+    metrics: () => (host === null ? metrics.render() : host.render()),
+    settle: host === null ? undefined : () => host.settled(),
+    workers: host === null ? undefined : () => host.workers,
     api: {
       runtime,
       rollouts,
       token: () => config.admin.token,
+      explain: (service, request) => explainChoice(service, describeRequest(request)),
       // The dashboard's numbers: the same per-version windows rollout analysis reads.
-      stats: (service, version, spanMs) => {
-        const w = metrics.recorder.readWindow(service, version, spanMs);
-        return w === null
-          ? null
-          : { spanMs: w.spanMs, requests: w.requests, errors: w.errors, errorRatio: w.errorRatio, p50Ms: msOf(quantileOf(w, 0.5)), p99Ms: msOf(quantileOf(w, 0.99)) };
-      },
+      stats: (service, version, spanMs) => metrics.recorder.readSummary(service, version, spanMs),
     },
-    store: () => storeHealth(store),
+    store: () => store.health(),
   });
 
   const listen = parseListenAddress(config.listen)!;
@@ -180,16 +189,14 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
   try {
     dataAddress = await served.listen(listen.host, listen.port);
   } catch (err) {
-    await store.close?.();
-    await pools.close(true);
+    await store.close();
     throw new StartupError(`cannot listen on ${config.listen}: ${(err as Error).message}`);
   }
   try {
     await admin.listen({ host: adminListen.host, port: adminListen.port });
   } catch (err) {
     await served.drain(0);
-    await store.close?.();
-    await pools.close(true);
+    await store.close();
     throw new StartupError(`cannot listen on admin ${config.admin.listen}: ${(err as Error).message}`);
   }
   const adminInfo = admin.server.address() as AddressInfo;
@@ -198,10 +205,10 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
 
   let watcher: ConfigWatcher | null = null;
   if (options.watch !== false) {
-    watcher = watchConfigFile(configPath, () => void reloader.reload('file changed'));
+    watcher = source.watch(() => void reloader.reload('file changed'));
     // "veer is serving" promises that edits are seen: wait for the watcher's first scan (bounded,
     // a slow filesystem must not hold the start), then look once for an edit made before it.
-    await Promise.race([watcher.ready, new Promise((resolve) => setTimeout(resolve, WATCH_READY_TIMEOUT_MS).unref())]);
+    await Promise.race([watcher.ready, new Promise((resolveReady) => setTimeout(resolveReady, WATCH_READY_TIMEOUT_MS).unref())]);
     void reloader.reload('file changed while the watch started');
   }
 
@@ -225,12 +232,11 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
     stop() {
       stopping ??= (async () => {
         await rollouts.stop(); // timers off; a state command in flight finishes first
-        await store.close?.(); // etcd: gives up the lease, so another replica leads at once
+        await store.close(); // etcd: gives up the lease, so another replica leads at once
         await watcher?.close();
         const deadline = parseDuration(config.drainTimeout);
         log.info({ inFlight: served.inFlight, deadlineMs: deadline }, 'draining');
         const [result] = await Promise.all([served.drain(deadline), admin.close()]);
-        await pools.close(result.forced > 0);
         log.info({ forced: result.forced }, 'stopped');
         return result;
       })();
@@ -241,9 +247,11 @@ export async function startVeer(options: StartOptions): Promise<Veer> {
 
 /** Runs veer until SIGTERM/SIGINT; SIGHUP reloads. Resolves with the exit code. */
 export async function runServe(options: StartOptions): Promise<number> {
+  const source = new FileConfigSource(options.configPath, options.env ?? process.env);
+  const loaded = await readOrThrow(source);
   // workers > 1: this process becomes the cluster primary and the data plane runs in node:cluster workers.
-  const workers = resolveWorkerCount((await loadConfigOrThrow(resolve(options.configPath), options.env ?? process.env)).config.workers);
-  const veer = await startVeer(workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY }) } : options);
+  const workers = resolveWorkerCount(loaded.config.workers);
+  const veer = await startFrom(source, loaded, workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY }) } : options);
   const onHup = () => void veer.reloader.reload('SIGHUP');
   process.on('SIGHUP', onHup);
   return await new Promise<number>((resolveExit) => {

@@ -4,7 +4,7 @@
 // type) become invalid_body, so a script never sees two shapes.
 
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { VeerError, type ErrorCode } from '../errors.ts';
+import { VeerError, type HttpErrorCode } from '../errors.ts';
 
 /** Fastify's body errors and the status each keeps (all with code invalid_body). */
 const BODY_ERRORS: Readonly<Record<string, number>> = {
@@ -17,7 +17,7 @@ const BODY_ERRORS: Readonly<Record<string, number>> = {
 };
 
 /** Sends `{"error":{"code","message"}}` with `status` (and any `details`, such as a 409's `current`, beside them). */
-export function sendError(reply: FastifyReply, status: number, code: ErrorCode, message: string, details?: Readonly<Record<string, unknown>>): FastifyReply {
+export function sendError(reply: FastifyReply, status: number, code: HttpErrorCode, message: string, details?: Readonly<Record<string, unknown>>): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error: { ...details, code, message } });
 }
 

@@ -3,7 +3,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { VeerError } from '../errors.ts';
-import { describeRequest, explainChoice } from '../router/index.ts';
 import type { RuntimeState } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 import { describeService, type RolloutStatusOf } from './api-views.ts';
@@ -30,9 +29,16 @@ export const ExplainBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** A request described by parts, as POST .../explain takes it. */
+export type ExplainRequest = Static<typeof ExplainBody>;
+
+/** Which version a described request would get, and why (the router's explanation). */
+export type ExplainService = (service: CompiledService, request: ExplainRequest) => object;
+
 /** What the services routes need. */
 export interface ServicesRouteOptions {
   readonly runtime: RuntimeState;
+  readonly explain: ExplainService;
   readonly rolloutOf: RolloutStatusOf;
   readonly actorOf: (headers: Record<string, unknown>, ip: string) => string;
 }
@@ -46,7 +52,7 @@ export function serviceOrThrow(runtime: RuntimeState, name: string): CompiledSer
 
 /** Registers the services routes on `app` (mounted under /api/v1). */
 export async function servicesRoutes(app: FastifyInstance, options: ServicesRouteOptions): Promise<void> {
-  const { runtime, rolloutOf, actorOf } = options;
+  const { runtime, rolloutOf, actorOf, explain } = options;
 
   app.get('/services', async () => ({ services: runtime.table.services.map((s) => describeService(s, runtime, rolloutOf)) }));
 
@@ -64,6 +70,6 @@ export async function servicesRoutes(app: FastifyInstance, options: ServicesRout
 
   app.post<{ Params: ServiceParamsT; Body: Static<typeof ExplainBody> | undefined }>('/services/:name/explain', { schema: { params: ServiceParams, body: ExplainBody } }, async (req) => {
     const service = serviceOrThrow(runtime, req.params.name);
-    return explainChoice(service, describeRequest(req.body ?? {}));
+    return explain(service, req.body ?? {});
   });
 }

@@ -3,19 +3,12 @@
 // dashboard and for scripts that want numbers without a Prometheus.
 
 import type { FastifyInstance } from 'fastify';
-import type { RuntimeState } from '../state/index.ts';
-import { parseDuration } from '../config/index.ts';
+import type { WindowSummary } from '../metrics/index.ts';
+import { parseDuration, type RuntimeState } from '../state/index.ts';
 import { sendError } from './api-errors.ts';
 
 /** One version's window, as the stats provider gives it. */
-export interface VersionWindowStats {
-  readonly spanMs: number;
-  readonly requests: number;
-  readonly errors: number;
-  readonly errorRatio: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-}
+export type VersionWindowStats = WindowSummary;
 
 /** Reads one version's last `spanMs` of traffic; null for an unknown version. */
 export type StatsSource = (service: string, version: string, spanMs: number) => VersionWindowStats | null;

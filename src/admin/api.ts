@@ -16,7 +16,7 @@ import { installAdminAuth } from './api-auth.ts';
 import { installErrorShape } from './api-errors.ts';
 import { historyRoutes } from './api-history.ts';
 import { rolloutRoutes } from './api-rollouts.ts';
-import { servicesRoutes } from './api-services.ts';
+import { servicesRoutes, type ExplainService } from './api-services.ts';
 import { statsRoutes, type StatsSource } from './api-stats.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import type { RolloutStatusOf } from './api-views.ts';
@@ -26,6 +26,8 @@ export interface AdminApi {
   readonly runtime: RuntimeState;
   /** The rollout and shift engine; without it the rollout and shift routes answer 404. */
   readonly rollouts?: RolloutEngine;
+  /** Explains a routing choice (the router's explain, wired by main.ts). */
+  readonly explain: ExplainService;
   /** The admin token, read per request (a reload may change it); empty or undefined = no auth. */
   readonly token: () => string | undefined;
   /** Per-version traffic windows for GET /api/v1/stats and the dashboard; without it both are absent. */
@@ -63,7 +65,7 @@ export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
       v1.addHook('preValidation', async (req) => {
         if (req.body === undefined && req.method === 'POST') req.body = {};
       });
-      await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf });
+      await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf, explain: api.explain });
       await v1.register(historyRoutes, { runtime: api.runtime });
       if (engine) await v1.register(rolloutRoutes, { runtime: api.runtime, engine, actorOf });
       if (api.stats) await v1.register(statsRoutes, { runtime: api.runtime, stats: api.stats });

@@ -1,4 +1,4 @@
-// Owns: the admin HTTP server: health, readiness, token auth, the JSON admin API under /api/v1.
+// Owns: the admin HTTP server: health, readiness, /metrics, token auth, the JSON admin API under /api/v1, the dashboard.
 // Must not touch: the route table directly, sockets of the data plane; every write is a command to state/.
 
 export { createAdminServer } from './server.ts';
@@ -7,3 +7,6 @@ export { registerAdminApi, actorOf } from './api.ts';
 export type { AdminApi } from './api.ts';
 export { checkBearer, PUBLIC_PATHS } from './api-auth.ts';
 export type { ServiceView, VersionView } from './api-views.ts';
+// The answers' types, for clients of the API (the CLI).
+export type { RolloutStatus, ShiftStatus } from '../rollout/index.ts';
+export type { AnalysisResult, HistoryEntry } from '../state/index.ts';

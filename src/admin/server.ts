@@ -1,5 +1,5 @@
-// The admin HTTP server (Fastify): health, readiness and /metrics for now;
-// the admin API and the dashboard mount here.
+// The admin HTTP server (Fastify): health, readiness and /metrics; the
+// admin API and the dashboard mount here.
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ReloadStats } from '../state/index.ts';

@@ -3,8 +3,7 @@
 
 import Table from 'cli-table3';
 import type { ServiceView } from '../admin/index.ts';
-import type { RolloutStatus } from '../rollout/index.ts';
-import type { AnalysisResult } from '../state/index.ts';
+import type { AnalysisResult, RolloutStatus } from '../admin/index.ts';
 
 /** A table without colours, so the output is the same on a terminal, in a pipe and in tests. */
 function plainTable(head: string[]): Table.Table {

@@ -1,6 +1,6 @@
 // `veer rollout start|pause|resume|promote|abort|status SERVICE`.
 
-import type { RolloutStatus } from '../rollout/index.ts';
+import type { RolloutStatus } from '../admin/index.ts';
 import { callAdmin } from './admin-client.ts';
 import { formatRollout } from './admin-format.ts';
 import { UsageError, targetOf, type AdminFlags, type CommandIO, printAnswer } from './admin-io.ts';

@@ -1,6 +1,6 @@
 // `veer shift SERVICE --to v2 --step 10 --every 30s [--until 100]` and `--stop`.
 
-import type { ShiftStatus } from '../rollout/index.ts';
+import type { ShiftStatus } from '../admin/index.ts';
 import { callAdmin } from './admin-client.ts';
 import { UsageError, targetOf, type AdminFlags, type CommandIO, printAnswer } from './admin-io.ts';
 

@@ -6,7 +6,7 @@
 // log: one line per change (step, phase or analysis check), no redraws.
 
 import cliProgress from 'cli-progress';
-import type { RolloutStatus } from '../rollout/index.ts';
+import type { RolloutStatus } from '../admin/index.ts';
 import { AdminCallError, callAdmin } from './admin-client.ts';
 import { UsageError, targetOf, type AdminFlags, type CommandIO } from './admin-io.ts';
 

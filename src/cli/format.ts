@@ -1,7 +1,7 @@
 // Text output of the CLI: config issues and summaries.
 
 import type { Config, ConfigIssue } from '../config/index.ts';
-import type { RouteTable } from '../table/index.ts';
+import type { ConfigCheck } from '../main.ts';
 
 /** `veer.yaml:12:7 services[0].split.weights: "v3" is not a version ... [unknown_version]` */
 export function formatIssue(file: string, issue: ConfigIssue): string {
@@ -10,7 +10,7 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
 }
 
 /** A short human summary of a valid config. */
-export function formatSummary(file: string, config: Config, table: RouteTable): string {
+export function formatSummary(file: string, config: Config, table: Extract<ConfigCheck, { ok: true }>['table']): string {
   const lines = [`${file} is valid: ${table.services.length} service${table.services.length === 1 ? '' : 's'}, listen ${config.listen}, admin ${config.admin.listen}`];
   for (const service of table.services) {
     const hosts = service.hosts ? service.hosts.join(',') : '*';

@@ -1,23 +1,16 @@
 // `veer validate --config FILE`: every problem with its path and line:column.
 
-import { dirname, resolve } from 'node:path';
-import { loadConfigFile, locateIssues, type ConfigIssue } from '../config/index.ts';
-import { readEtcdSecurity } from '../state/index.ts';
-import { compileTable } from '../table/index.ts';
+import type { ConfigIssue } from '../config/index.ts';
+import type { checkConfigFile as CheckConfigFile } from '../main.ts';
 import { formatIssue, formatSummary } from './format.ts';
 
-/** Validates a config file; returns the exit code (0 valid, 1 invalid). */
+/** Validates a config file as `veer serve` would at start (and the files it names); returns the exit code (0 valid, 1 invalid). */
 export async function runValidate(file: string, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const loaded = await loadConfigFile(file);
-  if (!loaded.ok) return reportIssues(file, loaded.issues, err);
-  const compiled = compileTable(loaded.config);
-  if (!compiled.ok) {
-    return reportIssues(file, locateIssues(compiled.issues, loaded.locate), err);
-  }
-  // The files the config names (etcd's TLS files), read as `veer serve` would.
-  const files = readEtcdSecurity(loaded.config.state, dirname(resolve(file)));
-  if (!files.ok) return reportIssues(file, locateIssues(files.issues, loaded.locate), err);
-  out(formatSummary(file, loaded.config, compiled.table));
+  // Loaded on use: the other commands need none of veer's rooms.
+  const { checkConfigFile } = (await import('../main.ts')) as { checkConfigFile: typeof CheckConfigFile };
+  const checked = await checkConfigFile(file);
+  if (!checked.ok) return reportIssues(file, checked.issues, err);
+  out(formatSummary(file, checked.config, checked.table));
   return 0;
 }
 

@@ -1,13 +1,16 @@
 // The IPC messages between the cluster primary and its workers. Route
-// tables hold pools and class instances, so they never cross processes: the
-// primary sends what a table is compiled from (the frozen config, plain data,
-// and the runtime weights) and each worker compiles its own, with its own
-// pools. Compile is pure and deterministic, so every worker makes the same
-// sticky choices.
+// tables hold class instances (matchers), so they never cross processes:
+// the primary sends what a table is compiled from and each worker compiles
+// its own. A config change sends the config and the runtime weights; a
+// weight change sends only the services it changed, which the worker
+// recompiles alone. Compile is pure and deterministic, so every worker makes
+// the same sticky choices.
 //
 //   primary                                   worker
 //      │ <───────────── hello ───────────────── │ (listening for messages)
 //      │ ── table {generation, config, rw} ───> │ compile; first time: listen
+//      │ ── weights {generation, changes} ────> │ recompile those services (a gap: resync)
+//      │ <──────── resync {generation} ──────── │ ...answered with a full table
 //      │ <──────── ready {generation} ───────── │ (after every applied table)
 //      │ ── metrics {id} ─────────────────────> │
 //      │ <──────── metrics {id, snapshot} ───── │
@@ -17,7 +20,7 @@
 
 import type { Config } from '../config/index.ts';
 import type { MetricSnapshot } from '../metrics/index.ts';
-import type { RuntimeWeights } from '../table/index.ts';
+import type { RuntimeWeights, WeightChanges } from '../table/index.ts';
 import type { WindowDelta } from './window-sync.ts';
 
 /** Primary -> worker: compile and serve this table. */
@@ -28,6 +31,13 @@ export interface TableMessage {
   readonly runtimeWeights: RuntimeWeights;
   /** Where to listen (the config's address when the table is the first one). */
   readonly listen: { readonly host: string; readonly port: number };
+}
+
+/** Primary -> worker: new runtime weights for some services, on top of table `generation - 1`. */
+export interface WeightsMessage {
+  readonly type: 'weights';
+  readonly generation: number;
+  readonly changes: WeightChanges;
 }
 
 /** Primary -> worker: answer with a metrics snapshot. */
@@ -43,7 +53,7 @@ export interface DrainMessage {
 }
 
 /** What the primary sends. */
-export type ToWorker = TableMessage | MetricsRequest | DrainMessage;
+export type ToWorker = TableMessage | WeightsMessage | MetricsRequest | DrainMessage;
 
 /** Worker -> primary: ready for tables. */
 export interface HelloMessage {
@@ -55,6 +65,12 @@ export interface ReadyMessage {
   readonly type: 'ready';
   readonly generation: number;
   readonly address: { readonly host: string; readonly port: number };
+}
+
+/** Worker -> primary: a weights message did not follow its table (one was missed); send the whole table. */
+export interface ResyncMessage {
+  readonly type: 'resync';
+  readonly generation: number;
 }
 
 /** Worker -> primary: a table did not compile (a bug: the primary compiled the same inputs), or listen failed. */
@@ -93,4 +109,4 @@ export interface DrainedMessage {
 }
 
 /** What a worker sends. */
-export type FromWorker = HelloMessage | ReadyMessage | FailedMessage | MetricsReply | WindowsMessage | DrainedMessage;
+export type FromWorker = HelloMessage | ReadyMessage | ResyncMessage | FailedMessage | MetricsReply | WindowsMessage | DrainedMessage;

@@ -15,7 +15,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../log/index.ts';
 import type { MetricsText, VeerMetrics } from '../metrics/index.ts';
-import type { RouteState } from '../state/index.ts';
+import type { TableChange, TablePublisher } from '../state/index.ts';
 import type { RouteTable } from '../table/index.ts';
 import type { FromWorker, TableMessage, ToWorker } from './messages.ts';
 import { MetricsGatherer, type MetricsSource } from './metrics-gathering.ts';
@@ -28,7 +28,7 @@ export interface WorkerPoolOptions {
   readonly workers: number;
   /** The worker's entry point (a .ts or .js file that calls runWorker). */
   readonly exec: string;
-  readonly state: RouteState;
+  readonly state: TablePublisher;
   readonly metrics: VeerMetrics;
   readonly log: Logger;
   /** How long /metrics waits for a worker's snapshot (default 1000 ms). */
@@ -90,7 +90,7 @@ export class WorkerPool {
       timeoutMs: options.metricsTimeoutMs ?? 1000,
       send: (member, message) => this.#send(member, message),
     });
-    options.state.onPublish((table) => this.#push(table));
+    options.state.onPublish((table, change) => this.#push(table, change));
   }
 
   /** Requests in flight over every worker, as of their last reports. */
@@ -209,6 +209,10 @@ export class WorkerPool {
         member.hello = true;
         if (this.#options.state.ready && !this.#stopping) this.#send(member, this.#tableMessage(this.#options.state.table));
         return;
+      case 'resync':
+        this.#log.warn({ worker: member.worker.id, workerPid: member.pid, generation: message.generation }, 'worker missed a table; sending it the whole table');
+        if (this.#options.state.ready && !this.#stopping) this.#send(member, this.#tableMessage(this.#options.state.table));
+        return;
       case 'ready': {
         member.generation = message.generation;
         if (!member.ready) {
@@ -260,19 +264,20 @@ export class WorkerPool {
     if (this.#isSettled()) for (const done of [...this.#settleWaiters]) done();
   }
 
-  #push(table: RouteTable): void {
+  #push(table: RouteTable, change: TableChange): void {
     if (table.config.workers !== this.#configuredWorkers) {
       this.#configuredWorkers = table.config.workers;
       this.#log.warn({ workers: table.config.workers, running: this.#options.workers }, 'workers changed in the config; restart veer to apply it');
     }
     this.#gatherer.retainOnly(table);
     if (this.#stopping) return;
-    const message = this.#tableMessage(table);
+    // A weight change travels as the services it changed, not the whole config.
+    const message: ToWorker = change.kind === 'weights' ? { type: 'weights', generation: table.generation, changes: change.changes } : this.#tableMessage(table);
     for (const m of this.#members.values()) if (m.hello) this.#send(m, message);
   }
 
   #tableMessage(table: RouteTable): TableMessage {
-    return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: this.#options.state.runtimeWeights, listen: this.#listenAt! };
+    return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: table.runtimeWeights, listen: this.#listenAt! };
   }
 
   #send(member: Member, message: ToWorker): boolean {

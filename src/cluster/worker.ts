@@ -1,23 +1,20 @@
 // A cluster worker: serves the data plane on tables the primary sends. It
-// compiles each one itself (tables hold pools, which cannot cross processes)
-// and listens only once it has its first table, so it never takes traffic
-// without the current weights. It owns no state, no admin API, no config
-// file: everything arrives over IPC.
+// compiles each one itself (a table holds matchers, which cannot cross
+// processes) and listens only once it has its first table, so it never takes
+// traffic without the current weights. It owns no state store, no admin
+// API, no config file: everything arrives over IPC.
 
-import { parseDuration, deepFreeze, type Config } from '../config/index.ts';
-import { createDataPlane, type DataPlane } from '../dataplane/index.ts';
-import { UpstreamPools, type PooledUpstream } from '../forwarder/index.ts';
-import { createLogger, type Logger } from '../log/index.ts';
 import type { LevelWithSilent } from 'pino';
-import { createVeerMetrics, type VeerMetrics } from '../metrics/index.ts';
-import { compileTable, type RouteTable } from '../table/index.ts';
-import type { FromWorker, TableMessage, ToWorker } from './messages.ts';
+import { createDataPlane, type DataPlane } from '../dataplane/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+import { createVeerMetrics, VERSION_WINDOW, type VeerMetrics } from '../metrics/index.ts';
+import { parseDuration, TablePublisher, type TableChange } from '../state/index.ts';
+import type { CompileResult } from '../table/index.ts';
+import type { FromWorker, TableMessage, ToWorker, WeightsMessage } from './messages.ts';
 import { WindowReporter } from './window-sync.ts';
 
 /** How often a worker reports its window deltas to the primary (ms): one window slot. */
-export const WINDOW_REPORT_MS = 250;
-/** The window every process keeps: quarter-second slots, 5 minutes (as in main.ts). */
-export const WINDOW = { slotMs: 250, slots: 1200 } as const;
+export const WINDOW_REPORT_MS = VERSION_WINDOW.slotMs;
 
 /** Runs this process as a cluster worker until the primary tells it to drain (or goes away). */
 export function runWorker(): void {
@@ -25,63 +22,63 @@ export function runWorker(): void {
     if (process.connected) process.send!(message, undefined, {}, () => then?.());
     else then?.();
   };
-  const pools = new UpstreamPools();
-  const metrics: VeerMetrics = createVeerMetrics({ window: WINDOW });
+  const metrics: VeerMetrics = createVeerMetrics({ window: VERSION_WINDOW });
   const reporter = new WindowReporter(metrics.recorder);
-  let table: RouteTable | null = null;
+  const tables = new TablePublisher();
+  tables.onPublish((table) => metrics.observeTable(table));
   let log: Logger | null = null;
   let dataPlane: DataPlane | null = null;
   let listening: Promise<void> | null = null;
+  let address: { host: string; port: number } | null = null;
   let draining = false;
 
-  const apply = (message: TableMessage): void => {
-    if (table !== null && message.generation <= table.generation) return;
-    const config = deepFreeze(message.config) as Config;
-    const level = config.log.level as LevelWithSilent;
-    if (log === null) log = createLogger(level);
-    else log.level = level;
-    const compiled = compileTable(config, {
-      generation: message.generation,
-      runtimeWeights: message.runtimeWeights,
-      bindUpstream: (origin, service) => pools.bind(origin, parseDuration(service.timeouts.connect)),
-    });
-    if (!compiled.ok) {
+  const applied = (generation: number, result: CompileResult, change: TableChange['kind']): void => {
+    if (!result.ok) {
       // The primary compiled the same inputs, so only a bug gets here; keep the last table.
-      const error = compiled.issues.map((i) => i.message).join('; ');
-      log.error({ generation: message.generation, error }, 'worker could not compile a table');
-      send({ type: 'failed', generation: message.generation, stage: 'compile', error });
+      const error = result.issues.map((i) => i.message).join('; ');
+      log!.error({ generation, error, change }, 'worker could not compile a table');
+      send({ type: 'failed', generation, stage: 'compile', error });
       return;
     }
-    table = compiled.table;
-    metrics.observeTable(table);
-    const inUse = new Set<string>();
-    for (const service of table.services) for (const v of service.versions) for (const u of v.upstreams) inUse.add((u as PooledUpstream).key);
-    pools.retainOnly(inUse);
-    if (dataPlane === null) {
-      listening = listen(message.listen);
-      return;
-    }
-    if (listening === null) send({ type: 'ready', generation: table.generation, address: address! });
+    if (listening === null && address !== null) send({ type: 'ready', generation, address });
   };
 
-  let address: { host: string; port: number } | null = null;
+  const applyTable = (message: TableMessage): void => {
+    if (tables.ready && message.generation <= tables.table.generation) return;
+    const level = message.config.log.level as LevelWithSilent;
+    if (log === null) log = createLogger(level);
+    else log.level = level;
+    applied(message.generation, tables.applyConfig(message.config, message.runtimeWeights, message.generation), 'config');
+    if (dataPlane === null && tables.ready) listening = listen(message.listen);
+  };
+
+  const applyWeights = (message: WeightsMessage): void => {
+    if (!tables.ready || message.generation <= tables.table.generation) return;
+    // A delta applies to the table right before it only; after a gap the whole table is needed.
+    if (message.generation !== tables.table.generation + 1) {
+      send({ type: 'resync', generation: tables.table.generation });
+      return;
+    }
+    applied(message.generation, tables.publishWeights(message.changes), 'weights');
+  };
+
   const listen = async (at: { host: string; port: number }): Promise<void> => {
-    dataPlane = createDataPlane({ table: () => table!, log: log!, observer: metrics.recorder });
+    dataPlane = createDataPlane({ table: () => tables.table, log: log!, observer: metrics.recorder });
     try {
       address = await dataPlane.listen(at.host, at.port);
     } catch (err) {
-      send({ type: 'failed', generation: table!.generation, stage: 'listen', error: (err as Error).message }, () => process.exit(1));
+      send({ type: 'failed', generation: tables.table.generation, stage: 'listen', error: (err as Error).message }, () => process.exit(1));
       return;
     }
     listening = null;
     // Tables that arrived while listening were applied already: report the latest.
-    send({ type: 'ready', generation: table!.generation, address });
+    send({ type: 'ready', generation: tables.table.generation, address });
   };
 
   const report = (): void => {
     const deltas = reporter.collect();
     if (deltas.length > 0 || (dataPlane?.inFlight ?? 0) > 0) {
-      send({ type: 'windows', sentAt: performance.now(), slotMs: WINDOW.slotMs, deltas, inFlight: dataPlane?.inFlight ?? 0 });
+      send({ type: 'windows', sentAt: performance.now(), slotMs: VERSION_WINDOW.slotMs, deltas, inFlight: dataPlane?.inFlight ?? 0 });
     }
   };
   const reporting = setInterval(report, WINDOW_REPORT_MS);
@@ -92,7 +89,6 @@ export function runWorker(): void {
     draining = true;
     await listening;
     const result = dataPlane === null ? { forced: 0 } : await dataPlane.drain(deadlineMs);
-    await pools.close(result.forced > 0);
     clearInterval(reporting);
     report();
     let served = 0;
@@ -104,7 +100,10 @@ export function runWorker(): void {
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'table':
-        if (!draining) apply(message);
+        if (!draining) applyTable(message);
+        break;
+      case 'weights':
+        if (!draining) applyWeights(message);
         break;
       case 'metrics':
         void metrics.snapshot().then((snapshot) => send({ type: 'metrics', id: message.id, snapshot }));
@@ -118,6 +117,6 @@ export function runWorker(): void {
   // A terminal's Ctrl-C reaches the whole process group; the primary decides when workers drain.
   process.on('SIGINT', () => {});
   // SIGTERM to one worker recycles it: it drains, and the primary starts a replacement.
-  process.on('SIGTERM', () => void drain(table === null ? 0 : parseDuration(table.config.drainTimeout)));
+  process.on('SIGTERM', () => void drain(tables.ready ? parseDuration(tables.table.config.drainTimeout) : 0));
   send({ type: 'hello' });
 }

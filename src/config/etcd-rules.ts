@@ -1,8 +1,8 @@
 // Cross-field checks of `state.etcd` that the schema cannot express: a TLS
 // client certificate comes with its key, and TLS and the endpoints' schemes
 // agree. The etcd client uses one set of credentials for every endpoint, so
-// http:// and https:// cannot be mixed. Reading the files is the state
-// room's job, at start (a config stays plain data).
+// http:// and https:// cannot be mixed. The files themselves are read by
+// readEtcdSecurity (pem-files.ts), at start and in `veer validate`.
 
 import type { EtcdStoreConfig } from './schema.ts';
 

@@ -1,5 +1,5 @@
-// Owns: reading the YAML config, ${VAR} substitution, schema validation, defaults -> frozen plain data.
-// Must not touch: sockets, timers, runtime objects (tables, pools, state).
+// Owns: config sources (the YAML file, watched), ${VAR} substitution, schema validation, defaults -> frozen plain data; the PEM files a config names.
+// Must not touch: sockets, runtime objects (tables, pools, state); its only timer is the watcher's debounce.
 
 export { ConfigSchema, Duration } from './schema.ts';
 export type { Config, EtcdStoreConfig, ServiceConfig, ValueMatcherConfig, StickyKeyConfig, RolloutConfig } from './schema.ts';
@@ -7,5 +7,9 @@ export { loadConfigFile, parseConfigText, formatConfigPath, deepFreeze, locateIs
 export type { ConfigIssue, ConfigLoadResult, ConfigPath, Locate, PathIssue } from './load.ts';
 export { parseDuration, parseListenAddress, isLoopbackHost } from './units.ts';
 export type { ListenAddress } from './units.ts';
+export { readEtcdSecurity, readPemFile, checkTlsUsable } from './pem-files.ts';
+export type { EtcdSecurity, EtcdSecurityResult } from './pem-files.ts';
 export { watchConfigFile } from './watch.ts';
+export { FileConfigSource, restartOnlyChanges } from './source.ts';
+export type { ConfigSource } from './source.ts';
 export type { ConfigWatcher } from './watch.ts';

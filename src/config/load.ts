@@ -1,6 +1,7 @@
 // Reads the YAML config, substitutes ${VAR}, validates it against the schema
 // and returns frozen plain data, or every error with its path and line:column.
 
+import type { ConfigIssueCode } from '../errors.ts';
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
@@ -13,7 +14,7 @@ export type ConfigPath = readonly (string | number)[];
 
 /** One problem found in a config file. */
 export interface ConfigIssue {
-  readonly code: string;
+  readonly code: ConfigIssueCode;
   readonly path: string;
   readonly message: string;
   readonly line?: number;
@@ -40,7 +41,7 @@ export function formatConfigPath(path: ConfigPath): string {
 
 /** A problem found after loading (by compile), with its path in the document. */
 export interface PathIssue {
-  readonly code: string;
+  readonly code: ConfigIssueCode;
   readonly path: ConfigPath;
   readonly message: string;
   /** Point at the key rather than its value (e.g. an unknown name used as a key). */
@@ -87,7 +88,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   const locate: Locate = (path, atKey) => locateNode(doc, path, position, atKey === true);
 
   if (doc.errors.length > 0) {
-    const issues = doc.errors.map((e) => ({
+    const issues = doc.errors.map((e): ConfigIssue => ({
       code: 'yaml_syntax',
       path: '(document)',
       message: e.message.split('\n')[0]!,
@@ -225,7 +226,7 @@ function pathOf(ancestors: readonly unknown[], node: unknown): (string | number)
   return path;
 }
 
-function issue(code: string, path: ConfigPath, message: string, locate: Locate): ConfigIssue {
+function issue(code: ConfigIssueCode, path: ConfigPath, message: string, locate: Locate): ConfigIssue {
   return { code, path: formatConfigPath(path), message, ...locate(path) };
 }
 
@@ -274,7 +275,7 @@ function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): C
     if (insideUnion(e)) continue;
     const path = splitInstancePath(e.instancePath);
     let message: string;
-    let code = 'schema';
+    let code: ConfigIssueCode = 'schema';
     switch (e.keyword) {
       case 'required':
         path.push((e.params as { missingProperty: string }).missingProperty);

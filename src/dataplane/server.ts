@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { formatErrorBody } from '../errors.ts';
-import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, type ExchangeObserver } from '../forwarder/index.ts';
+import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, UpstreamRegistry, type ExchangeObserver, type FinishedExchange } from '../forwarder/index.ts';
 import type { Logger } from '../log/index.ts';
 import { routeRequest, type RandomSource } from '../router/index.ts';
 import type { RouteTable } from '../table/index.ts';
@@ -17,6 +17,8 @@ export interface DataPlaneOptions {
   readonly log: Logger;
   readonly observer?: ExchangeObserver | null;
   readonly random?: RandomSource;
+  /** How often pools that the current table no longer names are retired (default 10 s). */
+  readonly retireEveryMs?: number;
 }
 
 /** A running data plane. */
@@ -27,6 +29,8 @@ export interface DataPlane {
   drain(deadlineMs: number): Promise<{ forced: number }>;
   /** Requests being served right now. */
   readonly inFlight: number;
+  /** The upstream connections this data plane opened. */
+  readonly upstreams: UpstreamRegistry;
 }
 
 const NO_ROUTE_MESSAGE = 'no service matches this host and path';
@@ -48,6 +52,16 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const downstream = options.observer ?? null;
   const random = options.random ?? Math.random;
   const tunnels = new Set<Duplex>();
+  const upstreams = new UpstreamRegistry();
+  // Pools outlive reloads; once a new config no longer names one, it is retired (after a grace).
+  let retiredFor: unknown = null;
+  const retiring = setInterval(() => {
+    const current = table();
+    if (current.config === retiredFor) return;
+    retiredFor = current.config;
+    upstreams.retainOnly(current);
+  }, options.retireEveryMs ?? 10_000);
+  retiring.unref();
   let inFlight = 0;
   let draining = false;
   // Counts exchanges in flight for draining, then hands each event on (metrics).
@@ -56,9 +70,9 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       inFlight++;
       downstream?.onExchangeStart?.(version);
     },
-    onExchangeEnd(version, status, failure, startedAt, method) {
+    onExchangeEnd(exchange: FinishedExchange) {
       inFlight--;
-      downstream?.onExchangeEnd(version, status, failure, startedAt, method);
+      downstream?.onExchangeEnd(exchange);
     },
   };
 
@@ -70,7 +84,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       sendError(res, 404, 'no_route', NO_ROUTE_MESSAGE);
       return;
     }
-    forwardRequest(req, res, version, observer, startedAt);
+    forwardRequest(upstreams, req, res, version, observer, startedAt);
   };
 
   const server = createServer(
@@ -100,7 +114,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       rejectUpgrade(socket, 404, 'no_route', NO_ROUTE_MESSAGE);
       return;
     }
-    forwardUpgrade(req, socket, head, version, tunnels);
+    forwardUpgrade(upstreams, req, socket, head, version, tunnels);
   });
 
   // Node hands CONNECT to this event, never to 'request'; without a listener it drops the socket unanswered.
@@ -126,6 +140,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
 
   return {
     server,
+    upstreams,
     get inFlight() {
       return inFlight;
     },
@@ -158,6 +173,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         server.closeAllConnections();
         await closed;
       }
+      clearInterval(retiring);
+      await upstreams.close(forced > 0);
       return { forced };
     },
   };

@@ -12,22 +12,37 @@ import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 
 type DispatchController = Dispatcher.DispatchController;
-import { formatErrorBody, type ErrorCode } from '../errors.ts';
+import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
 import type { CompiledVersion } from '../table/index.ts';
+import type { Endpoint } from './endpoints.ts';
 import { buildClientHeaders, buildUpstreamHeaders, VERSION_HEADER } from './headers.ts';
-import type { PooledUpstream } from './pools.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
+import type { UpstreamRegistry } from './upstream-registry.ts';
 import { unwatchClientConnection, watchClientConnection, type ConnectionExchanges, type WatchedExchange } from './client-connections.ts';
 
 /** Status recorded for a client that went away before the response ended (as nginx does). */
 export const CLIENT_CLOSED_STATUS = 499;
 
-/** What the data plane learns about each finished exchange (for metrics and logs). */
+/** An exchange as observers see it when it ends; the forwarder's own object, so reporting allocates nothing. */
+export interface FinishedExchange {
+  readonly version: CompiledVersion;
+  /** The status the client got (499 when it went away first). */
+  readonly status: number;
+  readonly failure: UpstreamFailure | null;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
+  readonly method: string;
+  readonly req: IncomingMessage;
+  /** The endpoint the request went to. */
+  readonly endpoint: Endpoint;
+}
+
+/** What the data plane learns about each exchange (for metrics and logs). */
 export interface ExchangeObserver {
   /** Called when the exchange starts, after routing. */
   onExchangeStart?(version: CompiledVersion): void;
   /** Called exactly once when the exchange ends, however it ends. */
-  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number, method: string): void;
+  onExchangeEnd(exchange: FinishedExchange): void;
 }
 
 /** An error raised to abort the upstream request when the client goes away. */
@@ -38,14 +53,6 @@ class ClientClosedError extends Error {
   }
 }
 
-/** Picks the next upstream of a version (round robin). */
-export function nextUpstream(version: CompiledVersion): PooledUpstream {
-  const upstreams = version.upstreams;
-  if (upstreams.length === 1) return upstreams[0] as PooledUpstream;
-  const i = version.cursor[0]!++ % upstreams.length;
-  return upstreams[i] as PooledUpstream;
-}
-
 /** True when the request has a body to stream (RFC 9112 6.3). */
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -53,7 +60,7 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Writes a JSON error response unless the head has already gone out. */
-export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+export function sendError(res: ServerResponse, status: number, code: HttpErrorCode, message: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -77,14 +84,16 @@ function bodyLengthOf(headers: IncomingHttpHeaders): number {
   return Number.isInteger(length) && length >= 0 ? length : -1;
 }
 
-class ProxyExchange implements WatchedExchange {
+class ProxyExchange implements WatchedExchange, FinishedExchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly version: CompiledVersion;
+  readonly endpoint: Endpoint;
   readonly observer: ExchangeObserver | null;
   readonly startedAt: number;
   controller: DispatchController | null = null;
   status = 0;
+  failure: UpstreamFailure | null = null;
   finished = false;
   /** Body bytes still to come by the upstream's Content-Length; -1 when it sent none. */
   bodyLeft = -1;
@@ -98,10 +107,11 @@ class ProxyExchange implements WatchedExchange {
   /** Resumes the upstream once the client has drained (made on the first backpressure only). */
   #onDrain: (() => void) | null = null;
 
-  constructor(req: IncomingMessage, res: ServerResponse, version: CompiledVersion, observer: ExchangeObserver | null, startedAt: number) {
+  constructor(req: IncomingMessage, res: ServerResponse, version: CompiledVersion, endpoint: Endpoint, observer: ExchangeObserver | null, startedAt: number) {
     this.req = req;
     this.res = res;
     this.version = version;
+    this.endpoint = endpoint;
     this.observer = observer;
     this.startedAt = startedAt;
     observer?.onExchangeStart?.(version);
@@ -183,25 +193,32 @@ class ProxyExchange implements WatchedExchange {
     this.finish(status, failure);
   }
 
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
+    this.status = status;
+    this.failure = failure;
     unwatchClientConnection(this);
-    this.observer?.onExchangeEnd(this.version, status, failure, this.startedAt, this.req.method ?? 'GET');
+    this.observer?.onExchangeEnd(this);
   }
 }
 
-/** Forwards `req` to an upstream of `version` and streams the response into `res`. */
+/** Forwards `req` to an endpoint of `version` and streams the response into `res`. */
 export function forwardRequest(
+  upstreams: UpstreamRegistry,
   req: IncomingMessage,
   res: ServerResponse,
   version: CompiledVersion,
   observer: ExchangeObserver | null,
   startedAt: number,
 ): void {
-  const upstream = nextUpstream(version);
+  const endpoint = upstreams.endpointsOf(version.upstream).pick();
   const timeouts = version.service.timeouts;
-  const exchange = new ProxyExchange(req, res, version, observer, startedAt);
-  upstream.pool.dispatch(
+  const exchange = new ProxyExchange(req, res, version, endpoint, observer, startedAt);
+  endpoint.dispatcher.dispatch(
     {
       path: req.url ?? '/',
       method: req.method ?? 'GET',

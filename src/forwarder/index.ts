@@ -1,11 +1,14 @@
-// Owns: sending a decided request upstream through undici pools that outlive reloads; timeouts,
-// headers, streaming, upgrades; maps failures to 502/504. Must not touch: version choice, config, state.
+// Owns: sending a decided request upstream: endpoint sets and undici pools that outlive reloads (keyed by the table's
+// upstream specs), timeouts, headers, streaming, upgrades; maps failures to 502/504.
+// Must not touch: version choice, config files, state; it reads only the compiled table it is handed.
 
-export { forwardRequest, sendError, nextUpstream, CLIENT_CLOSED_STATUS } from './forward.ts';
-export type { ExchangeObserver } from './forward.ts';
+export { forwardRequest, sendError, CLIENT_CLOSED_STATUS } from './forward.ts';
+export type { ExchangeObserver, FinishedExchange } from './forward.ts';
 export { forwardUpgrade, rejectUpgrade } from './upgrade.ts';
-export { UpstreamPools } from './pools.ts';
-export type { PooledUpstream, PoolSettings } from './pools.ts';
+export { UpstreamRegistry } from './upstream-registry.ts';
+export type { PoolSettings } from './upstream-registry.ts';
+export { RoundRobinEndpoints } from './endpoints.ts';
+export type { Endpoint, EndpointSet } from './endpoints.ts';
 export { classifyUpstreamError } from './upstream-errors.ts';
 export type { UpstreamFailure, UpstreamFailureKind } from './upstream-errors.ts';
 export { VERSION_HEADER, buildUpstreamHeaders, buildClientHeaders } from './headers.ts';

@@ -12,14 +12,14 @@ import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 
 type DispatchController = Dispatcher.DispatchController;
-import { formatErrorBody, type ErrorCode } from '../errors.ts';
+import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
 import type { CompiledVersion } from '../table/index.ts';
 import { buildClientHeaders, buildUpstreamHeaders, formatResponseHead, formatUpgradeHead } from './headers.ts';
-import { nextUpstream } from './forward.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
+import type { UpstreamRegistry } from './upstream-registry.ts';
 
 /** Answers an upgrade request on its raw socket with a JSON error and closes it. */
-export function rejectUpgrade(socket: Duplex, status: number, code: ErrorCode, message: string): void {
+export function rejectUpgrade(socket: Duplex, status: number, code: HttpErrorCode, message: string): void {
   if (socket.destroyed) return;
   const body = formatErrorBody(code, message);
   socket.end(
@@ -131,10 +131,10 @@ class UpgradeExchange {
 }
 
 /** Forwards an upgrade request; `tunnels` tracks the open client sockets for draining. */
-export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, version: CompiledVersion, tunnels: Set<Duplex>): void {
-  const upstream = nextUpstream(version);
+export function forwardUpgrade(upstreams: UpstreamRegistry, req: IncomingMessage, socket: Duplex, head: Buffer, version: CompiledVersion, tunnels: Set<Duplex>): void {
+  const endpoint = upstreams.endpointsOf(version.upstream).pick();
   const upgradeProtocol = req.headers.upgrade ?? 'websocket';
-  upstream.pool.dispatch(
+  endpoint.dispatcher.dispatch(
     {
       path: req.url ?? '/',
       method: 'GET',

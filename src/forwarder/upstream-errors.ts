@@ -2,14 +2,14 @@
 // so an HTTP status) and a bounded metric kind.
 
 import { errors } from 'undici';
-import type { ErrorCode } from '../errors.ts';
+import type { HttpErrorCode } from '../errors.ts';
 
 /** Failure kinds, used as the `kind` label of veer_upstream_errors_total. */
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'reset' | 'protocol' | 'other';
 
 /** A classified upstream failure. */
 export interface UpstreamFailure {
-  readonly code: ErrorCode;
+  readonly code: HttpErrorCode;
   readonly kind: UpstreamFailureKind;
   readonly message: string;
 }

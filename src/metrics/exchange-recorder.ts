@@ -3,7 +3,7 @@
 // timed out, or client gone: 499). Everything per version - the Prometheus
 // series and the rollout analysis window - is counted here and nowhere else.
 //
-//   CompiledVersion --WeakMap--> VersionRecord (one per service/version name,
+//   table version   --WeakMap--> VersionRecord (one per service/version name,
 //   (new objects each publish)     shared by every table that names it)
 //                                   ├── codes: Map<method*1000+code, {labels, count}>
 //                                   ├── buckets/sum/count   (duration histogram)
@@ -15,10 +15,9 @@
 // typed-array increments. Label objects are built once per series; the
 // Prometheus text is only produced at scrape time (see collectors.ts).
 
-import type { ExchangeObserver, UpstreamFailure } from '../forwarder/index.ts';
-import type { CompiledVersion, RouteTable } from '../table/index.ts';
+import type { MeasuredExchange, MeasuredTable, MeasuredVersion } from './measured.ts';
 import { DURATION_BUCKETS, FAILURE_KINDS, METHODS, bucketIndexOf, foldFailureKind, foldMethod, foldStatus } from './names.ts';
-import { VersionWindow, type WindowOptions, type WindowStats } from './version-window.ts';
+import { summarizeWindow, VersionWindow, type WindowOptions, type WindowStats, type WindowSummary } from './version-window.ts';
 
 /** The labels of one veer_requests_total series and its count. */
 export interface CodeSeries {
@@ -65,9 +64,9 @@ export interface RecorderOptions {
   readonly window?: WindowOptions;
 }
 
-/** Counts every exchange per version; the data plane's ExchangeObserver. */
-export class ExchangeRecorder implements ExchangeObserver {
-  readonly #byVersion = new WeakMap<CompiledVersion, VersionRecord>();
+/** Counts every exchange per version; the data plane hands it every exchange (it fits the forwarder's ExchangeObserver). */
+export class ExchangeRecorder {
+  readonly #byVersion = new WeakMap<MeasuredVersion, VersionRecord>();
   readonly #byName = new Map<string, VersionRecord>();
   readonly #now: () => number;
   readonly #window: WindowOptions;
@@ -82,7 +81,7 @@ export class ExchangeRecorder implements ExchangeObserver {
    * first request needs no setup; drops records of versions no longer
    * configured, which keeps the label sets bounded by the config.
    */
-  bindTable(table: RouteTable): void {
+  bindTable(table: MeasuredTable): void {
     const live = new Set<string>();
     for (const service of table.services) {
       for (const version of service.versions) {
@@ -94,16 +93,20 @@ export class ExchangeRecorder implements ExchangeObserver {
   }
 
   /** Called by the data plane when an exchange starts. */
-  onExchangeStart(version: CompiledVersion): void {
+  onExchangeStart(version: MeasuredVersion): void {
     (this.#byVersion.get(version) ?? this.#recordOf(version)).inFlight++;
   }
 
   /** Called by the data plane when an exchange ends. */
-  onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null, startedAt: number, method: string): void {
+  onExchangeEnd(exchange: MeasuredExchange): void {
+    const version = exchange.version;
+    const status = exchange.status;
+    const failure = exchange.failure;
+    const startedAt = exchange.startedAt;
     const record = this.#byVersion.get(version) ?? this.#recordOf(version);
     const now = this.#now();
     const seconds = now > startedAt ? (now - startedAt) / 1000 : 0;
-    const m = foldMethod(method);
+    const m = foldMethod(exchange.method);
     const code = foldStatus(status);
     const key = m * 1000 + code;
     (record.codes.get(key) ?? record.addCode(key, m, code)).count++;
@@ -129,7 +132,13 @@ export class ExchangeRecorder implements ExchangeObserver {
     return record === undefined ? null : record.window.read(this.#now(), spanMs);
   }
 
-  #recordOf(version: CompiledVersion): VersionRecord {
+  /** The last `spanMs` of one version's traffic as counts and p50/p99 in ms, or null when the version is unknown. */
+  readSummary(service: string, version: string, spanMs: number): WindowSummary | null {
+    const stats = this.readWindow(service, version, spanMs);
+    return stats === null ? null : summarizeWindow(stats);
+  }
+
+  #recordOf(version: MeasuredVersion): VersionRecord {
     const known = this.#byVersion.get(version);
     if (known !== undefined) return known;
     const key = version.service.name + '\0' + version.name;

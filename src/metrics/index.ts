@@ -5,18 +5,17 @@ export { createVeerMetrics, renderSnapshots } from './veer-metrics.ts';
 export type { VeerMetrics, VeerMetricsOptions, MetricSnapshot, MetricsText } from './veer-metrics.ts';
 export { ExchangeRecorder, VersionRecord } from './exchange-recorder.ts';
 export type { RecorderOptions, CodeSeries } from './exchange-recorder.ts';
-export { VersionWindow, quantileOf } from './version-window.ts';
-export type { WindowOptions, WindowStats } from './version-window.ts';
+export type { MeasuredExchange, MeasuredService, MeasuredTable, MeasuredVersion } from './measured.ts';
+export { VersionWindow, VERSION_WINDOW, quantileOf, summarizeWindow } from './version-window.ts';
+export type { WindowOptions, WindowStats, WindowSummary } from './version-window.ts';
 export {
   METRIC_NAMES,
   DURATION_BUCKETS,
   METHODS,
   FAILURE_KINDS,
-  ROLLOUT_PHASES,
   RELOAD_RESULTS,
   foldMethod,
   foldFailureKind,
   foldStatus,
   bucketIndexOf,
 } from './names.ts';
-export type { RolloutPhase } from './names.ts';

@@ -28,12 +28,6 @@ export const OTHER_METHOD = METHODS.length - 1;
 /** The `kind` label values of veer_upstream_errors_total (the forwarder's UpstreamFailureKind). */
 export const FAILURE_KINDS = ['connect', 'timeout', 'reset', 'protocol', 'other'] as const;
 
-/** Phases a rollout reports through veer_rollout_info. */
-export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted'] as const;
-
-/** One of ROLLOUT_PHASES. */
-export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
-
 /** The `result` label values of veer_config_reloads_total. */
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
 

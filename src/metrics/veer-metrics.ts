@@ -10,10 +10,10 @@
 // aggregator so they are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RouteTable } from '../table/index.ts';
 import { createRecorderMetrics } from './collectors.ts';
 import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
-import { METRIC_NAMES, RELOAD_RESULTS, ROLLOUT_PHASES, type RolloutPhase } from './names.ts';
+import type { MeasuredTable } from './measured.ts';
+import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
 
 /** One process's metrics as JSON, what a cluster primary would gather from each worker. */
 export type MetricSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -28,6 +28,8 @@ export interface MetricsText {
 export interface VeerMetricsOptions extends RecorderOptions {
   /** Export Node's process metrics (process_*, nodejs_*; default true). */
   readonly processMetrics?: boolean;
+  /** The phases a rollout can be in (state's list): veer_rollout_info has one series per phase. */
+  readonly rolloutPhases?: readonly string[];
 }
 
 /** The metrics of one veer process. */
@@ -36,9 +38,9 @@ export interface VeerMetrics {
   /** The ExchangeObserver to give the data plane; also the per-version windows for rollout analysis. */
   readonly recorder: ExchangeRecorder;
   /** Follows a newly published table: binds its versions and sets veer_version_weight. */
-  observeTable(table: RouteTable): void;
+  observeTable(table: MeasuredTable): void;
   /** Reports a service's rollout phase and canary in veer_rollout_info (1 on the current phase). */
-  setRolloutPhase(service: string, phase: RolloutPhase, canary: string): void;
+  setRolloutPhase(service: string, phase: string, canary: string): void;
   /** Removes a service's veer_rollout_info series (no rollout any more). */
   clearRollout(service: string): void;
   /** Counts one config reload by its result. */
@@ -80,13 +82,14 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   for (const result of RELOAD_RESULTS) reloads.inc({ result }, 0);
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
+  const phases = options.rolloutPhases ?? [];
   let weightSeries = new Map<string, { service: string; version: string }>();
   const rollouts = new Map<string, string>();
 
   const clearRollout = (service: string): void => {
     const canary = rollouts.get(service);
     if (canary === undefined) return;
-    for (const phase of ROLLOUT_PHASES) rolloutInfo.remove({ service, phase, canary });
+    for (const phase of phases) rolloutInfo.remove({ service, phase, canary });
     rollouts.delete(service);
   };
 
@@ -111,7 +114,7 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     setRolloutPhase(service, phase, canary) {
       if (rollouts.get(service) !== canary) clearRollout(service);
       rollouts.set(service, canary);
-      for (const p of ROLLOUT_PHASES) rolloutInfo.set({ service, phase: p, canary }, p === phase ? 1 : 0);
+      for (const p of phases) rolloutInfo.set({ service, phase: p, canary }, p === phase ? 1 : 0);
     },
     clearRollout,
     countReload(result) {

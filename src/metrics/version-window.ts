@@ -15,6 +15,12 @@
 
 import { DURATION_BUCKETS, bucketIndexOf } from './names.ts';
 
+/**
+ * The window every veer process keeps per version: quarter-second slots,
+ * five minutes, so rollout analysis reads windows as short as its interval.
+ */
+export const VERSION_WINDOW = { slotMs: 250, slots: 1200 } as const;
+
 /** How a window is cut into slots. */
 export interface WindowOptions {
   /** Width of one slot in ms (default 1000). */
@@ -152,4 +158,22 @@ export function quantileOf(stats: Pick<WindowStats, 'bounds' | 'buckets'>, q: nu
     cumulative += count;
   }
   return stats.bounds[stats.bounds.length - 1] ?? 0;
+}
+
+/** A window as people read it: counts, error ratio and p50/p99 in ms (0.01 ms). */
+export interface WindowSummary {
+  readonly spanMs: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly errorRatio: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+/** Seconds to milliseconds, rounded to 0.01 ms; null stays null. */
+const msOf = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e5) / 100);
+
+/** The summary of a window's stats. */
+export function summarizeWindow(w: WindowStats): WindowSummary {
+  return { spanMs: w.spanMs, requests: w.requests, errors: w.errors, errorRatio: w.errorRatio, p50Ms: msOf(quantileOf(w, 0.5)), p99Ms: msOf(quantileOf(w, 0.99)) };
 }

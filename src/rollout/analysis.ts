@@ -16,12 +16,6 @@
 import { quantileOf, type WindowStats } from '../metrics/index.ts';
 import type { AnalysisResult, AnalysisSpec } from '../state/index.ts';
 
-/** Where the per-version numbers come from (the metrics recorder's sliding windows). */
-export interface VersionStatsSource {
-  /** The last `spanMs` of one version's traffic; null when the version is unknown. */
-  readWindow(service: string, version: string, spanMs: number): WindowStats | null;
-}
-
 /** One-sided z for "canary is worse than stable" at 99% confidence. */
 export const Z_CRITICAL = 2.326;
 /** The canary's error ratio must also be at least this much (absolute) above stable's. */

@@ -10,13 +10,12 @@
 //       └──> step's pause over and last check passed? ──> next step / promote
 //       └──> schedule the next wake: min(next check, end of pause)
 
-import { parseDuration } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import type { RolloutPhase } from '../metrics/index.ts';
-import { isRolloutActive, type AnalysisResult, type RolloutRecord, type RuntimeState, type ServiceChange } from '../state/index.ts';
+import { isRolloutActive, parseDuration, type AnalysisResult, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { analyseWindow, mergeStats, type VersionStatsSource } from './analysis.ts';
+import { analyseWindow } from './analysis.ts';
+import type { AnalysisSource } from './analysis-source.ts';
 import { resolvePlan, type RolloutBodyT } from './plan.ts';
 import { ShiftDriver, type ShiftBodyT } from './shift.ts';
 import { describeRollout, type LiveRollout, type RolloutStatus } from './status.ts';
@@ -31,8 +30,8 @@ export interface RolloutPhaseSink {
 /** How to build a RolloutEngine. */
 export interface RolloutEngineOptions {
   readonly runtime: RuntimeState;
-  /** Per-version sliding windows; without it, analysis checks are always inconclusive. */
-  readonly stats: VersionStatsSource | null;
+  /** Where checks read the canary's and stable's numbers; without one, every check is inconclusive. */
+  readonly analysis: AnalysisSource | null;
   readonly log: Logger;
   readonly phases?: RolloutPhaseSink;
   readonly now?: () => number;
@@ -52,7 +51,7 @@ const APPLIED_WAIT_MS = 1000;
 /** Runs rollouts (and shifts) with timers; the rollout room's public object. */
 export class RolloutEngine {
   readonly #runtime: RuntimeState;
-  readonly #stats: VersionStatsSource | null;
+  readonly #analysis: AnalysisSource | null;
   readonly #log: Logger;
   readonly #phases: RolloutPhaseSink | undefined;
   readonly #now: () => number;
@@ -63,7 +62,7 @@ export class RolloutEngine {
 
   constructor(options: RolloutEngineOptions) {
     this.#runtime = options.runtime;
-    this.#stats = options.stats;
+    this.#analysis = options.analysis;
     this.#log = options.log;
     this.#phases = options.phases;
     this.#now = options.now ?? Date.now;
@@ -233,7 +232,7 @@ export class RolloutEngine {
     try {
       if (rollout.analysis !== null && live.nextCheckAt !== null && now >= live.nextCheckAt) {
         live.nextCheckAt = now + rollout.analysis.intervalMs;
-        const result = this.#analyse(service, rollout, now);
+        const result = await this.#analyse(service, rollout, now);
         live.lastAnalysis = result;
         if (result.verdict === 'fail') {
           live.failures++;
@@ -298,16 +297,13 @@ export class RolloutEngine {
   }
 
   /** One check over the last interval: the canary against the stable versions that get traffic. */
-  #analyse(service: string, rollout: RolloutRecord, now: number): AnalysisResult {
+  async #analyse(service: string, rollout: RolloutRecord, now: number): Promise<AnalysisResult> {
     const spec = rollout.analysis!;
     const at = new Date(now).toISOString();
-    if (this.#stats === null) return analyseWindow(null, null, spec, at);
-    const canary = this.#stats.readWindow(service, rollout.canary, spec.intervalMs);
+    if (this.#analysis === null) return analyseWindow(null, null, spec, at);
     const compiled = this.#runtime.table.servicesByName.get(service);
-    const stables = (compiled?.versions ?? [])
-      .filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0)
-      .map((v) => this.#stats!.readWindow(service, v.name, spec.intervalMs))
-      .filter((s) => s !== null);
-    return analyseWindow(canary, mergeStats(stables), spec, at);
+    const stables = (compiled?.versions ?? []).filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
+    const windows = await this.#analysis.read({ service, canary: rollout.canary, stables, spanMs: spec.intervalMs });
+    return analyseWindow(windows.canary, windows.stable, spec, at);
   }
 }

@@ -8,6 +8,7 @@ export type { ShiftBodyT, ShiftStatus } from './shift.ts';
 export { RolloutBody, resolvePlan, MIN_INTERVAL_MS } from './plan.ts';
 export type { RolloutBodyT, RolloutPlan } from './plan.ts';
 export { analyseWindow, mergeStats, twoProportionZ, Z_CRITICAL, MIN_ERROR_RATIO_DIFF, LATENCY_RATIO, LATENCY_MARGIN_MS } from './analysis.ts';
-export type { VersionStatsSource } from './analysis.ts';
+export { LocalWindowsSource } from './analysis-source.ts';
+export type { AnalysisSource, AnalysisQuery, AnalysisWindows, VersionStatsSource } from './analysis-source.ts';
 export { describeRollout } from './status.ts';
 export type { RolloutStatus, LiveRollout } from './status.ts';

@@ -3,9 +3,8 @@
 // the numbers the engine runs on.
 
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, parseDuration } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
-import type { AnalysisSpec } from '../state/index.ts';
+import { Duration, parseDuration, type AnalysisSpec } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 
 const Step = Type.Object(

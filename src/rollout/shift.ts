@@ -6,10 +6,9 @@
 // where the store says it was.
 
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, parseDuration } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { isRolloutActive, roundPercent, splitAround, type RuntimeState, type ServiceChange, type ShiftRecord } from '../state/index.ts';
+import { Duration, isRolloutActive, parseDuration, roundPercent, splitAround, type RuntimeState, type ServiceChange, type ShiftRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 
 /** Body of POST .../shift. */

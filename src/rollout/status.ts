@@ -1,8 +1,7 @@
 // What GET .../rollout answers: the stored rollout plus the engine's live
 // view (consecutive check results, when the next step and check are due).
 
-import { parseDuration } from '../config/index.ts';
-import type { AnalysisResult, RolloutRecord } from '../state/index.ts';
+import { parseDuration, type AnalysisResult, type RolloutRecord } from '../state/index.ts';
 
 /** The engine's in-memory view of one running rollout. */
 export interface LiveRollout {

@@ -21,8 +21,10 @@ export type RandomSource = () => number;
 
 /** HOT PATH. The service for a Host header and request target, or null (404). */
 export function findService(table: RouteTable, hostHeader: string | undefined, url: string): CompiledService | null {
-  const exactHosts = table.exactHosts;
-  const wildcards = table.wildcards;
+  const services = table.services;
+  const hosts = table.hosts;
+  const exactHosts = hosts.exactHosts;
+  const wildcards = hosts.wildcards;
   // Disabled features cost nothing: a table without host patterns skips the Host header.
   if (hostHeader !== undefined && hostHeader !== '' && (exactHosts.size !== 0 || wildcards.length !== 0)) {
     // Most Host headers are already lowercase without a port: try them as sent first.
@@ -33,21 +35,21 @@ export function findService(table: RouteTable, hostHeader: string | undefined, u
       if (host !== hostHeader) exact = exactHosts.get(host);
     }
     if (exact !== undefined) {
-      const found = firstByPrefix(exact, url);
+      const found = firstByPrefix(services, exact, url);
       if (found !== null) return found;
     }
     for (let i = 0; i < wildcards.length; i++) {
       const w = wildcards[i]!;
       if (host.length > w.suffix.length && host.endsWith(w.suffix)) {
-        const found = firstByPrefix(w.group, url);
+        const found = firstByPrefix(services, w.group, url);
         if (found !== null) return found;
       }
     }
   }
-  return firstByPrefix(table.anyHost, url);
+  return firstByPrefix(services, hosts.anyHost, url);
 }
 
-function firstByPrefix(group: HostGroup, url: string): CompiledService | null {
+function firstByPrefix(services: readonly CompiledService[], group: HostGroup, url: string): CompiledService | null {
   const index = group.prefixIndex;
   if (index !== undefined) {
     const lengths = index.lengths;
@@ -55,12 +57,12 @@ function firstByPrefix(group: HostGroup, url: string): CompiledService | null {
       const length = lengths[i]!;
       if (url.length < length) continue;
       const found = index.byPrefix.get(url.length === length ? url : url.slice(0, length));
-      if (found !== undefined) return found;
+      if (found !== undefined) return services[found]!;
     }
     return null;
   }
   for (let i = 0; i < group.length; i++) {
-    const service = group[i]!;
+    const service = services[group[i]!]!;
     if (url.startsWith(service.pathPrefix)) return service;
   }
   return null;

@@ -1,11 +1,11 @@
-// The consumer side of hot reload: given "the file may have changed", it
-// reads it, skips identical text, coalesces bursts (one reload at a time,
-// at most one queued), validates, compiles and publishes, or keeps the last
-// good table and reports every error.
+// The consumer side of hot reload: given "the config may have changed", it
+// reads the source, skips identical text, coalesces bursts (one reload at a
+// time, at most one queued), validates, compiles and publishes, or keeps the
+// last good table and reports every error.
 
-import { formatConfigPath, loadConfigFile, locateIssues, type ConfigIssue, type Config } from '../config/index.ts';
+import { formatConfigPath, locateIssues, type Config, type ConfigIssue, type ConfigSource } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { RouteState } from './route-state.ts';
+import type { TablePublisher } from './table-publisher.ts';
 
 /** Counts of reload outcomes, for /readyz and metrics. */
 export interface ReloadStats {
@@ -15,32 +15,37 @@ export interface ReloadStats {
   lastSuccessAt: string | null;
 }
 
-/** Result of one reload attempt. */
-export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected';
+/**
+ * Result of one reload attempt: `success` (published) and `failure` (the
+ * last good config keeps serving) are also veer_config_reloads_total's
+ * `result` label; `unchanged` is not counted.
+ */
+export type ReloadOutcome = 'success' | 'failure' | 'unchanged';
 
-/** Reloads the config file into a RouteState. */
+/** Hears every counted reload: the new config on success (with the one it replaced), null on failure. */
+export type ReloadListener = (outcome: 'success' | 'failure', config: Config | null, previous: Config) => void;
+
+/** Reloads a config source into a TablePublisher. */
 export class ConfigReloader {
   readonly stats: ReloadStats = { success: 0, failure: 0, lastError: null, lastSuccessAt: null };
-  readonly #file: string;
-  readonly #state: RouteState;
+  readonly #source: ConfigSource;
+  readonly #publisher: TablePublisher;
   readonly #log: Logger;
-  readonly #env: NodeJS.ProcessEnv;
   #lastText: string;
   #running: Promise<ReloadOutcome> | null = null;
   #queued: Promise<ReloadOutcome> | null = null;
-  readonly #onResult: ((outcome: 'success' | 'failure', config: Config | null) => void)[] = [];
+  readonly #listeners: ReloadListener[] = [];
 
-  constructor(file: string, state: RouteState, log: Logger, initialText: string, env: NodeJS.ProcessEnv = process.env) {
-    this.#file = file;
-    this.#state = state;
+  constructor(source: ConfigSource, publisher: TablePublisher, log: Logger, initialText: string) {
+    this.#source = source;
+    this.#publisher = publisher;
     this.#log = log;
     this.#lastText = initialText;
-    this.#env = env;
   }
 
-  /** Adds a listener called with each reload's result (not for unchanged files); listeners run in the order added. */
-  onResult(listener: (outcome: 'success' | 'failure', config: Config | null) => void): void {
-    this.#onResult.push(listener);
+  /** Adds a listener called with each reload's result (not for unchanged text); listeners run in the order added. */
+  onResult(listener: ReloadListener): void {
+    this.#listeners.push(listener);
   }
 
   /** Requests a reload; concurrent requests coalesce into at most one more run. */
@@ -59,20 +64,19 @@ export class ConfigReloader {
   }
 
   async #run(reason: string): Promise<ReloadOutcome> {
-    const loaded = await loadConfigFile(this.#file, this.#env);
+    const loaded = await this.#source.read();
     if (loaded.text !== '' && loaded.text === this.#lastText) return 'unchanged';
     if (!loaded.ok) return this.#reject(reason, loaded.issues, loaded.text);
-    const compiled = this.#state.applyConfig(loaded.config);
-    if (!compiled.ok) {
-      return this.#reject(reason, locateIssues(compiled.issues, loaded.locate), loaded.text);
-    }
+    const previous = this.#publisher.table.config;
+    const compiled = this.#publisher.applyConfig(loaded.config);
+    if (!compiled.ok) return this.#reject(reason, locateIssues(compiled.issues, loaded.locate), loaded.text);
     this.#lastText = loaded.text;
     this.stats.success += 1;
     this.stats.lastSuccessAt = new Date().toISOString();
     for (const w of compiled.warnings) this.#log.warn({ path: formatConfigPath(w.path), code: w.code }, w.message);
-    this.#log.info({ file: this.#file, reason, generation: compiled.table.generation, services: compiled.table.services.length }, 'config reloaded');
-    for (const listener of this.#onResult) listener('success', loaded.config);
-    return 'applied';
+    this.#log.info({ file: this.#source.description, reason, generation: compiled.table.generation, services: compiled.table.services.length }, 'config reloaded');
+    for (const listener of this.#listeners) listener('success', loaded.config, previous);
+    return 'success';
   }
 
   #reject(reason: string, issues: readonly ConfigIssue[], text: string): ReloadOutcome {
@@ -80,9 +84,11 @@ export class ConfigReloader {
     if (text !== '') this.#lastText = text;
     this.stats.failure += 1;
     this.stats.lastError = { at: new Date().toISOString(), issues };
-    this.#log.error({ file: this.#file, reason, errors: issues }, `config reload rejected (${issues.length} error${issues.length === 1 ? '' : 's'}); the last good config keeps serving`);
-    for (const i of issues) this.#log.error({ code: i.code }, `${this.#file}:${i.line ?? '?'}:${i.column ?? '?'} ${i.path} ${i.message}`);
-    for (const listener of this.#onResult) listener('failure', null);
-    return 'rejected';
+    const file = this.#source.description;
+    this.#log.error({ file, reason, errors: issues }, `config reload rejected (${issues.length} error${issues.length === 1 ? '' : 's'}); the last good config keeps serving`);
+    for (const i of issues) this.#log.error({ code: i.code }, `${file}:${i.line ?? '?'}:${i.column ?? '?'} ${i.path} ${i.message}`);
+    const current = this.#publisher.table.config;
+    for (const listener of this.#listeners) listener('failure', null, current);
+    return 'failure';
   }
 }

@@ -12,8 +12,9 @@ import { constants } from 'node:fs';
 import { access, open, readFile, rename, mkdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
+import { ALWAYS_LEADER } from './leadership.ts';
 import { PersistedStateSchema, type PersistedState } from './records.ts';
-import { StateLoadError, type StateStore } from './store.ts';
+import { StateLoadError, type Leadership, type ReplicaView, type StateStore, type StoreHealth } from './store.ts';
 
 let tempCounter = 0;
 
@@ -21,6 +22,8 @@ let tempCounter = 0;
 export class FileStore implements StateStore {
   readonly path: string;
   readonly description: string;
+  /** The only replica leads. */
+  readonly leadership: Leadership = ALWAYS_LEADER;
 
   constructor(path: string) {
     this.path = path;
@@ -49,6 +52,32 @@ export class FileStore implements StateStore {
     return doc;
   }
 
+  async health(): Promise<StoreHealth> {
+    const probe = await this.check();
+    return probe.ok ? { kind: this.description, status: 'ok' } : { kind: this.description, status: 'failing', error: probe.error };
+  }
+
+  /** Nobody else writes the file while veer runs: nothing to watch. */
+  watch(): void {}
+
+  latest(): null {
+    return null;
+  }
+
+  markApplied(): void {}
+
+  replicas(): ReplicaView | null {
+    return null;
+  }
+
+  /** The one replica serves a change once it is saved. */
+  async whenApplied(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {}
+
+  /** Whether a save could succeed now; the error when not. */
   async check(): Promise<{ ok: true } | { ok: false; error: string }> {
     // The directory must exist (or be creatable on first save) and be writable.
     let dir = dirname(this.path);

@@ -39,8 +39,9 @@ export const AnalysisResultSchema = Type.Object({
   z: Type.Union([Type.Number(), Type.Null()]),
 });
 
-/** Phases of a rollout: progressing <-> paused -> promoted | aborted. */
-export const RolloutPhaseSchema = Type.Union([Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('promoted'), Type.Literal('aborted')]);
+/** Phases of a rollout: progressing <-> paused -> promoted | aborted. The one list: metrics' veer_rollout_info is given it. */
+export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted'] as const;
+export const RolloutPhaseSchema = Type.Union(ROLLOUT_PHASES.map((phase) => Type.Literal(phase)));
 
 const RolloutRecordSchema = Type.Object({
   id: Type.String(),
@@ -107,7 +108,7 @@ export type AnalysisSpec = Static<typeof AnalysisSpecSchema>;
 /** One analysis check's verdict and numbers. */
 export type AnalysisResult = Static<typeof AnalysisResultSchema>;
 /** One of the rollout phases. */
-export type RolloutPhase = Static<typeof RolloutPhaseSchema>;
+export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
 /** A rollout, running or ended. */
 export type RolloutRecord = Static<typeof RolloutRecordSchema>;
 /** A gradual weight move in progress. */

@@ -1,14 +1,17 @@
-// Runtime state: weights set through the admin API, rollouts, shifts and the
-// history of every change, kept in a store and published through RouteState.
+// The command pipeline: weights set through the admin API, rollouts, shifts
+// and the history of every change, kept in a store and published through
+// the TablePublisher.
 //
 // Every write is a command, run one at a time (CommandQueue):
 //
-//   decide(view) ──> check weights ──> dry-run compile ──> save document ──> publish table ──> notify
-//        │                 │                  │                  │
-//        └─ throws VeerError: nothing changed ┴──────────────────┘ (store_unavailable)
+//   decide(view) ──> check weights ──> compile the service ──> save document ──> publish that table ──> notify
+//        │                 │                  │                       │
+//        └─ throws VeerError: nothing changed ┴───────────────────────┘ (store_unavailable)
 //
 // The in-memory document is replaced only after the save succeeded, and the
-// table only after that, so a failure at any step leaves no trace.
+// table only after that, so a failure at any step leaves no trace. A command
+// compiles the one service it changes, once: the table it previewed is the
+// table it publishes.
 //
 // With a shared store (etcd), a save is a compare-and-swap on the service's
 // revision (refused: 409 conflict with the current state), and other
@@ -18,11 +21,10 @@
 
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import type { CompiledService, CompileIssue, RouteTable, RuntimeWeights } from '../table/index.ts';
+import type { CompiledService, CompileIssue, RouteTable, RuntimeWeights, WeightChanges } from '../table/index.ts';
 import { CommandQueue } from './command-queue.ts';
 import { emptyState, isRolloutActive, type HistoryEntry, type PersistedState, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
-import type { RouteState } from './route-state.ts';
-import { ALWAYS_LEADER } from './leadership.ts';
+import type { TablePublisher } from './table-publisher.ts';
 import { StateLoadError, StoreConflictError, type Leadership, type ReplicaView, type SaveResult, type StateStore } from './store.ts';
 import { checkWeights } from './weights.ts';
 
@@ -57,7 +59,7 @@ export type ChangeListener = (service: string, record: ServiceRecord, entry: His
 
 /** How to build a RuntimeState. */
 export interface RuntimeStateOptions {
-  readonly routes: RouteState;
+  readonly routes: TablePublisher;
   readonly store: StateStore;
   readonly log: Logger;
   readonly now?: () => number;
@@ -67,7 +69,7 @@ export interface RuntimeStateOptions {
 
 /** Owns runtime weights, rollouts, shifts and history; the one path by which they change. */
 export class RuntimeState {
-  readonly routes: RouteState;
+  readonly routes: TablePublisher;
   readonly store: StateStore;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -106,7 +108,7 @@ export class RuntimeState {
    */
   async start(): Promise<readonly CompileIssue[]> {
     // Listening before loading: a change that lands meanwhile is applied right after.
-    this.store.watch?.(() => this.#queueRemote());
+    this.store.watch(() => this.#queueRemote());
     return this.#queue.run(async () => {
       const doc = await this.store.load();
       if (doc === null) return [];
@@ -121,17 +123,17 @@ export class RuntimeState {
 
   /** Whether this replica drives rollouts and shifts (always, unless a shared store elected another). */
   get leadership(): Leadership {
-    return this.store.leadership ?? ALWAYS_LEADER;
+    return this.store.leadership;
   }
 
   /** Which revision of the service each live replica has applied; null without a shared store. */
   replicas(service: string): ReplicaView | null {
-    return this.store.replicas?.(service) ?? null;
+    return this.store.replicas(service);
   }
 
   /** Resolves true once every live replica serves the service's current state (at once without a shared store). */
   whenApplied(service: string, timeoutMs: number): Promise<boolean> {
-    return this.store.whenApplied?.(service, timeoutMs) ?? Promise.resolve(true);
+    return this.store.whenApplied(service, timeoutMs);
   }
 
   /** The published route table. */
@@ -210,14 +212,19 @@ export class RuntimeState {
 
       const services = { ...this.#doc.services, [service]: record };
       if (Object.keys(record).length === 0) delete services[service];
-      const weights = runtimeWeightsFromServices(services);
-      const preview = this.routes.previewWeights(weights);
-      if (!preview.ok) throw new VeerError('invalid_weights', preview.issues.map((i) => i.message).join('; '));
-      const ignored = preview.warnings.find((w) => w.code === 'runtime_weights_ignored' && w.path[1] === compiled.index);
-      if (ignored && change.weights) throw new VeerError('invalid_weights', ignored.message);
+      // Only a change of the service's runtime weights changes the table; then that service alone is compiled.
+      const changes: WeightChanges | null = change.weights === undefined ? null : { [service]: record.weights ?? null };
+      let candidate: RouteTable | null = null;
+      if (changes !== null) {
+        const preview = this.routes.preview(changes);
+        if (!preview.ok) throw new VeerError('invalid_weights', preview.issues.map((i) => i.message).join('; '));
+        const ignored = preview.warnings.find((w) => w.code === 'runtime_weights_ignored');
+        if (ignored && change.weights) throw new VeerError('invalid_weights', ignored.message);
+        candidate = preview.table;
+      }
 
       const at = new Date(now).toISOString();
-      const after = preview.table.servicesByName.get(service)!.split.weights;
+      const after = (candidate?.servicesByName.get(service) ?? compiled).split.weights;
       let entry: HistoryEntry = {
         seq: (this.#doc.history.at(-1)?.seq ?? 0) + 1,
         at,
@@ -254,12 +261,16 @@ export class RuntimeState {
         history[history.length - 1] = entry;
       }
       this.#doc = doc;
-      const published = this.routes.publishWeights(weights);
-      // The config compiled a moment ago and the weights fit; only a bug gets here.
-      if (!published.ok) throw new VeerError('internal_error', published.issues.map((i) => i.message).join('; '));
+      let generation = this.table.generation;
+      if (candidate !== null && changes !== null) {
+        const published = this.routes.publish(candidate, changes);
+        // The weights fit the config a moment ago; only a reload in between that dropped a version gets here.
+        if (!published.ok) throw new VeerError('internal_error', published.issues.map((i) => i.message).join('; '));
+        generation = published.table.generation;
+      }
       this.#log.info({ service, actor, action: entry.action, before: entry.before, after: entry.after, reason: entry.reason }, 'state changed');
       for (const listener of this.#listeners) listener(service, record, entry);
-      return { service, record, entry, generation: published.table.generation };
+      return { service, record, entry, generation };
     });
   }
 
@@ -277,12 +288,12 @@ export class RuntimeState {
 
   /** Adopts the shared store's newest document: republishes weights that changed, tells listeners, records the revision served. */
   #applyLatest(): void {
-    const latest = this.store.latest?.();
-    if (latest === undefined || latest === null) return;
+    const latest = this.store.latest();
+    if (latest === null) return;
     const previous = this.#doc;
-    const weights = runtimeWeightsOf(latest.state);
-    if (canonicalJson(weights) !== canonicalJson(this.routes.runtimeWeights)) {
-      const published = this.routes.publishWeights(weights);
+    const changes = weightChangesBetween(this.routes.runtimeWeights, runtimeWeightsOf(latest.state));
+    if (Object.keys(changes).length > 0) {
+      const published = this.routes.publishWeights(changes);
       if (!published.ok) {
         this.#log.error({ store: this.store.description, errors: published.issues.map((i) => i.message) }, "stored weights do not fit this replica's config; keeping the current table");
         return;
@@ -311,11 +322,10 @@ export class RuntimeState {
 
   #markApplied(revision: number): void {
     const store = this.store;
-    if (store.markApplied === undefined) return;
     const settle = this.#settle;
     // Out-of-order settles are harmless: the store ignores a revision older than the one it has.
     if (settle === null) store.markApplied(revision);
-    else void settle().then(() => store.markApplied?.(revision));
+    else void settle().then(() => store.markApplied(revision));
   }
 }
 
@@ -344,4 +354,14 @@ function runtimeWeightsFromServices(services: Readonly<Record<string, ServiceRec
 
 function runtimeWeightsOf(doc: PersistedState): RuntimeWeights {
   return runtimeWeightsFromServices(doc.services);
+}
+
+/** The services whose runtime weights differ between `from` and `to` (null: `to` has none). */
+function weightChangesBetween(from: RuntimeWeights, to: RuntimeWeights): WeightChanges {
+  const changes: Record<string, RuntimeWeights[string] | null> = {};
+  for (const service of new Set([...Object.keys(from), ...Object.keys(to)])) {
+    const next = to[service] ?? null;
+    if (canonicalJson(from[service] ?? null) !== canonicalJson(next)) changes[service] = next;
+  }
+  return changes;
 }

@@ -27,24 +27,22 @@ export interface StateStore {
    * service changed elsewhere since `change.before` was read).
    */
   save(state: PersistedState, change?: SaveChange): Promise<SaveResult | void>;
-  /** Whether a save could succeed now (for /readyz); the error when not. */
-  check(): Promise<{ ok: true } | { ok: false; error: string }>;
-  /** Richer health for /readyz (a shared store may be `degraded`: unreachable, serving the last known state). */
-  health?(): Promise<StoreHealth>;
-  /** Shared stores: calls `listener` when the document changed (another replica, a resync); read `latest()` then. */
-  watch?(listener: () => void): void;
-  /** Shared stores: the newest document this replica has seen and its revision; null before the first contact. */
-  latest?(): { readonly state: PersistedState; readonly revision: number } | null;
-  /** Shared stores: this replica now serves everything up to `revision`. */
-  markApplied?(revision: number): void;
-  /** Shared stores: which revision of the service each live replica has applied. */
-  replicas?(service: string): ReplicaView;
-  /** Shared stores: resolves true once every live replica has applied the service's current revision (false after `timeoutMs`). */
-  whenApplied?(service: string, timeoutMs: number): Promise<boolean>;
-  /** Shared stores: whether this replica drives rollouts and shifts. Without it, the replica always does. */
-  readonly leadership?: Leadership;
+  /** Health for /readyz: `ok`, `degraded` (a shared store unreachable, serving the last known state: still ready) or `failing`. */
+  health(): Promise<StoreHealth>;
+  /** Calls `listener` when the document changed elsewhere (another replica, a resync); read `latest()` then. */
+  watch(listener: () => void): void;
+  /** The newest document seen from elsewhere and its revision; null when there is none (a file store, or before the first contact). */
+  latest(): { readonly state: PersistedState; readonly revision: number } | null;
+  /** This replica now serves everything up to `revision`. */
+  markApplied(revision: number): void;
+  /** Which revision of the service each live replica has applied; null when there are no other replicas to ask. */
+  replicas(service: string): ReplicaView | null;
+  /** Resolves true once every live replica has applied the service's current revision (false after `timeoutMs`). */
+  whenApplied(service: string, timeoutMs: number): Promise<boolean>;
+  /** Whether this replica drives rollouts and shifts. */
+  readonly leadership: Leadership;
   /** Releases connections, leases and timers. */
-  close?(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** What one command changed, for stores that save per service. */

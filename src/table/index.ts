@@ -1,8 +1,8 @@
-// Owns: compile(config, runtime weights) -> immutable route table (matchers, bucket ranges, upstream targets).
-// Must not touch: I/O, clocks, the environment, sockets; it is pure.
+// Owns: compile(config, runtime weights) -> immutable route table (matchers from a registry, bucket ranges, upstream specs), whole or one service at a time.
+// Must not touch: I/O, clocks, the environment, sockets, pools; it is pure data.
 
-export { compileTable } from './compile.ts';
-export type { CompileOptions, CompileResult } from './compile.ts';
+export { compileTable, reweighTable } from './compile.ts';
+export type { CompileOptions, CompileResult, WeightChanges } from './compile.ts';
 export type {
   RouteTable,
   CompiledService,
@@ -11,12 +11,14 @@ export type {
   CompiledSplit,
   CompiledTimeouts,
   HostGroup,
+  HostIndex,
+  ServiceLookup,
   RuntimeWeights,
-  UpstreamTarget,
+  UpstreamSpec,
   CompileIssue,
 } from './types.ts';
 export { BUCKETS, bucketOf, hashSeed } from './hash.ts';
 export { allocateBuckets, bucketEnds, rangeIndexOf } from './split.ts';
 export { normalizeHostPattern, normalizeRequestHost } from './hosts.ts';
-export { createMatcher, createValueReader, MAX_REGEX_INPUT } from './matchers.ts';
-export type { RequestView, Matcher, ValueReader } from './matchers.ts';
+export { createMatcher, createValueReader, MATCHERS, MAX_REGEX_INPUT } from './matchers.ts';
+export type { RequestView, Matcher, MatcherFactory, ValueReader } from './matchers.ts';

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import safeRegex from 'safe-regex2';
 import type { ValueMatcherConfig } from '../config/index.ts';
+import type { ConfigIssueCode } from '../errors.ts';
 
 /** The parts of a request that routing reads; `http.IncomingMessage` is one. */
 export interface RequestView {
@@ -27,9 +28,9 @@ export interface Matcher {
 
 /** A spec that could not be compiled; `field` names the offending key. */
 export class MatcherSpecError extends Error {
-  readonly code: string;
+  readonly code: ConfigIssueCode;
   readonly field: string | undefined;
-  constructor(code: string, message: string, field?: string) {
+  constructor(code: ConfigIssueCode, message: string, field?: string) {
     super(message);
     this.code = code;
     this.field = field;
@@ -238,3 +239,17 @@ export function createMatcher(kind: 'header' | 'cookie' | 'query', spec: ValueMa
   }
   return new RegexMatcher(reader, regex);
 }
+
+/** Builds a matcher from its (schema-validated) spec; throws MatcherSpecError when the spec cannot work. */
+export type MatcherFactory = (spec: unknown) => Matcher;
+
+/**
+ * The matcher registry: a rule's condition kind (its key under `match:`) ->
+ * factory, in the order a rule's conditions are checked. A new condition is
+ * one entry here and one in the config schema.
+ */
+export const MATCHERS: ReadonlyMap<string, MatcherFactory> = new Map<string, MatcherFactory>([
+  ['header', (spec) => createMatcher('header', spec as ValueMatcherConfig)],
+  ['cookie', (spec) => createMatcher('cookie', spec as ValueMatcherConfig)],
+  ['query', (spec) => createMatcher('query', spec as ValueMatcherConfig)],
+]);

@@ -2,20 +2,38 @@
 // once per config or weight change, frozen, and replaced whole.
 //
 //   RouteTable
-//   ├── exactHosts:  Map host -> HostGroup ──┐
-//   ├── wildcards:   [{ suffix, group }] ────┤   HostGroup = services sorted by
-//   ├── anyHost:     HostGroup ──────────────┘   pathPrefix length, longest first
-//   └── services:    CompiledService[]
+//   ├── hosts: HostIndex (shared by every table of one config) ─────────────┐
+//   │     ├── exactHosts:  Map host -> HostGroup ──┐                        │
+//   │     ├── wildcards:   [{ suffix, group }] ────┤ HostGroup = service    │
+//   │     └── anyHost:     HostGroup ──────────────┘ indexes, longest       │
+//   │                                                pathPrefix first       │
+//   └── services:    CompiledService[]   <── indexes point here ────────────┘
 //         ├── rules:  [{ conditions: Matcher[], to: CompiledVersion }]
 //         ├── split:  { ends: Uint16Array, versions, sticky: ValueReader | null, seedState }
-//         └── versions: [{ name, upstreams: UpstreamTarget[] }]
+//         └── versions: [{ name, upstream: UpstreamSpec }]
+//
+// The host index names services by position, not by object, so a weight
+// change replaces one entry of `services` and shares the index and every
+// other compiled service with the table before it: it costs one service.
+// Tables are plain data: no pools, sockets or timers. The forwarder owns the
+// connections and finds them by `UpstreamSpec.key`, so any table (a dry run,
+// a worker's copy) is safe to hold and nothing has to be bound to it.
 
 import type { Config, RolloutConfig } from '../config/index.ts';
+import type { ConfigIssueCode } from '../errors.ts';
 import type { Matcher, ValueReader } from './matchers.ts';
 
-/** Where a version's requests go. The forwarder binds its pool into this. */
-export interface UpstreamTarget {
-  readonly origin: string;
+/**
+ * Where a version's requests go: its origins and how to connect. The
+ * forwarder keeps one endpoint set (pools, round robin) per `key`; two
+ * versions or two tables with the same spec share it.
+ */
+export interface UpstreamSpec {
+  /** Stable identity of the spec: equal keys mean equal specs. */
+  readonly key: string;
+  /** `scheme://host:port`, one per configured URL, in config order. */
+  readonly origins: readonly string[];
+  readonly connectTimeoutMs: number;
 }
 
 /** One version of a service. */
@@ -23,12 +41,7 @@ export interface CompiledVersion {
   readonly name: string;
   readonly index: number;
   readonly service: CompiledService;
-  readonly upstreams: readonly UpstreamTarget[];
-  /**
-   * Round-robin position over `upstreams`. The one mutable field of a table:
-   * a counter, not routing state, so sharing it between tables is harmless.
-   */
-  readonly cursor: Uint32Array;
+  readonly upstream: UpstreamSpec;
 }
 
 /** A route rule: every condition must match; first matching rule wins. */
@@ -78,17 +91,34 @@ export interface CompiledService {
 }
 
 /**
- * Services that share a host pattern, longest pathPrefix first. A large
- * group (many prefixes under one host) also carries a prefix index, so the
- * router tries one map lookup per distinct prefix length instead of
- * scanning every prefix.
+ * Services that share a host pattern, as indexes into `RouteTable.services`,
+ * longest pathPrefix first. A large group (many prefixes under one host)
+ * also carries a prefix index, so the router tries one map lookup per
+ * distinct prefix length instead of scanning every prefix.
  */
-export type HostGroup = readonly CompiledService[] & { readonly prefixIndex?: PrefixIndex };
+export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex };
 
-/** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service. */
+/** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service index. */
 export interface PrefixIndex {
   readonly lengths: readonly number[];
-  readonly byPrefix: ReadonlyMap<string, CompiledService>;
+  readonly byPrefix: ReadonlyMap<string, number>;
+}
+
+/** Which services serve which hosts and paths; depends only on the config, so weight changes share it. */
+export interface HostIndex {
+  readonly exactHosts: ReadonlyMap<string, HostGroup>;
+  readonly wildcards: readonly { readonly suffix: string; readonly group: HostGroup }[];
+  readonly anyHost: HostGroup;
+  /** Service name -> index into `RouteTable.services`. */
+  readonly byName: ReadonlyMap<string, number>;
+}
+
+/** Read access to a table's services by name (a view over `RouteTable.services`). */
+export interface ServiceLookup {
+  get(name: string): CompiledService | undefined;
+  has(name: string): boolean;
+  keys(): IterableIterator<string>;
+  readonly size: number;
 }
 
 /** The immutable route table. */
@@ -96,10 +126,10 @@ export interface RouteTable {
   readonly generation: number;
   readonly config: Config;
   readonly services: readonly CompiledService[];
-  readonly servicesByName: ReadonlyMap<string, CompiledService>;
-  readonly exactHosts: ReadonlyMap<string, HostGroup>;
-  readonly wildcards: readonly { readonly suffix: string; readonly group: HostGroup }[];
-  readonly anyHost: HostGroup;
+  readonly servicesByName: ServiceLookup;
+  readonly hosts: HostIndex;
+  /** Weights set at runtime over the config's, by service (those the table was compiled with). */
+  readonly runtimeWeights: RuntimeWeights;
 }
 
 /** Runtime weights that override the config's, by service then version. */
@@ -107,7 +137,7 @@ export type RuntimeWeights = Readonly<Record<string, Readonly<Record<string, num
 
 /** A semantic problem found while compiling; `path` points into the config. */
 export interface CompileIssue {
-  readonly code: string;
+  readonly code: ConfigIssueCode;
   readonly path: readonly (string | number)[];
   readonly message: string;
   /** True when the problem is the map key at `path` (e.g. an unknown version in weights), not its value. */

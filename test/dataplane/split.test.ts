@@ -94,7 +94,7 @@ t.test('sticky header keeps each user on one version, and raising the canary onl
   t.ok(onV2Before > 10 && onV2Before < 60, `about 10% of users on v2 (${onV2Before}/300)`);
 
   writeFileSync(veer.configPath, config(30));
-  t.equal(await veer.veer.reloader.reload('test'), 'applied', 'the raised weight is applied');
+  t.equal(await veer.veer.reloader.reload('test'), 'success', 'the raised weight is applied');
 
   const after = await assign();
   const movedBack = users.filter((_, i) => before[i] === 'v2' && after[i] !== 'v2');

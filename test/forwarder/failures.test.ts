@@ -4,8 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { createDataPlane } from '../../src/dataplane/index.ts';
-import type { ExchangeObserver, UpstreamFailure } from '../../src/forwarder/index.ts';
-import type { CompiledVersion } from '../../src/table/index.ts';
+import type { ExchangeObserver, FinishedExchange } from '../../src/forwarder/index.ts';
 import {
   formatRequest,
   onRequestHeads,
@@ -184,7 +183,7 @@ t.test('each exchange is reported once; a client abort is a 499, not an upstream
   );
   const ended: { version: string; status: number; failure: string | null }[] = [];
   const observer: ExchangeObserver = {
-    onExchangeEnd(version: CompiledVersion, status: number, failure: UpstreamFailure | null) {
+    onExchangeEnd({ version, status, failure }: FinishedExchange) {
       ended.push({ version: version.name, status, failure: failure?.code ?? null });
     },
   };
@@ -243,7 +242,7 @@ t.test('a keep-alive client that pipelines two requests and leaves: both upstrea
   const plane = createDataPlane({
     table: () => veer.veer.state.table,
     log: veer.veer.log,
-    observer: { onExchangeEnd: (version: CompiledVersion, status: number) => void ended.push({ version: version.name, status }) },
+    observer: { onExchangeEnd: ({ version, status }: FinishedExchange) => void ended.push({ version: version.name, status }) },
   });
   const { port } = await plane.listen('127.0.0.1', 0);
   t.teardown(() => plane.drain(0));

@@ -153,21 +153,21 @@ t.test('weights and reload counters follow config reloads', async (t) => {
   t.equal(sumOf(m, 'veer_config_reloads_total'), 0);
 
   writeFileSync(veer.configPath, serviceConfig({ versions, weights: { v1: 3, v2: 1 } }));
-  t.equal(await veer.veer.reloader.reload('test'), 'applied');
+  t.equal(await veer.veer.reloader.reload('test'), 'success');
   m = await scrape(veer.adminUrl);
   t.equal(sumOf(m, 'veer_version_weight', { version: 'v1' }), 75, 'weights are published as percents');
   t.equal(sumOf(m, 'veer_version_weight', { version: 'v2' }), 25);
   t.equal(sumOf(m, 'veer_config_reloads_total', { result: 'success' }), 1);
 
   writeFileSync(veer.configPath, 'services: [\n');
-  t.equal(await veer.veer.reloader.reload('test'), 'rejected');
+  t.equal(await veer.veer.reloader.reload('test'), 'failure');
   m = await scrape(veer.adminUrl);
   t.equal(sumOf(m, 'veer_config_reloads_total', { result: 'failure' }), 1, 'a rejected reload is counted');
   t.equal(sumOf(m, 'veer_config_reloads_total', { result: 'success' }), 1);
   t.equal(sumOf(m, 'veer_version_weight', { version: 'v2' }), 25, 'the last good weights stay');
 
   writeFileSync(veer.configPath, serviceConfig({ versions: { v1: v1.url } }));
-  t.equal(await veer.veer.reloader.reload('test'), 'applied');
+  t.equal(await veer.veer.reloader.reload('test'), 'success');
   m = await scrape(veer.adminUrl);
   t.equal(sumOf(m, 'veer_version_weight', { version: 'v1' }), 100);
   t.equal(samplesOf(m, 'veer_version_weight', { version: 'v2' }).length, 0, 'a removed version has no weight series');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createVeerMetrics, renderSnapshots } from '../../src/metrics/index.ts';
+import { ROLLOUT_PHASES } from '../../src/state/index.ts';
 import type { CompiledService, CompiledVersion, RouteTable } from '../../src/table/index.ts';
 import { parsePromText, samplesOf, sumOf } from './prom-text.ts';
 
@@ -33,11 +34,11 @@ t.test('the recorder counts requests, durations, failures and in-flight per vers
   let text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 2, 'two started, none ended');
   now = 1004;
-  r.onExchangeEnd(v1, 200, null, 1000, 'GET');
-  r.onExchangeEnd(v1, 200, null, 1000, 'GET');
-  r.onExchangeEnd(v1, 404, null, 1003, 'PROPFIND');
-  r.onExchangeEnd(v2, 502, connectFailure, 1000, 'POST');
-  r.onExchangeEnd(v2, 499, null, 1000, 'GET');
+  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET' });
+  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET' });
+  r.onExchangeEnd({ version: v1, status: 404, failure: null, startedAt: 1003, method: 'PROPFIND' });
+  r.onExchangeEnd({ version: v2, status: 502, failure: connectFailure, startedAt: 1000, method: 'POST' });
+  r.onExchangeEnd({ version: v2, status: 499, failure: null, startedAt: 1000, method: 'GET' });
 
   text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 0, 'in-flight never goes negative');
@@ -67,11 +68,11 @@ t.test('series follow the config: weights change, removed versions disappear', a
   const metrics = createVeerMetrics({ processMetrics: false });
   const first = fakeTable({ shop: { v1: 50, v2: 50 } });
   metrics.observeTable(first);
-  metrics.recorder.onExchangeEnd(versionOf(first, 'shop', 'v2'), 200, null, performance.now(), 'GET');
+  metrics.recorder.onExchangeEnd({ version: versionOf(first, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
   // A new table (new version objects) with the same names keeps counting into the same series.
   const second = fakeTable({ shop: { v1: 20, v2: 80 } });
   metrics.observeTable(second);
-  metrics.recorder.onExchangeEnd(versionOf(second, 'shop', 'v2'), 200, null, performance.now(), 'GET');
+  metrics.recorder.onExchangeEnd({ version: versionOf(second, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
   let text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_total', { version: 'v2' }), 2, 'counts survive a publish');
   t.equal(sumOf(text, 'veer_version_weight', { version: 'v2' }), 80);
@@ -83,8 +84,8 @@ t.test('series follow the config: weights change, removed versions disappear', a
   t.equal(sumOf(text, 'veer_version_weight', { version: 'v1' }), 100);
 });
 
-t.test('rollout info has one series per phase, 1 on the current one', async (t) => {
-  const metrics = createVeerMetrics({ processMetrics: false });
+t.test('rollout info has one series per phase of the state room, 1 on the current one', async (t) => {
+  const metrics = createVeerMetrics({ processMetrics: false, rolloutPhases: ROLLOUT_PHASES });
   metrics.observeTable(fakeTable({ shop: { v1: 100, v2: 0 } }));
   let text = parsePromText((await metrics.render()).body);
   t.equal(samplesOf(text, 'veer_rollout_info').length, 0, 'empty until a rollout reports');
@@ -119,7 +120,7 @@ t.test('snapshots of several processes aggregate into one exposition (cluster-re
   for (const [i, m] of workers.entries()) {
     const table = fakeTable({ shop: { v1: 70, v2: 30 } });
     m.observeTable(table);
-    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd(versionOf(table, 'shop', 'v1'), 200, null, performance.now(), 'GET');
+    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd({ version: versionOf(table, 'shop', 'v1'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
     m.countReload('success');
   }
   const merged = await renderSnapshots(await Promise.all(workers.map((m) => m.snapshot())));

@@ -255,12 +255,12 @@ t.test('a reload that removes a service suspends its rollout; bringing the servi
   const running = await veer(t, withService);
   t.equal((await admin(running.adminUrl, 'POST', '/api/v1/services/svc/rollout')).status, 201);
   writeFileSync(running.configPath, withService.replace('- name: svc', '- name: other'));
-  t.equal(await running.veer.reloader.reload('test'), 'applied', 'the service is gone');
+  t.equal(await running.veer.reloader.reload('test'), 'success', 'the service is gone');
   await new Promise((r) => setTimeout(r, 900));
   t.equal((await admin(running.adminUrl, 'GET', '/api/v1/services/svc/rollout')).status, 404, 'no such service while it is gone');
   t.same(await countVersions(running.url, 10), { v1: 10 }, 'the other service keeps serving');
   writeFileSync(running.configPath, withService);
-  t.equal(await running.veer.reloader.reload('test'), 'applied', 'the service is back');
+  t.equal(await running.veer.reloader.reload('test'), 'success', 'the service is back');
   t.ok(await until(async () => (await rolloutOf(running)).phase === 'promoted', 5000), 'its rollout goes on from the stored step to the end');
   t.same(weightsOf(running), { v1: 0, v2: 100 });
 });

@@ -187,7 +187,7 @@ t.test('many prefixes under one host: the prefix index finds the same service as
     .map((p, i) => `  - { name: s${i}, match: { hosts: [api.test], pathPrefix: "${p}" }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }`)
     .join('\n');
   const table = tableFromYaml(`services:\n${services}\n`);
-  const group = table.exactHosts.get('api.test')!;
+  const group = table.hosts.exactHosts.get('api.test')!;
   t.ok(group.prefixIndex, 'a large group is indexed');
   const scan = (url: string) => {
     let best: string | null = null;
@@ -210,5 +210,5 @@ t.test('many prefixes under one host: the prefix index finds the same service as
   }
   t.pass('3000 random paths agree');
   const small = tableFromYaml(`services:\n${services.split('\n').slice(0, 3).join('\n')}\n`);
-  t.equal(small.exactHosts.get('api.test')!.prefixIndex, undefined, 'a small group is scanned');
+  t.equal(small.hosts.exactHosts.get('api.test')!.prefixIndex, undefined, 'a small group is scanned');
 });

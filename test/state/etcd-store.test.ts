@@ -5,8 +5,7 @@
 import t from 'tap';
 import { Etcd3 } from 'etcd3';
 import { createLogger } from '../../src/log/index.ts';
-import { UpstreamPools } from '../../src/forwarder/index.ts';
-import { EtcdStore, RouteState, RuntimeState, StateLoadError, StoreConflictError, emptyState, type HistoryEntry, type ServiceRecord } from '../../src/state/index.ts';
+import { EtcdStore, TablePublisher, RuntimeState, StateLoadError, StoreConflictError, emptyState, type HistoryEntry, type ServiceRecord } from '../../src/state/index.ts';
 import { until } from '../helpers/admin.ts';
 import { etcdMissing, startEtcd, uniquePrefix, type TestEtcd } from '../helpers/etcd.ts';
 import type { TestScope } from '../helpers/http.ts';
@@ -198,15 +197,11 @@ const config = loadYaml(splitYaml({ v1: 100, v2: 0 }));
 /** One replica with its route and runtime state, over `config`. */
 async function replica(t: TestScope, prefix: string, id: string) {
   const store = new EtcdStore({ endpoints: [etcd.endpoint], prefix, log, leaseTtlSeconds: 2, replicaId: id });
-  const pools = new UpstreamPools();
-  const routes = new RouteState((origin) => pools.bind(origin, 1000));
+  const routes = new TablePublisher();
   const compiled = routes.applyConfig(config);
   if (!compiled.ok) throw new Error('the test config does not compile');
   const runtime = new RuntimeState({ routes, store, log });
-  t.teardown(async () => {
-    await store.close();
-    await pools.close(true);
-  });
+  t.teardown(() => store.close());
   await runtime.start();
   return { store, routes, runtime };
 }

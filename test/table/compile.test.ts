@@ -20,7 +20,7 @@ t.test('a compiled service: versions, split ranges, sticky key, timeouts', async
   t.same(s.versions.map((v) => v.name), ['v1', 'v2']);
   t.equal(s.versionsByName.get('v2'), s.versions[1]);
   t.equal(s.versions[1]!.service, s, 'a version points back to its service');
-  t.same(s.versions[0]!.upstreams, [{ origin: 'http://127.0.0.1:3001' }]);
+  t.same(s.versions[0]!.upstream, { key: 'http://127.0.0.1:3001#2000', origins: ['http://127.0.0.1:3001'], connectTimeoutMs: 2000 });
   t.same([...s.split.ends], [9000, 10000]);
   t.same(s.split.percents, [90, 10]);
   t.same(s.split.weights, { v1: 90, v2: 10 });
@@ -83,29 +83,24 @@ t.test('rules compile in config order', async (t) => {
   ]);
 });
 
-t.test('origins are normalised; bindUpstream and generation are used', async (t) => {
+t.test('origins are normalised; equal upstreams share a key; generation is used', async (t) => {
   const config = loadYaml(`services:
   - name: svc
     versions:
       - name: v1
         upstream: [ "HTTP://Example.COM:80/", "https://127.0.0.1:8443", "http://[::1]:3001" ]
+      - name: v2
+        upstream: [ "http://example.com", "https://127.0.0.1:8443/", "http://[::1]:3001" ]
+      - name: v3
+        upstream: "http://example.com"
 `);
-  t.same(compileOrThrow(config).services[0]!.versions[0]!.upstreams, [
-    { origin: 'http://example.com' },
-    { origin: 'https://127.0.0.1:8443' },
-    { origin: 'http://[::1]:3001' },
-  ]);
-  const seen: string[] = [];
-  const table = compileOrThrow(config, {
-    generation: 7,
-    bindUpstream: (origin, service) => {
-      seen.push(`${service.name} ${origin}`);
-      return { origin, pool: origin.length } as { origin: string };
-    },
-  });
+  const table = compileOrThrow(config, { generation: 7 });
   t.equal(table.generation, 7);
-  t.same(seen, ['svc http://example.com', 'svc https://127.0.0.1:8443', 'svc http://[::1]:3001']);
-  t.match(table.services[0]!.versions[0]!.upstreams[0], { origin: 'http://example.com', pool: 18 });
+  const [v1, v2, v3] = table.services[0]!.versions;
+  t.same(v1!.upstream.origins, ['http://example.com', 'https://127.0.0.1:8443', 'http://[::1]:3001']);
+  t.equal(v1!.upstream.key, v2!.upstream.key, 'the same origins, written differently, are one upstream');
+  t.not(v1!.upstream.key, v3!.upstream.key);
+  t.ok(Object.isFrozen(v1!.upstream), 'the spec is plain frozen data');
 });
 
 t.test('timeouts, exposeVersionHeader and rollout are carried over', async (t) => {
@@ -137,13 +132,14 @@ t.test('host index: exact, wildcards longest suffix first, any host; each longes
   - { name: any, versions: [{ name: v, upstream: "http://127.0.0.1:5" }] }
   - { name: any-static, match: { pathPrefix: /static }, versions: [{ name: v, upstream: "http://127.0.0.1:6" }] }
 `);
-  t.same([...table.exactHosts.keys()], ['a.example.com']);
-  t.same(table.exactHosts.get('a.example.com')!.map((s) => s.name), ['api', 'root']);
-  t.same(table.wildcards.map((w) => [w.suffix, w.group.map((s) => s.name)]), [
+  const names = (group: readonly number[]) => group.map((i) => table.services[i]!.name);
+  t.same([...table.hosts.exactHosts.keys()], ['a.example.com']);
+  t.same(names(table.hosts.exactHosts.get('a.example.com')!), ['api', 'root']);
+  t.same(table.hosts.wildcards.map((w) => [w.suffix, names(w.group)]), [
     ['.eu.example.com', ['narrow']],
     ['.example.com', ['wide']],
   ]);
-  t.same(table.anyHost.map((s) => s.name), ['any-static', 'any']);
+  t.same(names(table.hosts.anyHost), ['any-static', 'any']);
   t.same(table.servicesByName.get('api')!.hosts, ['a.example.com']);
 });
 

@@ -11,7 +11,7 @@
 // so "applied revision >= the service key's revision" means "serves it".
 
 import { Value } from '@sinclair/typebox/value';
-import { PersistedStateSchema, STATE_FORMAT, type HistoryEntry, type ServiceRecord } from './records.ts';
+import { PersistedStateSchema, STATE_FORMAT, type HistoryEntry, type ServiceRecord } from '../records.ts';
 
 /** The kinds of key under the prefix. */
 export type EtcdKey =

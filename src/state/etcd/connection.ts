@@ -12,11 +12,11 @@
 // ConnectionEvents (etcd-store.ts).
 
 import type { IKeyValue, IWatchResponse } from 'etcd3';
-import type { Logger } from '../log/index.ts';
-import { describeEtcdError } from './etcd-credentials.ts';
-import type { EtcdKeys, ReplicaMarker } from './etcd-keys.ts';
-import { closeSession, openSession, revokeAndClose, type EtcdSession, type OpenSessionOptions } from './etcd-session.ts';
-import { StateLoadError } from './store.ts';
+import type { Logger } from '../../log/index.ts';
+import { describeEtcdError } from './credentials.ts';
+import type { EtcdKeys, ReplicaMarker } from './keys.ts';
+import { closeSession, openSession, revokeAndClose, type EtcdSession, type OpenSessionOptions } from './session.ts';
+import { StateLoadError } from '../store.ts';
 
 /** Where a connection stands: `closed` is final. */
 export type ConnectionPhase = 'starting' | 'up' | 'down' | 'closed';

@@ -10,8 +10,9 @@
 
 import { ConstantBackoff, noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IWatchResponse, type Lease, type Watcher } from 'etcd3';
-import { etcdClientSecurity, type EtcdSecurity } from './etcd-credentials.ts';
-import type { EtcdKeys, ReplicaMarker } from './etcd-keys.ts';
+import type { EtcdSecurity } from '../../config/index.ts';
+import { etcdClientSecurity } from './credentials.ts';
+import type { EtcdKeys, ReplicaMarker } from './keys.ts';
 
 /** An open connection: client, lease and watch. */
 export interface EtcdSession {

@@ -7,7 +7,7 @@
 // taken twice.
 
 import type { Etcd3 } from 'etcd3';
-import type { EtcdKeys } from './etcd-keys.ts';
+import type { EtcdKeys } from './keys.ts';
 
 /**
  * Puts `id` in the leader key on `leaseId` if nobody holds it (or this replica

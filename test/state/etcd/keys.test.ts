@@ -1,7 +1,7 @@
 // The etcd key layout and the decoding of what is stored there (no etcd needed).
 
 import t from 'tap';
-import { decodeHistoryEntry, decodeReplicaMarker, decodeServiceRecord, EtcdKeys } from '../../src/state/etcd-keys.ts';
+import { decodeHistoryEntry, decodeReplicaMarker, decodeServiceRecord, EtcdKeys } from '../../../src/state/etcd/keys.ts';
 
 t.test('keys under the prefix are built and read back', async (t) => {
   const keys = new EtcdKeys('/veer');

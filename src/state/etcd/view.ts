@@ -10,9 +10,9 @@
 //   revision  the newest services/ or history/ revision seen
 
 import type { IEvent, IKeyValue } from 'etcd3';
-import { decodeHistoryEntry, decodeReplicaMarker, decodeServiceRecord, type EtcdKeys, type ReplicaMarker } from './etcd-keys.ts';
-import { STATE_FORMAT, type HistoryEntry, type PersistedState, type ServiceRecord } from './records.ts';
-import type { ReplicaView } from './store.ts';
+import { decodeHistoryEntry, decodeReplicaMarker, decodeServiceRecord, type EtcdKeys, type ReplicaMarker } from './keys.ts';
+import { STATE_FORMAT, type HistoryEntry, type PersistedState, type ServiceRecord } from '../records.ts';
+import type { ReplicaView } from '../store.ts';
 
 interface ServiceSlot {
   readonly rev: number;

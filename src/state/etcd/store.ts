@@ -13,16 +13,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { IKeyValue, IWatchResponse } from 'etcd3';
-import type { Logger } from '../log/index.ts';
-import { EtcdConnection } from './etcd-connection.ts';
-import type { EtcdSecurity } from './etcd-credentials.ts';
-import { EtcdKeys, type ReplicaMarker } from './etcd-keys.ts';
-import { campaignForLeader } from './etcd-leader.ts';
-import type { EtcdSession } from './etcd-session.ts';
-import { EtcdView } from './etcd-view.ts';
-import { LeadershipFlag } from './leadership.ts';
-import type { PersistedState } from './records.ts';
-import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreHealth } from './store.ts';
+import type { Logger } from '../../log/index.ts';
+import { EtcdConnection } from './connection.ts';
+import type { EtcdSecurity } from '../../config/index.ts';
+import { EtcdKeys, type ReplicaMarker } from './keys.ts';
+import { campaignForLeader } from './leader.ts';
+import type { EtcdSession } from './session.ts';
+import { EtcdView } from './view.ts';
+import { LeadershipFlag } from '../leadership.ts';
+import type { PersistedState } from '../records.ts';
+import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreHealth } from '../store.ts';
 
 /** How to reach etcd and how this replica takes part. */
 export interface EtcdStoreOptions {

@@ -1,0 +1,176 @@
+// One service's config -> CompiledService: hosts, versions and their
+// upstreams, route rules (through the matcher registry) and the split.
+// Compiled alone, so a change to one service compiles that service only.
+
+import type { Config, ServiceConfig } from '../config/index.ts';
+import { parseDuration } from '../config/index.ts';
+import type { ConfigIssueCode } from '../errors.ts';
+import { hashSeed } from './hash.ts';
+import { normalizeHostPattern } from './hosts.ts';
+import { createValueReader, MATCHERS, MatcherSpecError, type Matcher } from './matchers.ts';
+import { allocateBuckets, bucketEnds } from './split.ts';
+import type { CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue } from './types.ts';
+import { compileUpstream } from './upstreams.ts';
+
+/** A config path. */
+export type Path = (string | number)[];
+/** Collects one issue. */
+export type Report = (code: ConfigIssueCode, path: Path, message: string, atKey?: boolean) => void;
+
+/** Normalised host patterns of a service; null when it serves any host. */
+export function compileHosts(spec: ServiceConfig, base: Path, report: Report): string[] | null {
+  if (!spec.match.hosts) return null;
+  const hosts: string[] = [];
+  spec.match.hosts.forEach((raw, i) => {
+    const host = normalizeHostPattern(raw);
+    if (host === null) report('invalid_host', [...base, 'match', 'hosts', i], `"${raw}" is not a host name or a *.domain wildcard`);
+    else hosts.push(host);
+  });
+  return hosts;
+}
+
+/**
+ * Compiles services[index] of `config`, with `runtimeWeights` over the
+ * config's weights. Returns null when it has issues (reported).
+ */
+export function compileService(
+  config: Config,
+  index: number,
+  hosts: string[] | null,
+  runtimeWeights: Readonly<Record<string, number>> | undefined,
+  report: Report,
+  warnings: CompileIssue[],
+): CompiledService | null {
+  const spec = config.services[index]!;
+  const base: Path = ['services', index];
+  const versions: CompiledVersion[] = [];
+  const versionsByName = new Map<string, CompiledVersion>();
+  // The service object is completed after its versions, which point back to it.
+  const service = {} as { -readonly [K in keyof CompiledService]: CompiledService[K] };
+  const connectMs = parseDuration(spec.timeouts.connect);
+
+  spec.versions.forEach((v, vi) => {
+    if (versionsByName.has(v.name)) {
+      report('duplicate_version', [...base, 'versions', vi, 'name'], `version name "${v.name}" is used twice in service ${spec.name}`);
+      return;
+    }
+    const upstream = compileUpstream(v.upstream, connectMs, (ui, message) =>
+      report('invalid_upstream', ui === null ? [...base, 'versions', vi, 'upstream'] : [...base, 'versions', vi, 'upstream', ui], message),
+    );
+    const version: CompiledVersion = Object.freeze({ name: v.name, index: vi, service: service as CompiledService, upstream });
+    versions.push(version);
+    versionsByName.set(v.name, version);
+  });
+
+  const rules = compileRules(spec, base, versionsByName, report);
+  const split = compileSplit(spec, base, versions, versionsByName, runtimeWeights, report, warnings);
+
+  if (spec.rollout) {
+    const canary = spec.rollout.canary;
+    if (!versionsByName.has(canary)) {
+      report('unknown_version', [...base, 'rollout', 'canary'], `"${canary}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')})`);
+    } else if (versions.length < 2) {
+      report('invalid_rollout', [...base, 'rollout'], 'a rollout needs at least two versions: the canary and a stable one');
+    }
+  }
+
+  if (!split) return null;
+  Object.assign(service, {
+    name: spec.name,
+    index,
+    hosts: hosts ? Object.freeze(hosts) : null,
+    pathPrefix: spec.match.pathPrefix,
+    versions: Object.freeze(versions),
+    versionsByName,
+    rules,
+    split,
+    timeouts: Object.freeze({ connectMs, responseMs: parseDuration(spec.timeouts.response) }),
+    exposeVersionHeader: spec.exposeVersionHeader ?? config.exposeVersionHeader,
+    rollout: spec.rollout ?? null,
+  });
+  return Object.freeze(service);
+}
+
+function compileRules(spec: ServiceConfig, base: Path, versionsByName: Map<string, CompiledVersion>, report: Report): readonly CompiledRule[] {
+  const rules: CompiledRule[] = [];
+  spec.routes.forEach((rule, ri) => {
+    const path: Path = [...base, 'routes', ri];
+    const to = versionsByName.get(rule.to);
+    if (!to) {
+      report('unknown_version', [...path, 'to'], `"${rule.to}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')})`);
+    }
+    const conditions: Matcher[] = [];
+    // Conditions in the registry's order, so a rule reads the same whatever order its YAML keys have.
+    for (const [kind, create] of MATCHERS) {
+      const matcherSpec = (rule.match as Readonly<Record<string, unknown>>)[kind];
+      if (matcherSpec === undefined) continue;
+      try {
+        conditions.push(create(matcherSpec));
+      } catch (err) {
+        if (!(err instanceof MatcherSpecError)) throw err;
+        report(err.code, err.field ? [...path, 'match', kind, err.field] : [...path, 'match', kind], err.message);
+      }
+    }
+    if (to) rules.push(Object.freeze({ index: ri, conditions: Object.freeze(conditions), to }));
+  });
+  return Object.freeze(rules);
+}
+
+function compileSplit(
+  spec: ServiceConfig,
+  base: Path,
+  versions: CompiledVersion[],
+  versionsByName: Map<string, CompiledVersion>,
+  runtimeWeights: Readonly<Record<string, number>> | undefined,
+  report: Report,
+  warnings: CompileIssue[],
+): CompiledSplit | null {
+  const path: Path = [...base, 'split', 'weights'];
+  const configWeights: Record<string, number> = spec.split ? { ...spec.split.weights } : { [versions[0]?.name ?? '']: 100 };
+  let unknownCount = 0;
+  for (const name of Object.keys(configWeights)) {
+    if (!versionsByName.has(name)) {
+      report('unknown_version', [...path, name], `"${name}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')})`, true);
+      unknownCount++;
+    }
+  }
+  const configTotal = Object.values(configWeights).reduce((a, b) => a + b, 0);
+  if (unknownCount === 0 && !(configTotal > 0)) {
+    report('invalid_weights', path, 'all weights are 0: at least one version must get split traffic');
+    return null;
+  }
+  if (unknownCount > 0 || versions.length === 0) return null;
+
+  let weights = configWeights;
+  let source: 'config' | 'runtime' = 'config';
+  if (runtimeWeights) {
+    const unknown = Object.keys(runtimeWeights).filter((n) => !versionsByName.has(n));
+    // The state store is a file someone may edit: a negative or non-number weight is refused like an unknown version.
+    const invalid = Object.keys(runtimeWeights).filter((n) => !(Number.isFinite(runtimeWeights[n]) && runtimeWeights[n]! >= 0));
+    const total = Object.values(runtimeWeights).reduce((a, b) => a + b, 0);
+    if (unknown.length === 0 && invalid.length === 0 && total > 0) {
+      weights = { ...runtimeWeights };
+      source = 'runtime';
+    } else {
+      const why = unknown.length ? `unknown versions: ${unknown.join(', ')}` : invalid.length ? `invalid weights for: ${invalid.join(', ')}` : 'all zero';
+      warnings.push({ code: 'runtime_weights_ignored', path, message: `runtime weights for ${spec.name} no longer fit the config (${why}); using the config's weights` });
+    }
+  }
+
+  const ordered = versions.map((v) => weights[v.name] ?? 0);
+  const total = ordered.reduce((a, b) => a + b, 0);
+  const sticky = spec.split?.sticky;
+  const seed = spec.split?.seed ?? spec.name;
+  const fullWeights: Record<string, number> = {};
+  for (const v of versions) fullWeights[v.name] = weights[v.name] ?? 0;
+  return Object.freeze({
+    weights: Object.freeze(fullWeights),
+    percents: Object.freeze(ordered.map((w) => Math.round((w / total) * 1e6) / 1e4)),
+    ends: bucketEnds(allocateBuckets(ordered)),
+    versions: Object.freeze([...versions]),
+    sticky: sticky ? ('header' in sticky ? createValueReader('header', sticky.header) : 'cookie' in sticky ? createValueReader('cookie', sticky.cookie) : createValueReader('query', sticky.query)) : null,
+    seed,
+    seedState: hashSeed(seed),
+    source,
+  });
+}

@@ -1,0 +1,72 @@
+// The rooms rule: the one table of allowed imports (lint/rooms.js) as the
+// lint enforces it, on made-up files in each room and on the real src/.
+
+import { join } from 'node:path';
+import t from 'tap';
+import { ESLint } from 'eslint';
+import { ALLOWED, ROOMS, TYPES_ONLY, checkImport, reachableFrom } from '../../lint/rooms.js';
+import { ROOT } from '../helpers/veer.ts';
+
+const SRC = join(ROOT, 'src');
+const fileIn = (room: string, name = 'x.ts') => join(SRC, room, name);
+
+t.test('the table is the plan of STYLE.md', async (t) => {
+  t.same(
+    ALLOWED,
+    {
+      config: [],
+      table: ['config'],
+      router: ['table'],
+      forwarder: ['table'],
+      metrics: [],
+      dataplane: ['router', 'forwarder', 'metrics'],
+      state: ['table', 'config'],
+      rollout: ['state', 'metrics'],
+      admin: ['state', 'rollout', 'metrics'],
+      cluster: ['dataplane', 'state', 'metrics'],
+      cli: ['config', 'main.ts'],
+      log: [],
+    },
+    'config <- table <- router <- dataplane; forwarder -> table; dataplane -> forwarder, metrics; state -> table, config; rollout -> state, metrics; admin -> state, rollout, metrics; cluster -> dataplane, state, metrics; cli -> config, main.ts',
+  );
+  t.same(TYPES_ONLY, { cli: ['admin'] }, "cli reads only the admin API's answer types");
+  t.same([...reachableFrom('dataplane')].sort(), ['config', 'forwarder', 'metrics', 'router', 'table']);
+  t.same([...reachableFrom('metrics')], [], 'metrics depends on nothing');
+});
+
+t.test('checkImport: values along the table, types along what it reaches, index.ts only', async (t) => {
+  t.equal(checkImport(SRC, fileIn('router'), '../table/index.ts', false), null, 'router -> table');
+  t.equal(checkImport(SRC, fileIn('dataplane'), '../table/index.ts', true), null, 'dataplane names table types');
+  t.match(checkImport(SRC, fileIn('dataplane'), '../table/index.ts', false), /may not import values from src\/table/, 'but calls nothing in it');
+  t.match(checkImport(SRC, fileIn('forwarder'), '../config/index.ts', false), /src\/forwarder may not import values from src\/config/);
+  t.match(checkImport(SRC, fileIn('metrics'), '../forwarder/index.ts', true), /src\/metrics may not import types from src\/forwarder/);
+  t.match(checkImport(SRC, fileIn('state'), '../metrics/index.ts', false), /src\/state may not import/);
+  t.match(checkImport(SRC, fileIn('cli'), '../state/index.ts', true), /src\/cli may not import types from src\/state/);
+  t.equal(checkImport(SRC, fileIn('cli'), '../admin/index.ts', true), null, "cli reads the admin API's answer types");
+  t.match(checkImport(SRC, fileIn('cli'), '../admin/index.ts', false), /src\/cli may not import values from src\/admin/);
+  t.equal(checkImport(SRC, fileIn('cli'), '../main.ts', false), null);
+  t.match(checkImport(SRC, fileIn('admin'), '../main.ts', false), /only cli does/);
+  t.match(checkImport(SRC, fileIn('admin'), '../state/store.ts', true), /only through its index.ts/);
+  t.equal(checkImport(SRC, fileIn('state', 'etcd/store.ts'), '../store.ts', false), null, 'a sub-folder imports its own room freely');
+  t.equal(checkImport(SRC, fileIn('state', 'etcd/store.ts'), '../../log/index.ts', false), null, 'log/ from anywhere');
+  t.equal(checkImport(SRC, fileIn('router'), '../errors.ts', false), null, 'errors.ts from anywhere');
+  t.equal(checkImport(SRC, join(SRC, 'main.ts'), './router/index.ts', false), null, 'main.ts wires every room');
+  t.equal(checkImport(SRC, fileIn('router'), 'node:http', false), null, 'packages are not rooms');
+});
+
+t.test('the lint rule reports a room that steps outside the table, and src/ is clean', async (t) => {
+  const eslint = new ESLint({ cwd: ROOT });
+  const lint = async (room: string, code: string) => {
+    const [result] = await eslint.lintText(code, { filePath: fileIn(room, 'probe.ts') });
+    return result!.messages.filter((m) => m.ruleId === 'rooms/imports').map((m) => m.message);
+  };
+  t.same(await lint('router', "import { compileTable } from '../table/index.ts';\nexport const c = compileTable;\n"), []);
+  t.match(await lint('forwarder', "import { parseDuration } from '../config/index.ts';\nexport const p = parseDuration;\n"), [/src\/forwarder may not import values from src\/config/]);
+  t.match(await lint('cli', "export { RuntimeState } from '../state/index.ts';\n"), [/src\/cli may not import values from src\/state/], 're-exports are imports too');
+  t.match(await lint('rollout', "export async function f() { return import('../dataplane/index.ts'); }\n"), [/src\/rollout may not import values from src\/dataplane/], 'and so are dynamic imports');
+  const results = await eslint.lintFiles([join(SRC, '**/*.ts')]);
+  const broken = results.flatMap((r) => r.messages.filter((m) => m.ruleId === 'rooms/imports').map((m) => `${r.filePath}:${m.line} ${m.message}`));
+  t.same(broken, [], 'every room of src/ keeps to the table');
+  t.ok(results.length > 50, `${results.length} files of src/ checked`);
+  for (const room of ROOMS) t.ok(results.some((r) => r.filePath.startsWith(join(SRC, room))), `src/${room} exists and was checked`);
+});
