@@ -157,7 +157,8 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     metrics.countReload(outcome);
     if (next === null) return;
     config = next;
-    log.level = next.log.level;
+    // A logger handed in by the caller keeps the caller's level.
+    if (options.log === undefined) log.level = next.log.level;
     for (const key of restartOnlyChanges(previous, next)) log.warn({ key }, `${key} changed in the config; it applies at the next restart (the rest of the config is applied)`);
   });
 

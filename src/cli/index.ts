@@ -1,5 +1,5 @@
-// Owns: the `veer` commands (serve, validate; admin-talking commands as they come).
-// Must not touch: routing internals; it drives main.ts and, later, the admin API.
+// Owns: the `veer` commands: serve and validate (through main.ts), and the admin-talking ones (status, weights, shift, rollout, explain).
+// Must not touch: any room but config/; veer's running state only through the admin API and its answer types.
 
 export { main, buildProgram } from './main.ts';
 export { runValidate } from './validate.ts';

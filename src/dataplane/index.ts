@@ -1,4 +1,4 @@
-// Owns: the data-plane HTTP server: accept, route on the current table, forward, drain.
+// Owns: the data-plane listeners: accept, route on the current table, forward through its upstream registry, drain.
 // Must not touch: config files, state writes, the admin API; it only reads the published table.
 
 export { createDataPlane } from './server.ts';

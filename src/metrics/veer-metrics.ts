@@ -2,12 +2,12 @@
 // weight and rollout gauges (from published tables and the rollout engine),
 // the reload counter, and Node's process metrics.
 //
-// Cluster-ready: one process's whole state is `snapshot()` (prom-client's
-// JSON form). A primary with several workers would gather one snapshot per
-// worker (over IPC) and answer /metrics with `renderSnapshots(all)`, which
-// sums them through prom-client's AggregatorRegistry; gauges that every
-// worker reports identically (weights, rollout info) carry the `first`
-// aggregator so they are not multiplied by the number of workers.
+// With workers, one process's whole state is `snapshot()` (prom-client's
+// JSON form): the primary gathers one snapshot per worker over IPC and
+// answers /metrics with `renderSnapshots(all)`, which sums them through
+// prom-client's AggregatorRegistry; gauges that every worker reports
+// identically (weights, rollout info) carry the `first` aggregator so they
+// are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { createRecorderMetrics } from './collectors.ts';
@@ -15,7 +15,7 @@ import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
 import type { MeasuredTable } from './measured.ts';
 import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
 
-/** One process's metrics as JSON, what a cluster primary would gather from each worker. */
+/** One process's metrics as JSON, what the cluster primary gathers from each worker. */
 export type MetricSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** The Prometheus text exposition of a registry, with its content type. */

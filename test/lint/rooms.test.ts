@@ -1,6 +1,7 @@
 // The rooms rule: the one table of allowed imports (lint/rooms.js) as the
 // lint enforces it, on made-up files in each room and on the real src/.
 
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ESLint } from 'eslint';
@@ -10,25 +11,37 @@ import { ROOT } from '../helpers/veer.ts';
 const SRC = join(ROOT, 'src');
 const fileIn = (room: string, name = 'x.ts') => join(SRC, room, name);
 
+/**
+ * The import arrows of STYLE.md's "Rooms" section ("Imports point one way: config <- table <- ...;
+ * forwarder -> table; ..."), as room -> rooms it may import.
+ */
+function styleArrows(): Record<string, string[]> {
+  const style = readFileSync(join(ROOT, '..', 'shared', 'STYLE.md'), 'utf8').replace(/\s+/g, ' ');
+  const start = style.indexOf('Imports point one way:');
+  const end = style.indexOf('One table of allowed imports', start);
+  if (start === -1 || end === -1) throw new Error('STYLE.md no longer states the import arrows');
+  const edges: Record<string, string[]> = {};
+  const add = (from: string, to: string) => (edges[from] ??= []).push(to);
+  for (const part of style.slice(start + 'Imports point one way:'.length, end).split(';')) {
+    const text = part.trim();
+    if (text.includes('<-')) {
+      const chain = text.split('<-').map((r) => r.trim());
+      for (let i = 1; i < chain.length; i++) add(chain[i]!, chain[i - 1]!);
+    } else if (text.includes('->')) {
+      const [from, to] = text.split('->').map((r) => r.trim());
+      for (const target of to!.split(/,| and /).map((r) => r.trim())) {
+        const room = /^([a-z]+(?:\.ts)?)/.exec(target)?.[1];
+        if (room !== undefined && room !== 'the') add(from!, room);
+      }
+    }
+  }
+  return edges;
+}
+
 t.test('the table is the plan of STYLE.md', async (t) => {
-  t.same(
-    ALLOWED,
-    {
-      config: [],
-      table: ['config'],
-      router: ['table'],
-      forwarder: ['table'],
-      metrics: [],
-      dataplane: ['router', 'forwarder', 'metrics'],
-      state: ['table', 'config'],
-      rollout: ['state', 'metrics'],
-      admin: ['state', 'rollout', 'metrics'],
-      cluster: ['dataplane', 'state', 'metrics'],
-      cli: ['config', 'main.ts'],
-      log: [],
-    },
-    'config <- table <- router <- dataplane; forwarder -> table; dataplane -> forwarder, metrics; state -> table, config; rollout -> state, metrics; admin -> state, rollout, metrics; cluster -> dataplane, state, metrics; cli -> config, main.ts',
-  );
+  const arrows = styleArrows();
+  for (const room of ROOMS) t.same([...(ALLOWED[room as keyof typeof ALLOWED] ?? [])].sort(), (arrows[room] ?? []).sort(), `${room}: the same rooms as STYLE.md's arrows`);
+  for (const room of Object.keys(arrows)) t.ok(ROOMS.includes(room), `STYLE.md's ${room} is a room of the table`);
   t.same(TYPES_ONLY, { cli: ['admin'] }, "cli reads only the admin API's answer types");
   t.same([...reachableFrom('dataplane')].sort(), ['config', 'forwarder', 'metrics', 'router', 'table']);
   t.same([...reachableFrom('metrics')], [], 'metrics depends on nothing');
