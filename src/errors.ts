@@ -91,16 +91,24 @@ export const ERROR_STATUS: Readonly<Record<HttpErrorCode, number>> = Object.free
   Object.fromEntries(Object.entries(ERRORS).flatMap(([code, spec]) => (spec.status === null ? [] : [[code, spec.status]]))) as Record<HttpErrorCode, number>,
 );
 
-/** An error with a stable code; `status` is derived from the code in one place. */
-export class VeerError extends Error {
-  readonly code: HttpErrorCode;
+/** Any error veer raises on purpose: it names one of the codes above. Rooms subclass it for what they add (a path, a record). */
+export class CodedError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CodedError';
+    this.code = code;
+  }
+}
+
+/** An error answered over HTTP; `status` is derived from the code in one place. */
+export class VeerError extends CodedError<HttpErrorCode> {
   readonly status: number;
   /** Extra fields for the error body (e.g. a 409's `current` state). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
   constructor(code: HttpErrorCode, message: string, options?: { cause?: unknown; details?: Readonly<Record<string, unknown>> }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'VeerError';
-    this.code = code;
     this.status = ERROR_STATUS[code];
     this.details = options?.details;
   }

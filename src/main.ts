@@ -146,8 +146,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   } catch (err) {
     await store.close();
     if (!(err instanceof StateLoadError)) throw err;
-    const code = err.kind === 'corrupt' ? 'state_corrupt' : 'store_unavailable';
-    throw new StartupError(`${err.message} [${code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
+    throw new StartupError(`${err.message} [${err.code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
   }
   // Started (timers resumed) once both listeners are up.
   const rollouts = new RolloutEngine({ runtime, analysis: new LocalWindowsSource(metrics.recorder), log, phases: metrics });

@@ -8,6 +8,7 @@
 // `watch`, elects the one replica that drives rollouts, and tracks which
 // revision each live replica has applied. The file store has none of that.
 
+import { CodedError } from '../errors.ts';
 import type { HistoryEntry, PersistedState, ServiceRecord } from './records.ts';
 
 /** A durable home for the state document. */
@@ -88,12 +89,12 @@ export interface Leadership {
 }
 
 /** A save refused because the service changed elsewhere since this replica read it; `current` is what the store holds now. */
-export class StoreConflictError extends Error {
+export class StoreConflictError extends CodedError<'conflict'> {
   readonly service: string;
   readonly current: ServiceRecord;
   readonly revision: number;
   constructor(service: string, current: ServiceRecord, revision: number) {
-    super(`service ${service} was changed by another replica (now at revision ${revision}) after this one read it`);
+    super('conflict', `service ${service} was changed by another replica (now at revision ${revision}) after this one read it`);
     this.name = 'StoreConflictError';
     this.service = service;
     this.current = current;
@@ -101,12 +102,12 @@ export class StoreConflictError extends Error {
   }
 }
 
-/** The state document exists but cannot be read (`unreadable`) or is not valid (`corrupt`). */
-export class StateLoadError extends Error {
+/** The state document exists but cannot be read (`unreadable`: store_unavailable) or is not valid (`corrupt`: state_corrupt). */
+export class StateLoadError extends CodedError<'state_corrupt' | 'store_unavailable'> {
   readonly kind: 'corrupt' | 'unreadable';
   readonly location: string;
   constructor(kind: 'corrupt' | 'unreadable', location: string, detail: string, options?: { cause?: unknown }) {
-    super(`${location.startsWith('etcd ') ? 'state in' : 'state file'} ${location} is ${kind === 'corrupt' ? 'corrupt' : 'unreadable'}: ${detail}`, options);
+    super(kind === 'corrupt' ? 'state_corrupt' : 'store_unavailable', `${location.startsWith('etcd ') ? 'state in' : 'state file'} ${location} is ${kind === 'corrupt' ? 'corrupt' : 'unreadable'}: ${detail}`, options);
     this.name = 'StateLoadError';
     this.kind = kind;
     this.location = location;

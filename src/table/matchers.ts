@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import safeRegex from 'safe-regex2';
 import type { ValueMatcherConfig } from '../config/index.ts';
-import type { ConfigIssueCode } from '../errors.ts';
+import { CodedError, type ConfigIssueCode } from '../errors.ts';
 
 /** The parts of a request that routing reads; `http.IncomingMessage` is one. */
 export interface RequestView {
@@ -27,12 +27,10 @@ export interface Matcher {
 }
 
 /** A spec that could not be compiled; `field` names the offending key. */
-export class MatcherSpecError extends Error {
-  readonly code: ConfigIssueCode;
+export class MatcherSpecError extends CodedError<ConfigIssueCode> {
   readonly field: string | undefined;
   constructor(code: ConfigIssueCode, message: string, field?: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
     this.field = field;
   }
 }
