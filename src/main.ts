@@ -139,7 +139,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   }
 
   // The state store (relative to the config file) wins over the config's weights.
-  const store = openStateStore(config.state, dirname(configPath), log, security.security);
+  const store = await openStateStore(config.state, dirname(configPath), log, security.security);
   const runtime = new RuntimeState({ routes: state, store, log });
   try {
     for (const w of await runtime.start()) log.warn({ code: w.code, path: formatConfigPath(w.path), store: store.description }, w.message);

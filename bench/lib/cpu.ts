@@ -49,8 +49,8 @@ function readStat(pid: number): StatLine | null {
   return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
-/** CPU seconds used so far by `pid` and its live descendants. */
-export function readProcessTreeCpuSeconds(pid: number): number {
+/** `pid` and its live descendants. */
+export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     const child = Number(entry);
@@ -61,12 +61,29 @@ export function readProcessTreeCpuSeconds(pid: number): number {
     list.push(child);
     children.set(stat.ppid, list);
   }
-  let ticks = 0;
+  const tree: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {
     const p = queue.pop()!;
-    ticks += readStat(p)?.ticks ?? 0;
+    tree.push(p);
     queue.push(...(children.get(p) ?? []));
   }
+  return tree;
+}
+
+/** CPU seconds used so far by `pid` and its live descendants. */
+export function readProcessTreeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) ticks += readStat(p)?.ticks ?? 0;
   return ticks / clockTicksPerSecond();
+}
+
+/** Resident memory of one process in bytes (VmRSS), 0 when it is gone. */
+export function readRssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }

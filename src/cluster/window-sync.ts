@@ -72,12 +72,9 @@ export function mergeWindowDeltas(
   from: { readonly sentAt: number; readonly slotMs: number },
   now: number = performance.now(),
 ): void {
-  if (deltas.length === 0) return;
-  const byName = new Map<string, VersionRecord>();
-  for (const record of recorder.records()) byName.set(record.service + '\0' + record.version, record);
   for (const delta of deltas) {
-    const record = byName.get(delta.service + '\0' + delta.version);
-    if (record === undefined) continue;
+    const record = recorder.recordByName(delta.service, delta.version);
+    if (record === null) continue;
     const slot = Math.floor((delta.slot * from.slotMs + now - from.sentAt) / record.window.slotMs);
     record.window.addToSlot(slot, delta.counts);
   }

@@ -81,3 +81,24 @@ export function createRecorderMetrics(recorder: ExchangeRecorder): Metric[] {
 
   return [requests, duration, upstreamErrors, inFlight];
 }
+
+/** veer_version_weight, read from the last table the recorder was given: one series per configured version. */
+export function createWeightMetric(recorder: ExchangeRecorder): Metric {
+  const labelsOf = new WeakMap<object, Labels>();
+  // Every worker reports the same table: `first`, so the weights are not summed.
+  return defineMetric(METRIC_NAMES.weight, 'Share of split traffic (0-100) each version gets, as published.', 'gauge', 'first', () => {
+    const values: Sample[] = [];
+    const table = recorder.table;
+    if (table === null) return values;
+    for (const service of table.services) {
+      const percents = service.split.percents;
+      for (let i = 0; i < service.versions.length; i++) {
+        const version = service.versions[i]!;
+        let labels = labelsOf.get(version);
+        if (labels === undefined) labelsOf.set(version, (labels = { service: service.name, version: version.name }));
+        values.push({ labels, value: percents[i] ?? 0 });
+      }
+    }
+    return values;
+  });
+}

@@ -57,6 +57,9 @@ export class VersionRecord {
   }
 }
 
+/** How often windows that saw no request for a whole window are freed. */
+const IDLE_SWEEP_MS = 60_000;
+
 /** How to build an ExchangeRecorder. */
 export interface RecorderOptions {
   /** Milliseconds on the clock the data plane uses for `startedAt` (default performance.now). */
@@ -70,6 +73,11 @@ export class ExchangeRecorder {
   readonly #byName = new Map<string, VersionRecord>();
   readonly #now: () => number;
   readonly #window: WindowOptions;
+  #table: MeasuredTable | null = null;
+  #prunedFor: MeasuredTable | null = null;
+  #sweeping = false;
+  /** Read for versions without a record: never counts, never allocates its ring. */
+  #empty: VersionWindow | null = null;
 
   constructor(options: RecorderOptions = {}) {
     this.#now = options.now ?? (() => performance.now());
@@ -77,19 +85,26 @@ export class ExchangeRecorder {
   }
 
   /**
-   * Binds every version of a newly published table to its record, so the
-   * first request needs no setup; drops records of versions no longer
-   * configured, which keeps the label sets bounded by the config.
+   * Follows a newly published table: O(1). Records are made on a version's
+   * first exchange, not here, so versions without traffic cost nothing; the
+   * records of versions the table no longer has are dropped at the next
+   * read of records(), which keeps the label sets bounded by the config.
    */
   bindTable(table: MeasuredTable): void {
-    const live = new Set<string>();
-    for (const service of table.services) {
-      for (const version of service.versions) {
-        this.#recordOf(version);
-        live.add(service.name + '\0' + version.name);
-      }
-    }
-    for (const key of this.#byName.keys()) if (!live.has(key)) this.#byName.delete(key);
+    this.#table = table;
+  }
+
+  /** The table last bound (null before the first). */
+  get table(): MeasuredTable | null {
+    return this.#table;
+  }
+
+  /** Frees the windows that saw no request for a whole window; the counters stay. Returns how many were freed. */
+  releaseIdleWindows(): number {
+    const now = this.#now();
+    let released = 0;
+    for (const record of this.#byName.values()) if (record.window.releaseIfIdle(now)) released++;
+    return released;
   }
 
   /** Called by the data plane when an exchange starts. */
@@ -121,15 +136,39 @@ export class ExchangeRecorder {
     record.window.recordBucket(now, bucket, failure !== null || (status >= 500 && status <= 599));
   }
 
-  /** The live records, for the collectors. */
+  /** The live records (versions that saw traffic and are still configured), for the collectors. */
   records(): IterableIterator<VersionRecord> {
+    const table = this.#table;
+    if (table !== null && table !== this.#prunedFor) {
+      this.#prunedFor = table;
+      for (const [key, record] of this.#byName) {
+        if (table.servicesByName.get(record.service)?.versionsByName.has(record.version) !== true) this.#byName.delete(key);
+      }
+    }
     return this.#byName.values();
   }
 
   /** The last `spanMs` of one version's traffic, or null when the version is unknown. */
   readWindow(service: string, version: string, spanMs: number): WindowStats | null {
     const record = this.#byName.get(service + '\0' + version);
-    return record === undefined ? null : record.window.read(this.#now(), spanMs);
+    if (record !== undefined) return record.window.read(this.#now(), spanMs);
+    // A configured version without traffic yet has an empty window, not an unknown one.
+    if (!this.#configured(service, version)) return null;
+    this.#empty ??= new VersionWindow({ ...this.#window, bounds: DURATION_BUCKETS });
+    return this.#empty.read(this.#now(), spanMs);
+  }
+
+  /** The record of a configured version by name, made when it has none yet; null for a version the table lacks. */
+  recordByName(service: string, version: string): VersionRecord | null {
+    const known = this.#byName.get(service + '\0' + version);
+    if (known !== undefined) return known;
+    const compiled = this.#table?.servicesByName.get(service);
+    const v = compiled?.versions.find((candidate) => candidate.name === version);
+    return v === undefined ? null : this.#recordOf(v);
+  }
+
+  #configured(service: string, version: string): boolean {
+    return this.#table?.servicesByName.get(service)?.versionsByName.has(version) === true;
   }
 
   /** The last `spanMs` of one version's traffic as counts and p50/p99 in ms, or null when the version is unknown. */
@@ -146,6 +185,11 @@ export class ExchangeRecorder {
     if (record === undefined) {
       record = new VersionRecord(version.service.name, version.name, this.#window);
       this.#byName.set(key, record);
+      // Windows of versions that go quiet are freed; the first record starts the sweep.
+      if (!this.#sweeping) {
+        this.#sweeping = true;
+        setInterval(() => this.releaseIdleWindows(), IDLE_SWEEP_MS).unref();
+      }
     }
     this.#byVersion.set(version, record);
     return record;

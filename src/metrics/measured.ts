@@ -12,13 +12,14 @@ export interface MeasuredVersion {
 export interface MeasuredService {
   readonly name: string;
   readonly versions: readonly MeasuredVersion[];
+  readonly versionsByName: { has(name: string): boolean };
   readonly split: { readonly percents: readonly number[] };
 }
 
 /** The services of a published table. */
 export interface MeasuredTable {
   readonly services: readonly MeasuredService[];
-  readonly servicesByName: { has(name: string): boolean };
+  readonly servicesByName: { has(name: string): boolean; get(name: string): MeasuredService | undefined };
 }
 
 /** An exchange that ended (the forwarder's exchange fits). */

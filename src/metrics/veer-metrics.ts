@@ -10,7 +10,7 @@
 // are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createRecorderMetrics } from './collectors.ts';
+import { createRecorderMetrics, createWeightMetric } from './collectors.ts';
 import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
 import type { MeasuredTable } from './measured.ts';
 import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
@@ -37,7 +37,7 @@ export interface VeerMetrics {
   readonly registry: Registry;
   /** The ExchangeObserver to give the data plane; also the per-version windows for rollout analysis. */
   readonly recorder: ExchangeRecorder;
-  /** Follows a newly published table: binds its versions and sets veer_version_weight. */
+  /** Follows a newly published table (veer_version_weight reads it at scrape time). */
   observeTable(table: MeasuredTable): void;
   /** Reports a service's rollout phase and canary in veer_rollout_info (1 on the current phase). */
   setRolloutPhase(service: string, phase: string, canary: string): void;
@@ -57,13 +57,7 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   const recorder = new ExchangeRecorder(options);
   for (const metric of createRecorderMetrics(recorder)) registry.registerMetric(metric);
 
-  const weight = new Gauge({
-    name: METRIC_NAMES.weight,
-    help: 'Share of split traffic (0-100) each version gets, as published.',
-    labelNames: ['service', 'version'] as const,
-    aggregator: 'first',
-    registers: [registry],
-  });
+  registry.registerMetric(createWeightMetric(recorder));
   const rolloutInfo = new Gauge({
     name: METRIC_NAMES.rolloutInfo,
     help: 'Rollout state of a service: one series per phase for the current canary, 1 on the current phase.',
@@ -83,7 +77,6 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const phases = options.rolloutPhases ?? [];
-  let weightSeries = new Map<string, { service: string; version: string }>();
   const rollouts = new Map<string, string>();
 
   const clearRollout = (service: string): void => {
@@ -97,18 +90,8 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     registry,
     recorder,
     observeTable(table) {
+      // O(1) but for the running rollouts: weights are read from the table when /metrics is scraped.
       recorder.bindTable(table);
-      const next = new Map<string, { service: string; version: string }>();
-      for (const service of table.services) {
-        const percents = service.split.percents;
-        for (let i = 0; i < service.versions.length; i++) {
-          const labels = { service: service.name, version: service.versions[i]!.name };
-          next.set(labels.service + '\0' + labels.version, labels);
-          weight.set(labels, percents[i] ?? 0);
-        }
-      }
-      for (const [key, labels] of weightSeries) if (!next.has(key)) weight.remove(labels);
-      weightSeries = next;
       for (const service of [...rollouts.keys()]) if (!table.servicesByName.has(service)) clearRollout(service);
     },
     setRolloutPhase(service, phase, canary) {

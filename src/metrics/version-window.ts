@@ -3,15 +3,20 @@
 // fed from the same recording point as the Prometheus metrics, so the
 // dashboard and the analysis never disagree about what happened.
 //
-// A ring of fixed time slots in one Float64Array, one row per slot:
+// A ring of fixed time slots: the slot ids in one Float64Array, the counts
+// in one Uint32Array (a slot of 250 ms never counts 2^32 requests), one row
+// per slot:
 //
-//   row = slotId % slots      [ slotId | requests | errors | b0 b1 ... bN-1 | b+Inf ]
-//                               col 0    col 1      col 2    col 3 ...
+//   row = slotId % slots      ids[row] = slotId     counts[row] = [ requests | errors | b0 b1 ... bN-1 | b+Inf ]
 //
 //   record(now): slotId = floor(now / slotMs); a row still holding an older
 //                slotId is zeroed first, so stale slots never need a timer.
 //   read(now, span): sums the rows whose slotId is in (current - k, current],
 //                k = ceil(span / slotMs), at most `slots`.
+//
+// The ring (about 90 KB for five minutes of 250 ms slots) is allocated on
+// the first request and released once it has seen none for a whole window,
+// so a version without traffic costs a few bytes.
 
 import { DURATION_BUCKETS, bucketIndexOf } from './names.ts';
 
@@ -46,10 +51,9 @@ export interface WindowStats {
   readonly buckets: readonly number[];
 }
 
-const SLOT = 0;
-const REQUESTS = 1;
-const ERRORS = 2;
-const FIRST_BUCKET = 3;
+const REQUESTS = 0;
+const ERRORS = 1;
+const FIRST_BUCKET = 2;
 
 /** A sliding window of one version's requests, errors and latencies. */
 export class VersionWindow {
@@ -57,7 +61,11 @@ export class VersionWindow {
   readonly slots: number;
   readonly bounds: readonly number[];
   readonly #width: number;
-  readonly #rows: Float64Array;
+  /** Slot id held by each row; null until the first count (and again once released). */
+  #ids: Float64Array | null = null;
+  #counts: Uint32Array | null = null;
+  /** The newest slot id counted into. */
+  #lastSlot = -1;
 
   constructor(options: WindowOptions = {}) {
     this.slotMs = options.slotMs ?? 1000;
@@ -65,9 +73,11 @@ export class VersionWindow {
     this.bounds = options.bounds ?? DURATION_BUCKETS;
     if (!(this.slotMs > 0) || !Number.isInteger(this.slots) || this.slots < 1) throw new RangeError('a window needs slotMs > 0 and slots >= 1');
     this.#width = FIRST_BUCKET + this.bounds.length + 1;
-    this.#rows = new Float64Array(this.slots * this.#width).fill(0);
-    // Mark every row empty with a slot id no clock reaches.
-    for (let r = 0; r < this.slots; r++) this.#rows[r * this.#width + SLOT] = -1;
+  }
+
+  /** Whether the ring is allocated now. */
+  get allocated(): boolean {
+    return this.#counts !== null;
   }
 
   /** Counts one finished request at `nowMs` that took `seconds`. */
@@ -78,15 +88,11 @@ export class VersionWindow {
   /** HOT PATH. As record(), with the latency bucket (an index into `bounds`, or its length for +Inf) already found. */
   recordBucket(nowMs: number, bucket: number, isError: boolean): void {
     const slotId = Math.floor(nowMs / this.slotMs);
-    const base = (slotId % this.slots) * this.#width;
-    const rows = this.#rows;
-    if (rows[base + SLOT] !== slotId) {
-      rows.fill(0, base, base + this.#width);
-      rows[base + SLOT] = slotId;
-    }
-    rows[base + REQUESTS]! += 1;
-    if (isError) rows[base + ERRORS]! += 1;
-    rows[base + FIRST_BUCKET + bucket]! += 1;
+    const base = this.#row(slotId);
+    const counts = this.#counts!;
+    counts[base + REQUESTS]! += 1;
+    if (isError) counts[base + ERRORS]! += 1;
+    counts[base + FIRST_BUCKET + bucket]! += 1;
   }
 
   /** Sums the last `spanMs` (rounded up to whole slots, at most the window) ending at `nowMs`. */
@@ -96,14 +102,17 @@ export class VersionWindow {
     const buckets = new Array<number>(this.bounds.length + 1).fill(0);
     let requests = 0;
     let errors = 0;
-    const rows = this.#rows;
-    for (let r = 0; r < this.slots; r++) {
-      const base = r * this.#width;
-      const slotId = rows[base + SLOT]!;
-      if (slotId <= current - k || slotId > current) continue;
-      requests += rows[base + REQUESTS]!;
-      errors += rows[base + ERRORS]!;
-      for (let b = 0; b < buckets.length; b++) buckets[b]! += rows[base + FIRST_BUCKET + b]!;
+    const ids = this.#ids;
+    const counts = this.#counts;
+    if (ids !== null && counts !== null) {
+      for (let r = 0; r < this.slots; r++) {
+        const slotId = ids[r]!;
+        if (slotId <= current - k || slotId > current) continue;
+        const base = r * this.#width;
+        requests += counts[base + REQUESTS]!;
+        errors += counts[base + ERRORS]!;
+        for (let b = 0; b < buckets.length; b++) buckets[b]! += counts[base + FIRST_BUCKET + b]!;
+      }
     }
     return { spanMs: k * this.slotMs, requests, errors, errorRatio: requests === 0 ? 0 : errors / requests, bounds: this.bounds, buckets };
   }
@@ -113,9 +122,10 @@ export class VersionWindow {
    * when the ring holds no such slot: what a cluster worker sends its primary.
    */
   readSlot(slotId: number): Float64Array | null {
+    const ids = this.#ids;
+    if (slotId < 0 || ids === null || ids[slotId % this.slots] !== slotId) return null;
     const base = (slotId % this.slots) * this.#width;
-    if (slotId < 0 || this.#rows[base + SLOT] !== slotId) return null;
-    return this.#rows.slice(base + REQUESTS, base + this.#width);
+    return Float64Array.from(this.#counts!.subarray(base, base + this.#width));
   }
 
   /**
@@ -123,15 +133,36 @@ export class VersionWindow {
    * share of the same traffic. Ignored when the ring already moved past it.
    */
   addToSlot(slotId: number, counts: ArrayLike<number>): void {
-    if (slotId < 0 || counts.length !== this.#width - REQUESTS) return;
-    const base = (slotId % this.slots) * this.#width;
-    const rows = this.#rows;
-    if (rows[base + SLOT]! > slotId) return;
-    if (rows[base + SLOT] !== slotId) {
-      rows.fill(0, base, base + this.#width);
-      rows[base + SLOT] = slotId;
+    if (slotId < 0 || counts.length !== this.#width) return;
+    if (this.#ids !== null && this.#ids[slotId % this.slots]! > slotId) return;
+    const base = this.#row(slotId);
+    const rows = this.#counts!;
+    for (let i = 0; i < counts.length; i++) rows[base + i]! += counts[i]!;
+  }
+
+  /** Frees the ring when it saw nothing for a whole window before `nowMs`; true when released. */
+  releaseIfIdle(nowMs: number): boolean {
+    if (this.#counts === null || Math.floor(nowMs / this.slotMs) - this.#lastSlot < this.slots) return false;
+    this.#ids = null;
+    this.#counts = null;
+    return true;
+  }
+
+  /** The first count index of `slotId`'s row, allocating the ring and zeroing a row that held an older slot. */
+  #row(slotId: number): number {
+    let ids = this.#ids;
+    if (ids === null) {
+      ids = this.#ids = new Float64Array(this.slots).fill(-1);
+      this.#counts = new Uint32Array(this.slots * this.#width);
     }
-    for (let i = 0; i < counts.length; i++) rows[base + REQUESTS + i]! += counts[i]!;
+    const row = slotId % this.slots;
+    const base = row * this.#width;
+    if (ids[row] !== slotId) {
+      this.#counts!.fill(0, base, base + this.#width);
+      ids[row] = slotId;
+    }
+    if (slotId > this.#lastSlot) this.#lastSlot = slotId;
+    return base;
   }
 }
 

@@ -9,9 +9,8 @@ export type { ReloadStats, ReloadOutcome, ReloadListener } from './config-reload
 export { RuntimeState } from './runtime-state.ts';
 export type { ServiceChange, ServiceView, CommandResult, ChangeListener, RuntimeStateOptions } from './runtime-state.ts';
 export { FileStore } from './file-store.ts';
-export { EtcdStore } from './etcd/store.ts';
-export type { EtcdStoreOptions } from './etcd/store.ts';
-export { describeEtcdError } from './etcd/credentials.ts';
+// The etcd store is opened through openStateStore, which loads its client only when the config asks for it.
+export type { EtcdStore, EtcdStoreOptions } from './etcd/store.ts';
 export { openStateStore } from './open-store.ts';
 export { StateLoadError, StoreConflictError } from './store.ts';
 export type { StateStore, SaveChange, SaveResult, StoreHealth, ReplicaView, Leadership } from './store.ts';

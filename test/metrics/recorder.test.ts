@@ -9,6 +9,7 @@ function fakeTable(services: Record<string, Record<string, number>>): RouteTable
   const list = Object.entries(services).map(([name, weights]) => {
     const service = { name, split: { percents: Object.values(weights) } } as unknown as CompiledService & { versions: CompiledVersion[] };
     service.versions = Object.keys(weights).map((v, index) => ({ name: v, index, service }) as unknown as CompiledVersion);
+    (service as { versionsByName: Map<string, CompiledVersion> }).versionsByName = new Map(service.versions.map((v) => [v.name, v]));
     return service;
   });
   return { services: list, servicesByName: new Map(list.map((s) => [s.name, s])) } as unknown as RouteTable;
@@ -136,4 +137,25 @@ t.test('process metrics are exported by default', async (t) => {
   const text = parsePromText((await createVeerMetrics().render()).body);
   t.ok(text.types.has('process_cpu_user_seconds_total'));
   t.ok(text.types.has('nodejs_eventloop_lag_seconds'));
+});
+
+t.test('versions without traffic cost no series but their weight, and read as empty windows', async (t) => {
+  const metrics = createVeerMetrics({ processMetrics: false });
+  const table = fakeTable({ quiet: { v1: 100, v2: 0 }, busy: { v1: 50, v2: 50 } });
+  metrics.observeTable(table);
+  let text = parsePromText((await metrics.render()).body);
+  t.equal(samplesOf(text, 'veer_version_weight').length, 4, 'one weight series per configured version');
+  t.equal(samplesOf(text, 'veer_request_duration_seconds_bucket').length, 0, 'no request series before traffic');
+  t.equal([...metrics.recorder.records()].length, 0, 'no records either');
+  t.match(metrics.recorder.readWindow('quiet', 'v2', 10_000), { requests: 0, errors: 0 }, 'a configured version reads as empty');
+  t.equal(metrics.recorder.readWindow('quiet', 'v3', 10_000), null, 'an unknown one as null');
+
+  metrics.recorder.onExchangeEnd({ version: versionOf(table, 'busy', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
+  text = parsePromText((await metrics.render()).body);
+  t.same(
+    [...new Set(samplesOf(text, 'veer_request_duration_seconds_bucket').map((s) => `${s.labels.service}/${s.labels.version}`))],
+    ['busy/v2'],
+    'series appear for the version that saw a request, only',
+  );
+  t.equal(sumOf(text, 'veer_requests_total', { service: 'busy', version: 'v2' }), 1);
 });

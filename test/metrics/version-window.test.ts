@@ -74,3 +74,19 @@ t.test('a window refuses a nonsense shape', async (t) => {
   t.throws(() => new VersionWindow({ slotMs: 0 }), RangeError);
   t.throws(() => new VersionWindow({ slots: 0 }), RangeError);
 });
+
+t.test('the ring is allocated on the first count and freed after a whole window without one', async (t) => {
+  const w = new VersionWindow({ slotMs: 100, slots: 10 });
+  t.equal(w.allocated, false, 'a version without traffic holds no ring');
+  t.same(w.read(5000, 1000).requests, 0, 'and reads as empty');
+  t.equal(w.releaseIfIdle(5000), false, 'nothing to free');
+  w.record(5000, 0.002, false);
+  t.equal(w.allocated, true);
+  t.equal(w.releaseIfIdle(5500), false, 'a ring that counted within the window stays');
+  t.equal(w.read(5500, 1000).requests, 1);
+  t.equal(w.releaseIfIdle(6000), true, 'a whole window (10 x 100 ms) after its last count it is freed');
+  t.equal(w.allocated, false);
+  t.equal(w.read(6000, 1000).requests, 0);
+  w.record(6000, 0.002, true);
+  t.same([w.read(6000, 100).requests, w.read(6000, 100).errors], [1, 1], 'and allocated again on the next count');
+});

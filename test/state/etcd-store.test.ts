@@ -5,7 +5,8 @@
 import t from 'tap';
 import { Etcd3 } from 'etcd3';
 import { createLogger } from '../../src/log/index.ts';
-import { EtcdStore, TablePublisher, RuntimeState, StateLoadError, StoreConflictError, emptyState, type HistoryEntry, type ServiceRecord } from '../../src/state/index.ts';
+import { EtcdStore } from '../../src/state/etcd/store.ts';
+import { TablePublisher, RuntimeState, StateLoadError, StoreConflictError, emptyState, type HistoryEntry, type ServiceRecord } from '../../src/state/index.ts';
 import { until } from '../helpers/admin.ts';
 import { etcdMissing, startEtcd, uniquePrefix, type TestEtcd } from '../helpers/etcd.ts';
 import type { TestScope } from '../helpers/http.ts';
