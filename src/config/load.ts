@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { checkEtcdRules } from './etcd-rules.ts';
+import { isWholeReference, readFast, substituteValue, toPointer } from './fast-read.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { isLoopbackHost, parseListenAddress } from './units.ts';
 
@@ -77,8 +78,17 @@ const UNREADABLE_REASONS: Record<string, string> = {
   ENOTDIR: 'a parent of it is not a directory',
 };
 
-/** Parses and validates config text. Pure apart from reading `env`. */
-export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): ConfigLoadResult {
+/**
+ * Parses and validates config text. Pure apart from reading `env`. A valid
+ * config is read by the fast reader (fast-read.ts); anything it does not
+ * take, and every config with a problem, by the full one below, which places
+ * each problem in the file. `fast: false` skips the fast reader.
+ */
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env, options: { fast?: boolean } = {}): ConfigLoadResult {
+  if (options.fast !== false) {
+    const quick = readQuickly(text, env);
+    if (quick !== null) return quick;
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const position = (offset: number) => {
@@ -113,6 +123,32 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   return { ok: true, config: deepFreeze(config), text, locate };
 }
 
+/** The fast reader's result when the config is valid; null when the full reader must run. */
+function readQuickly(text: string, env: NodeJS.ProcessEnv): ConfigLoadResult | null {
+  const substituted: string[] = [];
+  const data = readFast(text, env, substituted);
+  if (data === null) return null;
+  const validate = schemaValidator();
+  if (!validate(data) && !(coerceSubstituted(data, validate.errors ?? [], substituted) && validate(data))) return null;
+  const config = data as Config;
+  let located: Locate | null = null;
+  // Places in the file are wanted only when compile finds a problem: the full reader parses the text then, once.
+  const locate: Locate = (path, atKey) => (located ??= locatorOf(text))(path, atKey);
+  if (checkConfigRules(config, locate).length > 0) return null;
+  return { ok: true, config: deepFreeze(config), text, locate };
+}
+
+/** Where each config path is written in `text`, by the full reader. */
+function locatorOf(text: string): Locate {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const position = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  return (path, atKey) => locateNode(doc, path, position, atKey === true);
+}
+
 /** Checks that span several fields of the process-level sections. */
 function checkConfigRules(config: Config, locate: Locate): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -143,8 +179,6 @@ function schemaValidator(): ValidateFunction {
   return compiledValidator;
 }
 
-const ENV_REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
-
 /**
  * Replaces `${VAR}` and `${VAR:-default}` in every scalar value, in place.
  * `substituted` receives the JSON pointer of every value that was a single
@@ -156,27 +190,19 @@ function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, locate: Locate, su
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
       const path = pathOf(ancestors, node);
-      if (/^\$\{[^}]*\}$/.test(node.value)) substituted.push(toPointer(path));
-      node.value = node.value.replace(ENV_REFERENCE, (whole, name: string | undefined, fallback: string | undefined) => {
-        if (whole === '$$') return '$';
-        if (name === undefined) {
-          issues.push(issue('env_syntax', path, 'has an unterminated or malformed ${...} reference', locate));
-          return whole;
-        }
-        const value = env[name];
-        if (value !== undefined && value !== '') return value;
-        if (fallback !== undefined) return fallback;
-        if (value === '') return '';
-        issues.push(issue('env_unset', path, `refers to environment variable ${name}, which is not set (use \${${name}:-default} for a default)`, locate));
-        return whole;
-      });
+      if (isWholeReference(node.value)) substituted.push(toPointer(path));
+      const value = node.value;
+      const filled = substituteValue(value, env, (kind, name) =>
+        issues.push(
+          kind === 'env_syntax'
+            ? issue('env_syntax', path, 'has an unterminated or malformed ${...} reference', locate)
+            : issue('env_unset', path, `refers to environment variable ${name}, which is not set (use \${${name}:-default} for a default)`, locate),
+        ),
+      );
+      if (filled !== null) node.value = filled;
     },
   });
   return issues;
-}
-
-function toPointer(path: readonly (string | number)[]): string {
-  return path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
 /**

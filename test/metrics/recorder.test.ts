@@ -9,7 +9,7 @@ function fakeTable(services: Record<string, Record<string, number>>): RouteTable
   const list = Object.entries(services).map(([name, weights]) => {
     const service = { name, split: { percents: Object.values(weights) } } as unknown as CompiledService & { versions: CompiledVersion[] };
     service.versions = Object.keys(weights).map((v, index) => ({ name: v, index, service }) as unknown as CompiledVersion);
-    (service as { versionsByName: Map<string, CompiledVersion> }).versionsByName = new Map(service.versions.map((v) => [v.name, v]));
+    (service as unknown as { versionsByName: Map<string, CompiledVersion> }).versionsByName = new Map(service.versions.map((v) => [v.name, v]));
     return service;
   });
   return { services: list, servicesByName: new Map(list.map((s) => [s.name, s])) } as unknown as RouteTable;
