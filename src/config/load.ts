@@ -139,7 +139,7 @@ function readQuickly(text: string, env: NodeJS.ProcessEnv): ConfigLoadResult | n
 }
 
 /** Where each config path is written in `text`, by the full reader. */
-function locatorOf(text: string): Locate {
+export function locatorOf(text: string): Locate {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const position = (offset: number) => {

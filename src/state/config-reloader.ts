@@ -64,7 +64,8 @@ export class ConfigReloader {
   }
 
   async #run(reason: string): Promise<ReloadOutcome> {
-    const loaded = await this.#source.read();
+    // Requests are in flight: a large file is read off the main thread.
+    const loaded = await this.#source.read({ offThread: true });
     if (loaded.text !== '' && loaded.text === this.#lastText) return 'unchanged';
     if (!loaded.ok) return this.#reject(reason, loaded.issues, loaded.text);
     const previous = this.#publisher.table.config;

@@ -50,7 +50,7 @@ export class TablePublisher {
    * primary published.)
    */
   applyConfig(config: Config, runtimeWeights: RuntimeWeights = this.runtimeWeights, generation = (this.#table?.generation ?? 0) + 1): CompileResult {
-    const result = compileTable(config, { generation, runtimeWeights });
+    const result = compileTable(config, { generation, runtimeWeights, previous: this.#table ?? undefined });
     if (result.ok) this.#swap(result.table, { kind: 'config' });
     return result;
   }

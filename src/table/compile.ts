@@ -12,10 +12,16 @@ import { compileHosts, compileService, type Path, type Report } from './compile-
 import { indexHosts, lookupServices } from './host-index.ts';
 import type { CompiledService, CompileIssue, HostIndex, RouteTable, RuntimeWeights } from './types.ts';
 
-/** Which weights win over the config's, and the generation to stamp. */
+/** Which weights win over the config's, the generation to stamp, and a table to reuse compiled services from. */
 export interface CompileOptions {
   readonly generation?: number;
   readonly runtimeWeights?: RuntimeWeights;
+  /**
+   * The table this one replaces: a service whose config is the very same
+   * object (a reader keeps unchanged services' objects) at the same position,
+   * with the same runtime weights, is taken over as compiled.
+   */
+  readonly previous?: RouteTable;
 }
 
 /** The result of compiling: a table, or the issues that refused the config. */
@@ -39,6 +45,8 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
   const runtimeWeights = options.runtimeWeights ?? {};
   const services: CompiledService[] = [];
   const routeKeys = new Map<string, number>();
+  // Reuse needs every config-wide input of a service to be unchanged too.
+  const previous = options.previous !== undefined && options.previous.config.exposeVersionHeader === config.exposeVersionHeader ? options.previous : null;
   // Names seen so far, compiled or not: a broken first "shop" still makes a second "shop" a duplicate.
   const names = new Set<string>();
 
@@ -59,12 +67,23 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
       }
       routeKeys.set(key, index);
     }
-    const service = compileService(config, index, hosts, runtimeWeights[spec.name], report, warnings);
+    const service = reusable(previous, spec, index, runtimeWeights) ?? compileService(config, index, hosts, runtimeWeights[spec.name], report, warnings);
     if (service) services.push(service);
   });
 
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, table: assemble(config, options.generation ?? 0, services, indexHosts(services), runtimeWeights), warnings };
+  // Same services in the same places: the host index (which names them by place) still holds.
+  const hostIndex = previous !== null && services.length === previous.services.length && services.every((s, i) => s === previous.services[i]) ? previous.hosts : indexHosts(services);
+  return { ok: true, table: assemble(config, options.generation ?? 0, services, hostIndex, runtimeWeights), warnings };
+}
+
+/** The previous table's compiled service when nothing it was compiled from changed. */
+function reusable(previous: RouteTable | null, spec: Config['services'][number], index: number, runtimeWeights: RuntimeWeights): CompiledService | null {
+  if (previous === null || previous.config.services[index] !== spec) return null;
+  const position = previous.hosts.byName.get(spec.name);
+  const old = position === undefined ? undefined : previous.services[position];
+  if (old === undefined || old.index !== index || previous.runtimeWeights[spec.name] !== runtimeWeights[spec.name]) return null;
+  return old;
 }
 
 /**

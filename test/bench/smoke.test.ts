@@ -49,3 +49,25 @@ t.test('--cases names only known cases', async (t) => {
   t.equal(code, 2, 'exits 2 before starting anything');
   t.match(stderr, /unknown case "nope" \(known: veer, veer-workers-2, bare-undici/, 'and names the known cases');
 });
+
+t.test('bench/scale.ts prints its table next to the goals and writes JSON', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'veer-scale-smoke-'));
+  const child = spawn(process.execPath, [join(ROOT, 'bench', 'scale.ts'), '--sizes', '1,200', '--reps', '2', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  // Bounded: two small sizes take a few seconds; a hung run is killed.
+  const timer = setTimeout(() => child.kill('SIGTERM'), 90_000);
+  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+  clearTimeout(timer);
+  t.equal(code, 0, 'exits 0', { stderr: stderr.slice(-3000) });
+  t.match(stdout, /\| services \| ready ms \| RSS MB \| PUT ms \|/, 'prints the table header');
+  t.match(stdout, /^\| 200 \| \d+ \| \d+ \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \| \d+ \| \d+ \|$/m, 'a row per size, every column a number');
+  t.match(stdout, /^\| goal \(10 000\) \|/m, 'and the goals');
+  const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+  t.equal(files.length, 1, 'writes one JSON result');
+  const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as { rows: { services: number; putMs: number }[] };
+  t.same(result.rows.map((r) => r.services), [1, 200]);
+  t.ok(result.rows.every((r) => r.putMs > 0), 'every size changed a weight');
+});
