@@ -1,8 +1,8 @@
 // The dashboard (GET /) in a real Chromium, and GET /api/v1/stats behind it.
 
-import { existsSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { admin, countVersions } from '../helpers/admin.ts';
+import { missingBinary } from '../helpers/system-packages.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
 import { runVeer } from '../helpers/veer.ts';
 
@@ -62,7 +62,7 @@ t.test('GET /api/v1/stats gives each version the requests it served', async (t) 
   }
 });
 
-t.test('the dashboard shows live weights and per-version numbers in Chromium', { skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (Debian package chromium)` }, async (t) => {
+t.test('the dashboard shows live weights and per-version numbers in Chromium', { skip: missingBinary(CHROMIUM, 'chromium') ?? false }, async (t) => {
   const veer = await setup(t);
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({

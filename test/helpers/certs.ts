@@ -3,16 +3,17 @@
 // time (nothing is committed). EC P-256 keys, valid for one day.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingBinary } from './system-packages.ts';
 
 /** The openssl binary the helper runs. */
 export const OPENSSL_BIN = process.env.VEER_TEST_OPENSSL_BIN ?? '/usr/bin/openssl';
 
 /** Why TLS tests cannot run here, or null when they can. */
 export function opensslMissing(): string | null {
-  return existsSync(OPENSSL_BIN) ? null : `${OPENSSL_BIN} is not installed (apt-get install openssl); skipping the TLS tests`;
+  return missingBinary(OPENSSL_BIN, 'openssl');
 }
 
 /** Paths of one CA and the certificates it signed. */

@@ -1,12 +1,14 @@
 // A real etcd for tests: Debian's /usr/bin/etcd on free 127.0.0.1 ports with
 // a temp data dir, killed by PID in teardown. Tests that need it skip with a
-// clear message when it is not installed (.ci/apt-packages lists etcd-server).
+// clear message when it is not installed, and fail under CI
+// (system-packages.ts; .ci/apt-packages lists etcd-server).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { missingBinary } from './system-packages.ts';
 import { freePort } from './upstreams.ts';
 
 /** Where Debian's etcd-server package puts the binary. */
@@ -14,7 +16,7 @@ export const ETCD_BIN = process.env.VEER_TEST_ETCD_BIN ?? '/usr/bin/etcd';
 
 /** Why etcd tests cannot run here, or null when they can. */
 export function etcdMissing(): string | null {
-  return existsSync(ETCD_BIN) ? null : `${ETCD_BIN} is not installed (apt-get install etcd-server); skipping the etcd tests`;
+  return missingBinary(ETCD_BIN, 'etcd-server');
 }
 
 /** A running etcd that a test can stop and start again on the same ports and data. */

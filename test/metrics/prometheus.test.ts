@@ -4,10 +4,11 @@
 // run against it too. Needs /usr/bin/prometheus (Debian package `prometheus`).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { missingBinary } from '../helpers/system-packages.ts';
 import { freePort, startUpstream } from '../helpers/upstreams.ts';
 import { ROOT, runVeer } from '../helpers/veer.ts';
 
@@ -22,9 +23,7 @@ interface Sample {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const missing = existsSync(PROMETHEUS)
-  ? false
-  : `${PROMETHEUS} is not installed: this end-to-end test needs Debian's "prometheus" package (apt-get install -y prometheus)`;
+const missing = missingBinary(PROMETHEUS, 'prometheus') ?? false;
 
 t.test('Prometheus scraping veer sees the per-version traffic that was sent', { skip: missing, timeout: 60_000 }, async (t) => {
   // --- the system: two upstreams, veer, Prometheus scraping veer every second ---
