@@ -151,7 +151,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   // Started (timers resumed) once both listeners are up.
   const rollouts = new RolloutEngine({ runtime, analysis: new LocalWindowsSource(metrics.recorder), log, phases: metrics });
 
-  const reloader = new ConfigReloader(source, state, log, loaded.text);
+  const reloader = new ConfigReloader(source, state, log, loaded.text, (task) => runtime.exclusive(task));
   reloader.onResult((outcome, next, previous) => {
     metrics.countReload(outcome);
     if (next === null) return;

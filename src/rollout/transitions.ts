@@ -106,7 +106,11 @@ export function pause(rollout: RolloutRecord, now: number, by: 'operator' | 'ana
 
 /** Resumes a paused rollout: past a step without pause (or the plan's end) it moves on; otherwise the current step starts its pause over. */
 export function resume(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
-  if (rollout.pausedBy === 'plan') return advance(service, rollout, now, why, analysis);
+  if (rollout.pausedBy === 'plan') {
+    // Held after the plan's last step (below 100%): resuming finishes the plan, which promotes.
+    if (rollout.step + 1 >= rollout.steps.length) return promote(service, rollout, now, `${why}; resumed after the plan's last step`, analysis);
+    return advance(service, rollout, now, why, analysis);
+  }
   const at = iso(now);
   const step = rollout.steps[rollout.step]!;
   const next: RolloutRecord = { ...rollout, phase: 'progressing', pausedBy: null, stepStartedAt: at, updatedAt: at, reason: `resumed: ${why}; step ${rollout.step + 1}/${rollout.steps.length} (${step.weight}%) starts its pause over` };

@@ -35,12 +35,18 @@ export class ConfigReloader {
   #running: Promise<ReloadOutcome> | null = null;
   #queued: Promise<ReloadOutcome> | null = null;
   readonly #listeners: ReloadListener[] = [];
+  readonly #exclusive: <T>(task: () => Promise<T>) => Promise<T>;
 
-  constructor(source: ConfigSource, publisher: TablePublisher, log: Logger, initialText: string) {
+  /**
+   * `exclusive` runs the publish between state commands (RuntimeState.exclusive),
+   * so no reload lands between a command's compile and its publish.
+   */
+  constructor(source: ConfigSource, publisher: TablePublisher, log: Logger, initialText: string, exclusive: <T>(task: () => Promise<T>) => Promise<T> = (task) => task()) {
     this.#source = source;
     this.#publisher = publisher;
     this.#log = log;
     this.#lastText = initialText;
+    this.#exclusive = exclusive;
   }
 
   /** Adds a listener called with each reload's result (not for unchanged text); listeners run in the order added. */
@@ -69,7 +75,7 @@ export class ConfigReloader {
     if (loaded.text !== '' && loaded.text === this.#lastText) return 'unchanged';
     if (!loaded.ok) return this.#reject(reason, loaded.issues, loaded.text);
     const previous = this.#publisher.table.config;
-    const compiled = this.#publisher.applyConfig(loaded.config);
+    const compiled = await this.#exclusive(async () => this.#publisher.applyConfig(loaded.config));
     if (!compiled.ok) return this.#reject(reason, locateIssues(compiled.issues, loaded.locate), loaded.text);
     this.#lastText = loaded.text;
     this.stats.success += 1;

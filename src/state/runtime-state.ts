@@ -163,6 +163,11 @@ export class RuntimeState {
     return limit >= all.length ? all : all.slice(all.length - limit);
   }
 
+  /** Runs `task` between commands, never during one (a config reload publishes through it). */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.#queue.run(task);
+  }
+
   /** Resolves once every command queued so far has finished. */
   idle(): Promise<void> {
     return this.#queue.run(async () => {});
@@ -264,9 +269,17 @@ export class RuntimeState {
       let generation = this.table.generation;
       if (candidate !== null && changes !== null) {
         const published = this.routes.publish(candidate, changes);
-        // The weights fit the config a moment ago; only a reload in between that dropped a version gets here.
+        // Weights never make a compile fail (they are ignored with a warning); only a bug gets here.
         if (!published.ok) throw new VeerError('internal_error', published.issues.map((i) => i.message).join('; '));
         generation = published.table.generation;
+        const served = published.table.servicesByName.get(service)?.split.weights;
+        if (served !== undefined && canonicalJson(served) !== canonicalJson(entry.after)) {
+          // A reload published in between (its config lacks a version the weights name): they are kept,
+          // as stored weights are, and apply again when the version comes back; the history says what is served.
+          for (const w of published.warnings) this.#log.warn({ code: w.code, service }, w.message);
+          entry = { ...entry, after: { ...served } };
+          history[history.length - 1] = entry;
+        }
       }
       this.#log.info({ service, actor, action: entry.action, before: entry.before, after: entry.after, reason: entry.reason }, 'state changed');
       for (const listener of this.#listeners) listener(service, record, entry);

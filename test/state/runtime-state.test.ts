@@ -598,7 +598,6 @@ t.test('a reload while a command saves: the command publishes its weights onto t
 
 t.test(
   'a reload that drops a version while a command saves: the history line says what is served',
-  { todo: "RuntimeState.command expects publish() to fail when a reload dropped a version (internal_error), but reweighTable only warns (runtime_weights_ignored): the command resolves, its history line's `after` says v2 at 70, and the table serves the config's { v1: 100 }" },
   async (t) => {
     const store = new FakeStore();
     const { state, routes } = await started(store);
