@@ -73,29 +73,17 @@ export function readFast(text: string, env: NodeJS.ProcessEnv, substituted: stri
 
 /** Fills `${VAR}` in every string value (never in keys) in place; false at the first that cannot be filled. */
 function substituteTree(node: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], substituted: string[]): boolean {
-  if (Array.isArray(node)) {
-    for (let i = 0; i < node.length; i++) {
-      const value: unknown = node[i];
-      if (typeof value === 'string') {
-        if (!value.includes('$')) continue;
-        const filled = substituteValue(value, env);
-        if (filled === null) return false;
-        if (isWholeReference(value)) substituted.push(toPointer([...path, i]));
-        node[i] = filled;
-      } else if (value !== null && typeof value === 'object' && !substituteTree(value, env, [...path, i], substituted)) return false;
-    }
-    return true;
-  }
   if (node === null || typeof node !== 'object') return true;
-  const record = node as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    const value = record[key];
+  const holder = node as Record<string | number, unknown>;
+  const keys: Iterable<string | number> = Array.isArray(node) ? node.keys() : Object.keys(node);
+  for (const key of keys) {
+    const value = holder[key];
     if (typeof value === 'string') {
       if (!value.includes('$')) continue;
       const filled = substituteValue(value, env);
       if (filled === null) return false;
       if (isWholeReference(value)) substituted.push(toPointer([...path, key]));
-      record[key] = filled;
+      holder[key] = filled;
     } else if (value !== null && typeof value === 'object' && !substituteTree(value, env, [...path, key], substituted)) return false;
   }
   return true;

@@ -10,17 +10,23 @@ import t from 'tap';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-t.test('npm run bench -- --quick prints a table with veer and writes JSON', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'veer-bench-smoke-'));
-  const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `node bench/SCRIPT ARGS` to its end (SIGTERM after `limitMs`: every run is bounded); its exit code and output. */
+async function runBench(script: string, args: readonly string[], limitMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bench', script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  // Bounded: the quick run takes 30-40 s; a hung run is killed (the bench stops its children on SIGTERM).
-  const timer = setTimeout(() => child.kill('SIGTERM'), 90_000);
+  const timer = setTimeout(() => child.kill('SIGTERM'), limitMs);
   const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
   clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+t.test('npm run bench -- --quick prints a table with veer and writes JSON', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'veer-bench-smoke-'));
+  // The quick run takes 30-40 s; a hung run is killed (the bench stops its children on SIGTERM).
+  const { code, stdout, stderr } = await runBench('run.ts', ['--quick', '--out', out]);
   t.equal(code, 0, 'bench exits 0', { stderr: stderr.slice(-3000) });
 
   t.match(stdout, /\| case +\| tool +\| req\/s +\|/, 'prints the load table header');
@@ -52,15 +58,7 @@ t.test('--cases names only known cases', async (t) => {
 
 t.test('bench/scale.ts prints its table next to the goals and writes JSON', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'veer-scale-smoke-'));
-  const child = spawn(process.execPath, [join(ROOT, 'bench', 'scale.ts'), '--sizes', '1,200', '--reps', '2', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  // Bounded: two small sizes take a few seconds; a hung run is killed.
-  const timer = setTimeout(() => child.kill('SIGTERM'), 90_000);
-  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runBench('scale.ts', ['--sizes', '1,200', '--reps', '2', '--out', out]);
   t.equal(code, 0, 'exits 0', { stderr: stderr.slice(-3000) });
   t.match(stdout, /\| services \| ready ms \| RSS MB \| PUT ms \|/, 'prints the table header');
   t.match(stdout, /^\| 200 \| \d+ \| \d+ \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \| \d+ \| \d+ \|$/m, 'a row per size, every column a number');
