@@ -161,7 +161,8 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     for (const key of restartOnlyChanges(previous, next)) log.warn({ key }, `${key} changed in the config; it applies at the next restart (the rest of the config is applied)`);
   });
 
-  const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder });
+  // log.access is read once (a reload that flips it warns: restart-only); 1 is stdout.
+  const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder, accessLog: config.log.access ? 1 : null });
   const host = options.dataPlane?.({ state, metrics, log }) ?? null;
   const served = host ?? dataPlane;
   if (host !== null) runtime.settleWith(() => host.settled()); // applied once the workers serve it

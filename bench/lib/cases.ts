@@ -49,7 +49,10 @@ const NODE_BASELINES = [
 ] as const;
 
 /** Every case name `--cases` accepts. */
-export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy'];
+export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy', 'veer-access-log'];
+
+/** Cases that run only when `--cases` names them. */
+const OPT_IN: ReadonlySet<string> = new Set(['veer-access-log']);
 
 /** Why a case did not run, for the report. */
 export interface SkippedCase {
@@ -58,8 +61,9 @@ export interface SkippedCase {
 }
 
 /**
- * Starts every case in the order they are measured: direct, veer, the two
- * Node baselines, then nginx and haproxy when `native` and installed.
+ * Starts every case in the order they are measured: direct, veer (and
+ * veer-access-log when named), the Node baselines, then nginx and haproxy
+ * when `native` and installed.
  */
 export async function startCases(
   upstream: BenchUpstream,
@@ -73,10 +77,15 @@ export async function startCases(
   const skipped: SkippedCase[] = [];
   const add = (proxy: BenchChild) => cases.push({ name: proxy.name, port: proxy.port, proxy });
   // --cases: the named ones only (direct always runs: it is the machine's ceiling).
-  const wanted = (name: string) => only === null || only.has(name);
+  const wanted = (name: string) => (only === null ? !OPT_IN.has(name) : only.has(name));
   const origins = [`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`] as const;
   try {
     if (wanted('veer')) add(await spawnVeer(writeVeerConfig(origins)));
+    // The same config with `log.access: true`, right after veer so the two are measured side by
+    // side: what the access line costs per request. Its lines go to the bench through a pipe,
+    // as they would to a container runtime.
+    if (wanted('veer-access-log')) add(await spawnVeer(writeVeerConfig(origins, 1, true), [], 'veer-access-log'));
+    else skipped.push({ name: 'veer-access-log', reason: 'opt-in: --cases veer,veer-access-log' });
     // --baseline-veer: the same config served by another checkout (an earlier commit), for A/B runs.
     if (baselineRoot !== null) add(await spawnVeer(writeVeerConfig(origins), [], 'veer-baseline', baselineRoot));
     // The same config with `workers: 2`: its CPU is the primary's and both workers'.

@@ -8,7 +8,8 @@
 //
 // The load generator targets api.bench.internal/orders/... so a request goes
 // through host lookup, longest-prefix match, a rule that does not match, and
-// the sticky hash. Log level is left at its default (info).
+// the sticky hash. Log level is left at its default (info); the access log
+// is off unless asked for (the veer-access-log case).
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,8 +28,8 @@ export const BENCH_PATH = '/orders/1234?expand=items';
 
 const API_PREFIXES = ['/orders', '/users', '/cart', '/search', '/payments'];
 
-/** The YAML of the bench config; `origins` are the upstream's v1 and v2 origins. */
-export function buildVeerConfig(origins: readonly [string, string], stateDir: string, workers = 1): string {
+/** The YAML of the bench config; `origins` are the upstream's v1 and v2 origins; `accessLog` turns on log.access. */
+export function buildVeerConfig(origins: readonly [string, string], stateDir: string, workers = 1, accessLog = false): string {
   const services: string[] = [];
   const service = (name: string, match: string) =>
     `  - name: ${name}
@@ -61,7 +62,7 @@ listen: 127.0.0.1:0
 admin:
   listen: 127.0.0.1:0
 workers: ${workers}
-state:
+${accessLog ? 'log: { access: true }\n' : ''}state:
   store: file
   path: ${join(stateDir, 'veer-state.json')}
 drainTimeout: 5s
@@ -71,10 +72,10 @@ ${services.join('\n')}
 }
 
 /** Writes the bench config to a fresh temp directory and returns its path. */
-export function writeVeerConfig(origins: readonly [string, string], workers = 1): string {
+export function writeVeerConfig(origins: readonly [string, string], workers = 1, accessLog = false): string {
   const dir = mkdtempSync(join(tmpdir(), 'veer-bench-'));
   const file = join(dir, 'veer.yaml');
-  writeFileSync(file, buildVeerConfig(origins, dir, workers));
+  writeFileSync(file, buildVeerConfig(origins, dir, workers, accessLog));
   return file;
 }
 

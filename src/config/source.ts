@@ -112,10 +112,11 @@ function parseInWorker(text: string, env: NodeJS.ProcessEnv): Promise<ReadAnswer
 }
 
 /** Settings read only at start: a reload that changes them is applied except for them, with a warning naming each. */
-const RESTART_ONLY = ['listen', 'admin.listen', 'workers', 'state'] as const;
+const RESTART_ONLY = ['listen', 'admin.listen', 'workers', 'state', 'log.access'] as const;
 
 /** The restart-only settings (RESTART_ONLY) that differ between two configs, by their config path. */
 export function restartOnlyChanges(before: Config, after: Config): string[] {
-  const read = (config: Config, key: (typeof RESTART_ONLY)[number]): unknown => (key === 'admin.listen' ? config.admin.listen : config[key]);
+  const read = (config: Config, key: (typeof RESTART_ONLY)[number]): unknown =>
+    key.split('.').reduce<unknown>((value, name) => (value as Record<string, unknown> | undefined)?.[name], config);
   return RESTART_ONLY.filter((key) => JSON.stringify(read(before, key)) !== JSON.stringify(read(after, key)));
 }

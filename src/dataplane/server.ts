@@ -9,6 +9,7 @@ import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, UpstreamRegis
 import type { Logger } from '../log/index.ts';
 import { routeRequest, type RandomSource } from '../router/index.ts';
 import type { RouteTable } from '../table/index.ts';
+import { AccessLog, type AccessLogDestination } from './access-log.ts';
 
 /** What the data plane needs from the rest of veer. */
 export interface DataPlaneOptions {
@@ -16,6 +17,11 @@ export interface DataPlaneOptions {
   readonly table: () => RouteTable;
   readonly log: Logger;
   readonly observer?: ExchangeObserver | null;
+  /**
+   * Where to write one JSON access line per exchange (`log.access`): a file descriptor (1 is
+   * stdout) or a stream. Null or absent: no access log, and not one more step per request.
+   */
+  readonly accessLog?: AccessLogDestination | null;
   readonly random?: RandomSource;
   /** How often pools that the current table no longer names are retired (default 10 s). */
   readonly retireEveryMs?: number;
@@ -34,6 +40,13 @@ export interface DataPlane {
 }
 
 const NO_ROUTE_MESSAGE = 'no service matches this host and path';
+/** How long a drain waits for the access log's last lines to be written. */
+const ACCESS_LOG_FLUSH_MS = 2000;
+
+/** Answers a request that no service matches. */
+function sendNoRoute(res: ServerResponse): number {
+  return sendError(res, 404, 'no_route', NO_ROUTE_MESSAGE);
+}
 
 /**
  * Only WebSocket upgrades are tunnelled. Any other (h2c, which `curl --http2`
@@ -64,24 +77,45 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   retiring.unref();
   let inFlight = 0;
   let draining = false;
+  // Decided here, once: with the access log off the observer and the 404 path are exactly
+  // what they are without it, so an off access log costs no test per request.
+  const accessLog = options.accessLog == null ? null : new AccessLog(options.accessLog);
   // Counts exchanges in flight for draining, then hands each event on (metrics).
-  const observer: ExchangeObserver = {
-    onExchangeStart(version) {
-      inFlight++;
-      downstream?.onExchangeStart?.(version);
-    },
-    onExchangeEnd(exchange: FinishedExchange) {
-      inFlight--;
-      downstream?.onExchangeEnd(exchange);
-    },
-  };
+  const observer: ExchangeObserver =
+    accessLog === null
+      ? {
+          onExchangeStart(version, exchange) {
+            inFlight++;
+            downstream?.onExchangeStart?.(version, exchange);
+          },
+          onExchangeEnd(exchange: FinishedExchange) {
+            inFlight--;
+            downstream?.onExchangeEnd(exchange);
+          },
+        }
+      : {
+          onExchangeStart(version, exchange) {
+            inFlight++;
+            downstream?.onExchangeStart?.(version, exchange);
+            exchange.countBytesIn();
+          },
+          onExchangeEnd(exchange: FinishedExchange) {
+            inFlight--;
+            downstream?.onExchangeEnd(exchange);
+            accessLog.logExchange(exchange);
+          },
+        };
+  const noRoute: (req: IncomingMessage, res: ServerResponse, startedAt: number) => void =
+    accessLog === null
+      ? (_req, res) => void sendNoRoute(res)
+      : (req, res, startedAt) => accessLog.logUnrouted(req, 404, startedAt, sendNoRoute(res));
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
     if (draining) res.shouldKeepAlive = false;
     const version = routeRequest(table(), req, random);
     if (version === null) {
-      sendError(res, 404, 'no_route', NO_ROUTE_MESSAGE);
+      noRoute(req, res, startedAt);
       return;
     }
     forwardRequest(upstreams, req, res, version, observer, startedAt);
@@ -175,6 +209,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       }
       clearInterval(retiring);
       await upstreams.close(forced > 0);
+      // The process exits after a drain: the last access lines go out first (bounded).
+      await accessLog?.flush(ACCESS_LOG_FLUSH_MS);
       return { forced };
     },
   };

@@ -35,12 +35,26 @@ export interface FinishedExchange {
   readonly req: IncomingMessage;
   /** The endpoint the request went to. */
   readonly endpoint: Endpoint;
+  /** Request body bytes read from the client; counted only once an observer asked (StartingExchange.countBytesIn), else 0. */
+  readonly bytesIn: number;
+  /** Response body bytes handed to the client (upstream body, or veer's error body); a client that went away may not have read them all. */
+  readonly bytesOut: number;
+}
+
+/** An exchange as observers see it when it starts. */
+export interface StartingExchange {
+  /**
+   * Counts the request body into `bytesIn` from here on. Costs a 'data'
+   * listener per request with a body, so only an observer that reports it
+   * (the access log) asks, and the default chain pays nothing.
+   */
+  countBytesIn(): void;
 }
 
 /** What the data plane learns about each exchange (for metrics and logs). */
 export interface ExchangeObserver {
   /** Called when the exchange starts, after routing. */
-  onExchangeStart?(version: CompiledVersion): void;
+  onExchangeStart?(version: CompiledVersion, exchange: StartingExchange): void;
   /** Called exactly once when the exchange ends, however it ends. */
   onExchangeEnd(exchange: FinishedExchange): void;
 }
@@ -59,15 +73,17 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Writes a JSON error response unless the head has already gone out. */
-export function sendError(res: ServerResponse, status: number, code: HttpErrorCode, message: string): void {
+/** Writes a JSON error response unless the head has already gone out; returns the body's length in bytes (0 when none went out). */
+export function sendError(res: ServerResponse, status: number, code: HttpErrorCode, message: string): number {
   if (res.headersSent) {
     res.destroy();
-    return;
+    return 0;
   }
   const body = formatErrorBody(code, message);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  const length = Buffer.byteLength(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': length });
   res.end(body);
+  return length;
 }
 
 // A last body chunk up to this size is handed to Node as a latin1 string
@@ -84,7 +100,7 @@ function bodyLengthOf(headers: IncomingHttpHeaders): number {
   return Number.isInteger(length) && length >= 0 ? length : -1;
 }
 
-class ProxyExchange implements WatchedExchange, FinishedExchange {
+class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly version: CompiledVersion;
@@ -101,6 +117,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange {
   bodyStarted = false;
   /** Whether res.end() was already called with the last chunk, before the upstream said it was done. */
   ended = false;
+  bytesIn = 0;
+  bytesOut = 0;
   connection: ConnectionExchanges | null = null;
   prevOnConnection: WatchedExchange | null = null;
   nextOnConnection: WatchedExchange | null = null;
@@ -114,8 +132,25 @@ class ProxyExchange implements WatchedExchange, FinishedExchange {
     this.endpoint = endpoint;
     this.observer = observer;
     this.startedAt = startedAt;
-    observer?.onExchangeStart?.(version);
+    observer?.onExchangeStart?.(version, this);
     watchClientConnection(req.socket, this);
+  }
+
+  countBytesIn(): void {
+    const req = this.req;
+    if (!hasBody(req)) return;
+    // Why 'data' events, and why paused first:
+    // - req.socket.bytesRead deltas would count other requests' bytes on a keep-alive or
+    //   pipelined connection, and the head's; Content-Length is what the client promised, not
+    //   what was read (an abort, an early answer), and chunked bodies have none.
+    // - A 'data' listener on a stream that is not paused starts it flowing at once, and chunks
+    //   read before undici attaches its own listener (once it has a connection) would never
+    //   reach the upstream. Paused, nothing flows until undici resumes the body, and from then
+    //   on every chunk reaches both listeners; undici's pause() for backpressure still holds.
+    req.pause();
+    req.on('data', (chunk: Buffer) => {
+      this.bytesIn += chunk.length;
+    });
   }
 
   clientGone(): void {
@@ -144,6 +179,7 @@ class ProxyExchange implements WatchedExchange, FinishedExchange {
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     if (this.finished || this.ended) return;
+    this.bytesOut += chunk.length;
     const res = this.res;
     // The chunk that completes a Content-Length body ends the response now: head, body and
     // end go to the socket in one write rather than a write now and an empty one at the end.
@@ -189,7 +225,7 @@ class ProxyExchange implements WatchedExchange, FinishedExchange {
     if (!this.req.complete) this.res.shouldKeepAlive = false;
     // Which version failed is what an operator watching a canary needs to know.
     if (this.version.service.exposeVersionHeader) this.res.setHeader(VERSION_HEADER, this.version.name);
-    sendError(this.res, status, failure.code, failure.message);
+    this.bytesOut = sendError(this.res, status, failure.code, failure.message);
     this.finish(status, failure);
   }
 
