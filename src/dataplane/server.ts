@@ -59,6 +59,18 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return upgrade !== undefined && upgrade.toLowerCase().includes('websocket');
 }
 
+const BAD_HOST_MESSAGE = 'the Host header must appear once and name a host (RFC 9112 3.2)';
+
+/**
+ * HOT PATH. A Host value veer can route on: not empty, and none of the
+ * characters a host and port cannot hold. Repeated Host lines arrive joined
+ * with ", " (the server's joinDuplicateHeaders), so they fail here too.
+ */
+function isValidHost(host: string): boolean {
+  return host.length !== 0 && !INVALID_HOST_CHAR.test(host);
+}
+const INVALID_HOST_CHAR = /[\s,/\\@?#"<>{}|^`]/;
+
 /** Creates the data-plane server (not yet listening). */
 export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const { table, log } = options;
@@ -113,6 +125,13 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
     if (draining) res.shouldKeepAlive = false;
+    const host = req.headers.host;
+    if (host !== undefined && !isValidHost(host)) {
+      // The client's fault: answered 400 and closed, never routed, never counted against a version.
+      res.shouldKeepAlive = false;
+      sendError(res, 400, 'bad_request', BAD_HOST_MESSAGE);
+      return;
+    }
     const version = routeRequest(table(), req, random);
     if (version === null) {
       noRoute(req, res, startedAt);
@@ -125,6 +144,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     {
       // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
       keepAliveTimeout: 65_000,
+      // A repeated Host (or other single-valued header) is joined, not silently dropped: isValidHost sees it.
+      joinDuplicateHeaders: true,
       headersTimeout: 20_000,
       requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
       maxHeaderSize: 32 * 1024,
@@ -141,6 +162,10 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     socket.on('error', () => socket.destroy());
     if (draining) {
       rejectUpgrade(socket, 503, 'shutting_down', 'veer is shutting down');
+      return;
+    }
+    if (req.headers.host !== undefined && !isValidHost(req.headers.host)) {
+      rejectUpgrade(socket, 400, 'bad_request', BAD_HOST_MESSAGE);
       return;
     }
     const version = routeRequest(table(), req, random);

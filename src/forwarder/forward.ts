@@ -67,6 +67,11 @@ class ClientClosedError extends Error {
   }
 }
 
+/** True when a response with this status, to this method, has no body (RFC 9110 6.4.1). */
+function hasNoBody(status: number, method: string | undefined): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200) || method === 'HEAD';
+}
+
 /** True when the request has a body to stream (RFC 9112 6.3). */
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -215,7 +220,16 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
       return;
     }
     if (this.res.headersSent) {
-      // Mid-body failure: end the client connection so it sees a truncated response, not a hang.
+      // A 204, a 304 or the answer to a HEAD has no body whatever its Content-Length says (RFC 9110
+      // 6.4.1), but undici holds it to the length: that is the whole, valid response; relay it.
+      if (hasNoBody(this.status, this.req.method) && err.name === 'ResponseContentLengthMismatchError') {
+        this.res.end();
+        this.finish(this.status, null);
+        return;
+      }
+      // Failed after the head: the client must see the head and then a truncated body, not a hang and
+      // not nothing (Node holds the head back until the first body write; send it first, as nginx does).
+      if (!this.bodyStarted) this.res.flushHeaders();
       this.res.destroy(err);
       this.finish(this.status || 502, failure);
       return;
