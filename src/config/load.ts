@@ -78,6 +78,9 @@ const UNREADABLE_REASONS: Record<string, string> = {
   ENOTDIR: 'a parent of it is not a directory',
 };
 
+/** The most alias uses a config may expand: a few are handy, thousands are an attack on memory. */
+const MAX_ALIAS_COUNT = 100;
+
 /**
  * Parses and validates config text. Pure apart from reading `env`. A valid
  * config is read by the fast reader (fast-read.ts); anything it does not
@@ -112,7 +115,15 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   if (envIssues.length > 0) return { ok: false, issues: envIssues, text };
 
   // An empty file reads as an empty mapping, so the answer is "services is required".
-  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (err) {
+    // Too many alias uses (a "billion laughs" block): refused like a syntax error, placed at the first alias.
+    const alias = /(?:^|[\s[{,:-])\*[^\s,\]}]+/m.exec(text);
+    const at = alias === null ? { line: 1, column: 1 } : position(alias.index + alias[0].indexOf('*'));
+    return { ok: false, issues: [{ code: 'yaml_syntax', path: '(document)', message: `${(err as Error).message.split('\n')[0]} (at most ${MAX_ALIAS_COUNT} alias uses)`, ...at }], text };
+  }
   const validate = schemaValidator();
   if (!validate(data) && !(coerceSubstituted(data, validate.errors ?? [], substituted) && validate(data))) {
     return { ok: false, issues: describeSchemaErrors(validate.errors ?? [], locate), text };
