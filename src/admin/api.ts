@@ -61,6 +61,8 @@ export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
   app.register(
     async (v1) => {
       v1.setValidatorCompiler(createValidatorCompiler());
+      // Bodies are JSON only: a text/plain body is 415 like any other type, not a schema failure.
+      v1.removeContentTypeParser('text/plain');
       // A POST without a body (curl -X POST, the CLI's verbs) is an empty object, not a schema failure.
       v1.addHook('preValidation', async (req) => {
         if (req.body === undefined && req.method === 'POST') req.body = {};

@@ -91,7 +91,7 @@ t.test('every bad body gets 400 (or 413/415) with a code and changes nothing', a
     ['extra key', { weights: { v1: 50, v2: 50 }, force: true }, 400, 'invalid_body'],
     ['huge number', { weights: { v1: 1e12, v2: 1 } }, 400, 'invalid_weights'],
     ['overflowing number', '{"weights": {"v1": 1e400, "v2": 1}}', 400, 'invalid_weights'],
-    ['text body', 'v1=50', 400, 'invalid_body', { 'content-type': 'text/plain' }],
+    ['text body', 'v1=50', 415, 'invalid_body', { 'content-type': 'text/plain' }],
     ['form body', 'v1=50', 415, 'invalid_body', { 'content-type': 'application/x-www-form-urlencoded' }],
     ['over the body limit', { weights: { v1: 1, pad: 'x'.repeat(70 * 1024) } }, 413, 'invalid_body'],
   ];
