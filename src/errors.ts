@@ -66,7 +66,6 @@ export const ERRORS = {
   invalid_upstream: config,
   invalid_matcher: config,
   invalid_regex: config,
-  unsafe_regex: config,
   // a warning: stored runtime weights no longer fit the config, so the config's apply
   runtime_weights_ignored: config,
   // start-up
