@@ -3,9 +3,10 @@
 // reload never changes the table a request is already using.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatErrorBody } from '../errors.ts';
-import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, UpstreamRegistry, type ExchangeObserver, type FinishedExchange } from '../forwarder/index.ts';
+import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, UpstreamRegistry, whenExchangesEnd, type ExchangeObserver, type FinishedExchange } from '../forwarder/index.ts';
 import type { Logger } from '../log/index.ts';
 import { routeRequest, type RandomSource } from '../router/index.ts';
 import type { RouteTable } from '../table/index.ts';
@@ -190,11 +191,18 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const status = tooLarge ? 431 : 400;
     const body = formatErrorBody('bad_request', tooLarge ? 'request headers too large' : 'malformed HTTP request');
-    socket.end(
-      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
     log.debug({ err: err.message, code: err.code }, 'rejected malformed request');
+    const answer = () => {
+      if (socket.destroyed || !socket.writable) return;
+      socket.end(
+        `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    };
+    // A malformed request after complete ones: those are still owed their responses, in order, so the
+    // 400 waits for them. A connection that ended or broke mid-request is answered (and closed) at once.
+    if (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE') whenExchangesEnd(socket as Socket, answer);
+    else answer();
   });
 
   return {

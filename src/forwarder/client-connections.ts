@@ -18,6 +18,8 @@ export interface WatchedExchange {
   connection: ConnectionExchanges | null;
   prevOnConnection: WatchedExchange | null;
   nextOnConnection: WatchedExchange | null;
+  /** Whether the client sent its whole request (headers and body). */
+  readonly requestComplete: boolean;
   /** Called at most once, when the client connection closes while the exchange is linked. */
   clientGone(): void;
 }
@@ -25,6 +27,28 @@ export interface WatchedExchange {
 /** The exchanges in flight on one client connection. */
 export class ConnectionExchanges {
   head: WatchedExchange | null = null;
+  /** Called once when the last exchange in flight ends (set by whenExchangesEnd). */
+  onIdle: (() => void) | null = null;
+}
+
+/**
+ * Calls `then` once every exchange in flight on `socket` has ended (at once
+ * when none is): an error answer to a later, malformed request must come
+ * after the responses the connection already owes, in order.
+ */
+export function whenExchangesEnd(socket: Socket, then: () => void): void {
+  const list = byConnection.get(socket);
+  if (list === undefined || list.head === null || !allRequestsComplete(list)) {
+    // Nothing owed, or a request whose body broke off: it can never be answered, so no waiting.
+    then();
+    return;
+  }
+  list.onIdle = then;
+}
+
+function allRequestsComplete(list: ConnectionExchanges): boolean {
+  for (let e = list.head; e !== null; e = e.nextOnConnection) if (!e.requestComplete) return false;
+  return true;
 }
 
 const byConnection = new WeakMap<Socket, ConnectionExchanges>();
@@ -72,4 +96,9 @@ export function unwatchClientConnection(exchange: WatchedExchange): void {
   else list.head = next;
   if (next !== null) next.prevOnConnection = prev;
   exchange.connection = exchange.prevOnConnection = exchange.nextOnConnection = null;
+  if (list.head === null && list.onIdle !== null) {
+    const then = list.onIdle;
+    list.onIdle = null;
+    then();
+  }
 }

@@ -247,6 +247,10 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     return this.req.method ?? 'GET';
   }
 
+  get requestComplete(): boolean {
+    return this.req.complete;
+  }
+
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
     this.status = status;

@@ -5,6 +5,7 @@
 export { forwardRequest, sendError, CLIENT_CLOSED_STATUS } from './forward.ts';
 export type { ExchangeObserver, FinishedExchange } from './forward.ts';
 export { forwardUpgrade, rejectUpgrade } from './upgrade.ts';
+export { whenExchangesEnd } from './client-connections.ts';
 export { UpstreamRegistry } from './upstream-registry.ts';
 export type { PoolSettings } from './upstream-registry.ts';
 export { RoundRobinEndpoints } from './endpoints.ts';
