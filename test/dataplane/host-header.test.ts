@@ -3,21 +3,13 @@
 // chosen version). A Host that is repeated, empty or not a host is the
 // client's fault: 400, closed, never routed, never counted.
 
-import { connect } from 'node:net';
 import t from 'tap';
+import { sendRawUntilClose } from '../helpers/http.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
 import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
-function raw(port: number, request: string): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    const socket = connect(port, '127.0.0.1', () => socket.write(request));
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(text));
-    setTimeout(() => socket.destroy(), 2000);
-  });
-}
+/** Everything the server sends back for `bytes`, until it closes the connection. */
+const raw = async (port: number, bytes: string): Promise<string> => (await sendRawUntilClose(port, bytes)).text;
 
 t.test('a repeated, empty or malformed Host is answered 400 and closed, and counted against no version', async (t) => {
   const upstream = await startUpstream('v1');

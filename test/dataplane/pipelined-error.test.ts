@@ -3,21 +3,13 @@
 // close, so it believed its POST failed. The 400 now comes after the
 // responses the connection owes, in order.
 
-import { connect } from 'node:net';
 import t from 'tap';
+import { sendRawUntilClose } from '../helpers/http.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
 import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
-function raw(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(text));
-    setTimeout(() => socket.destroy(), 3000);
-  });
-}
+/** Everything the server sends back for `bytes`, until it closes the connection. */
+const raw = async (port: number, bytes: string): Promise<string> => (await sendRawUntilClose(port, bytes)).text;
 
 t.test('a POST pipelined before a malformed request gets its response, then the 400', async (t) => {
   const upstream = await startUpstream('v1', (req, res) => {

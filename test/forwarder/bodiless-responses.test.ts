@@ -2,30 +2,11 @@
 // whole (it used to become an empty reply), and an upstream that fails after
 // its head still lets the client see that head before the connection ends.
 
-import { connect } from 'node:net';
 import t from 'tap';
-import { onRequestHeads, startRawUpstream } from '../helpers/http.ts';
+import { onRequestHeads, sendRawUntilClose, startRawUpstream } from '../helpers/http.ts';
 import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
-/** Sends one raw request to veer and collects every byte until the connection closes or `ms` pass. */
-function exchange(port: number, request: string, ms = 1500): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    let text = '';
-    let closed = false;
-    const socket = connect(port, '127.0.0.1', () => socket.write(request));
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      closed = true;
-      clearTimeout(timer);
-      resolve({ text, closed });
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ text, closed });
-    }, ms);
-  });
-}
+const exchange = sendRawUntilClose;
 
 for (const [status, reason] of [
   [304, 'Not Modified'],

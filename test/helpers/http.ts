@@ -184,6 +184,29 @@ export async function rawRequest(port: number, request: string | Buffer, options
   }
 }
 
+/**
+ * Writes `bytes` on a new connection and collects everything that comes
+ * back until the server closes it (`closed`) or `timeoutMs` pass.
+ */
+export function sendRawUntilClose(port: number, bytes: string, timeoutMs = 3000): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    let text = '';
+    let closed = false;
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      closed = true;
+      clearTimeout(timer);
+      resolve({ text, closed });
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closed });
+    }, timeoutMs);
+  });
+}
+
 /** Builds a raw request head from header pairs (sent exactly as given). */
 export function formatRequest(method: string, target: string, headers: readonly (readonly [string, string])[], body = ''): string {
   let head = `${method} ${target} HTTP/1.1\r\n`;
