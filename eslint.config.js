@@ -9,7 +9,7 @@ import { roomsPlugin } from './lint/rooms.js';
 const SRC = fileURLToPath(new URL('./src', import.meta.url));
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'var/', 'bench/results/', 'coverage/', '.tap/'] },
+  { ignores: ['node_modules/', 'dist/', 'var/', 'bench/results/', 'coverage/', '.tap/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

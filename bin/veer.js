@@ -1,7 +1,30 @@
 #!/usr/bin/env node
-// The `veer` command. Node 24 runs the TypeScript sources directly (type stripping).
-import { main } from '../src/cli/index.ts';
+// The `veer` command. It runs the compiled JavaScript in dist/ (`npm run build`,
+// which `npm ci` runs too), so Node neither loads its TypeScript stripper nor
+// strips each module at start. It runs the TypeScript sources instead when
+// there is no build, when a source file is newer than the build (an edit is
+// never shadowed by a stale build), or when VEER_FROM_SOURCE=1 (the tests).
+import { existsSync, readdirSync, statSync } from 'node:fs';
 
+const root = new URL('../', import.meta.url);
+const compiled = new URL('dist/src/cli/index.js', root);
+const sources = new URL('src/', root);
+
+function newestSourceMs() {
+  let newest = 0;
+  for (const entry of readdirSync(sources, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(`${entry.parentPath}/${entry.name}`).mtimeMs);
+  }
+  return newest;
+}
+
+function useCompiled() {
+  if (process.env.VEER_FROM_SOURCE === '1' || !existsSync(compiled)) return false;
+  // An image ships dist/ without src/; a checkout compares the two.
+  return !existsSync(sources) || statSync(compiled).mtimeMs >= newestSourceMs();
+}
+
+const { main } = await import(useCompiled() ? compiled.href : new URL('src/cli/index.ts', root).href);
 await main(process.argv);
 // Exit explicitly: a finished command should not wait on idle handles (watchers, keep-alive pools).
 process.exit(process.exitCode ?? 0);

@@ -1,20 +1,21 @@
-// `npm start`: the demo upstreams (v1 on :3001, v2 on :3002) and veer on
-// config/veer.yaml, in one process. Ctrl-C stops everything.
+// `npm start`: the demo upstreams (v1 on :3001, v2 on :3002) and the real
+// `veer serve` on config/veer.yaml (compiled by the build `npm start` runs
+// first). Ctrl-C stops everything.
 
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { startDemoUpstream } from '../examples/demo-upstream.ts';
-import { runServe, StartupError } from '../src/main.ts';
-import { formatIssue } from '../src/cli/index.ts';
 
+const root = join(import.meta.dirname, '..');
 const configPath = process.env.VEER_CONFIG ?? 'config/veer.yaml';
 const upstreams = await Promise.all([startDemoUpstream('v1', 3001), startDemoUpstream('v2', 3002)]);
 process.stderr.write('demo upstreams: v1 on http://127.0.0.1:3001, v2 on http://127.0.0.1:3002\n');
-try {
-  const code = await runServe({ configPath });
+
+const veer = spawn(process.execPath, [join(root, 'bin', 'veer.js'), 'serve', '--config', configPath], { cwd: root, stdio: 'inherit' });
+// Ctrl-C reaches veer from the terminal too; a plain `kill` of this process is passed on.
+process.on('SIGTERM', () => veer.kill('SIGTERM'));
+process.on('SIGINT', () => {});
+veer.on('exit', (code, signal) => {
   for (const s of upstreams) s.close();
-  process.exit(code);
-} catch (err) {
-  if (!(err instanceof StartupError)) throw err;
-  process.stderr.write(`veer: ${err.message}\n`);
-  for (const issue of err.issues) process.stderr.write(`${formatIssue(configPath, issue)}\n`);
-  process.exit(1);
-}
+  process.exit(code ?? (signal ? 1 : 0));
+});

@@ -8,7 +8,7 @@
 //           └─ stats                        (api-stats.ts)
 //   /        the dashboard page              (dashboard.ts)
 
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import type { RolloutEngine } from '../rollout/index.ts';
 import type { RuntimeState } from '../state/index.ts';
@@ -49,7 +49,19 @@ export function actorOf(headers: Record<string, unknown>, ip: string): string {
  */
 function createValidatorCompiler() {
   const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false });
-  return ({ schema }: { schema: object }) => ajv.compile(schema);
+  // Each route's schema is compiled on the route's first request, not at start:
+  // most routes of a running veer are never called.
+  return ({ schema }: { schema: object }) => {
+    let compiled: ValidateFunction | undefined;
+    const validate = (data: unknown): boolean => {
+      compiled ??= ajv.compile(schema);
+      const valid = compiled(data) as boolean;
+      validate.errors = compiled.errors;
+      return valid;
+    };
+    validate.errors = null as ValidateFunction['errors'];
+    return validate;
+  };
 }
 
 /** Mounts auth, the error shape and the /api/v1 routes on the admin server. */

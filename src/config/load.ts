@@ -3,12 +3,15 @@
 
 import type { ConfigIssueCode } from '../errors.ts';
 import { readFile } from 'node:fs/promises';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import type { ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Document, Node } from 'yaml';
 import { checkEtcdRules } from './etcd-rules.ts';
 import { isWholeReference, readFast, substituteValue, toPointer } from './fast-read.ts';
-import { ConfigSchema, type Config } from './schema.ts';
+import type { Config } from './schema.ts';
 import { isLoopbackHost, parseListenAddress } from './units.ts';
+import { configValidator } from './validator.ts';
 
 /** A path into the config document: `['services', 0, 'split', 'weights']`. */
 export type ConfigPath = readonly (string | number)[];
@@ -92,6 +95,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     const quick = readQuickly(text, env);
     if (quick !== null) return quick;
   }
+  const { LineCounter, parseDocument } = fullReader();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const position = (offset: number) => {
@@ -124,7 +128,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     const at = alias === null ? { line: 1, column: 1 } : position(alias.index + alias[0].indexOf('*'));
     return { ok: false, issues: [{ code: 'yaml_syntax', path: '(document)', message: `${(err as Error).message.split('\n')[0]} (at most ${MAX_ALIAS_COUNT} alias uses)`, ...at }], text };
   }
-  const validate = schemaValidator();
+  const validate = configValidator();
   if (!validate(data) && !(coerceSubstituted(data, validate.errors ?? [], substituted) && validate(data))) {
     return { ok: false, issues: describeSchemaErrors(validate.errors ?? [], locate), text };
   }
@@ -139,7 +143,7 @@ function readQuickly(text: string, env: NodeJS.ProcessEnv): ConfigLoadResult | n
   const substituted: string[] = [];
   const data = readFast(text, env, substituted);
   if (data === null) return null;
-  const validate = schemaValidator();
+  const validate = configValidator();
   if (!validate(data) && !(coerceSubstituted(data, validate.errors ?? [], substituted) && validate(data))) return null;
   const config = data as Config;
   let located: Locate | null = null;
@@ -149,8 +153,18 @@ function readQuickly(text: string, env: NodeJS.ProcessEnv): ConfigLoadResult | n
   return { ok: true, config: deepFreeze(config), text, locate };
 }
 
+let yamlModule: typeof Yaml | undefined;
+/**
+ * The `yaml` package, loaded on first use: a valid config is read by
+ * fast-read.ts, so a veer whose config is fine never loads its 70 modules.
+ */
+function fullReader(): typeof Yaml {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+}
+
 /** Where each config path is written in `text`, by the full reader. */
 export function locatorOf(text: string): Locate {
+  const { LineCounter, parseDocument } = fullReader();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const position = (offset: number) => {
@@ -183,13 +197,6 @@ function checkConfigRules(config: Config, locate: Locate): ConfigIssue[] {
   return issues;
 }
 
-let compiledValidator: ValidateFunction | undefined;
-
-function schemaValidator(): ValidateFunction {
-  compiledValidator ??= new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true }).compile(ConfigSchema);
-  return compiledValidator;
-}
-
 /**
  * Replaces `${VAR}` and `${VAR:-default}` in every scalar value, in place.
  * `substituted` receives the JSON pointer of every value that was a single
@@ -197,7 +204,7 @@ function schemaValidator(): ValidateFunction {
  */
 function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, locate: Locate, substituted: string[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  visit(doc, {
+  fullReader().visit(doc, {
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
       const path = pathOf(ancestors, node);
@@ -247,6 +254,7 @@ function coerceSubstituted(data: unknown, errors: readonly ErrorObject[], substi
 
 /** Rebuilds the document path of `node` from the visitor's ancestors. */
 function pathOf(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const { isMap, isScalar } = fullReader();
   const path: (string | number)[] = [];
   const chain = [...ancestors, node];
   for (let i = 1; i < chain.length; i++) {
@@ -273,6 +281,7 @@ function locateNode(
   position: (offset: number) => { line: number; column: number },
   atKey: boolean,
 ): { line: number; column: number } | undefined {
+  const { isMap, isScalar } = fullReader();
   const last = path[path.length - 1];
   if (atKey && typeof last === 'string') {
     const parent = doc.getIn(path.slice(0, -1), true);

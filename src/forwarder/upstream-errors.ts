@@ -1,7 +1,7 @@
 // Maps what went wrong talking to an upstream onto a stable error code (and
 // so an HTTP status) and a bounded metric kind.
 
-import { errors } from 'undici';
+import { errors } from './undici-core.ts';
 import type { HttpErrorCode } from '../errors.ts';
 
 /** Failure kinds, used as the `kind` label of veer_upstream_errors_total. */

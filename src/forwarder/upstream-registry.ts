@@ -7,7 +7,7 @@
 //   UpstreamSpec.key ──> EndpointSet ──> Endpoint ──> Pool (per origin + connect timeout,
 //                                                           shared by every set that names it)
 
-import { Pool } from 'undici';
+import { Pool } from './undici-core.ts';
 import type { RouteTable, UpstreamSpec } from '../table/index.ts';
 import { RoundRobinEndpoints, type Endpoint, type EndpointSet } from './endpoints.ts';
 

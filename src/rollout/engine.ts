@@ -74,8 +74,9 @@ export class RolloutEngine {
       this.#schedule(service);
     });
     // A reload that brings back a service whose rollout was suspended (see #schedule) picks it up again.
-    this.#runtime.routes.onPublish((table) => {
-      if (this.#stopped) return;
+    this.#runtime.routes.onPublish((table, change) => {
+      // Only a new config can bring back a service whose rollout waits for it; a weight change never does.
+      if (this.#stopped || change.kind === 'weights') return;
       for (const [service, record] of Object.entries(this.#runtime.records())) {
         if (record.rollout !== undefined && isRolloutActive(record.rollout) && !this.#live.has(service) && table.servicesByName.has(service)) this.#schedule(service);
       }

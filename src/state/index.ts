@@ -13,7 +13,7 @@ export { FileStore } from './file-store.ts';
 export type { EtcdStore, EtcdStoreOptions } from './etcd/store.ts';
 export { openStateStore } from './open-store.ts';
 export { StateLoadError, StoreConflictError } from './store.ts';
-export type { StateStore, SaveChange, SaveResult, StoreHealth, ReplicaView, Leadership } from './store.ts';
+export type { StateStore, SaveChange, SaveResult, StoreChange, StoreHealth, ReplicaView, Leadership } from './store.ts';
 export { CommandQueue } from './command-queue.ts';
 export { checkWeights, toPercents, splitAround, roundPercent, MAX_WEIGHT } from './weights.ts';
 export { STATE_FORMAT, PersistedStateSchema, ROLLOUT_PHASES, isRolloutActive, emptyState } from './records.ts';

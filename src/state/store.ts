@@ -12,6 +12,9 @@ import { CodedError } from '../errors.ts';
 import type { HistoryEntry, PersistedState, ServiceRecord } from './records.ts';
 
 /** A durable home for the state document. */
+/** The services whose records changed, or `all` (the store read everything again). */
+export type StoreChange = ReadonlySet<string> | 'all';
+
 export interface StateStore {
   /** What the store is, for logs and /readyz (e.g. `file /var/lib/veer/state.json`). */
   readonly description: string;
@@ -30,8 +33,12 @@ export interface StateStore {
   save(state: PersistedState, change?: SaveChange): Promise<SaveResult | void>;
   /** Health for /readyz: `ok`, `degraded` (a shared store unreachable, serving the last known state: still ready) or `failing`. */
   health(): Promise<StoreHealth>;
-  /** Calls `listener` when the document changed elsewhere (another replica, a resync); read `latest()` then. */
-  watch(listener: () => void): void;
+  /**
+   * Calls `listener` when the document changed elsewhere (another replica, a
+   * resync), with the services whose records changed (`all` after a whole
+   * read), so that a change costs what it changes; read `latest()` then.
+   */
+  watch(listener: (changed: StoreChange) => void): void;
   /** The newest document seen from elsewhere and its revision; null when there is none (a file store, or before the first contact). */
   latest(): { readonly state: PersistedState; readonly revision: number } | null;
   /** This replica now serves everything up to `revision`. */

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
+import { etcdMissing } from '../helpers/etcd.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -56,16 +57,18 @@ t.test('--cases names only known cases', async (t) => {
   t.match(stderr, /unknown case "nope" \(known: veer, veer-workers-2, bare-undici/, 'and names the known cases');
 });
 
-t.test('bench/scale.ts prints its table next to the goals and writes JSON', async (t) => {
+t.test('bench/scale.ts prints its table next to the goals and writes JSON', { skip: etcdMissing() ?? false }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'veer-scale-smoke-'));
-  const { code, stdout, stderr } = await runBench('scale.ts', ['--sizes', '1,200', '--reps', '2', '--out', out]);
+  const { code, stdout, stderr } = await runBench('scale.ts', ['--sizes', '1,200', '--reps', '2', '--etcd', '--out', out]);
   t.equal(code, 0, 'exits 0', { stderr: stderr.slice(-3000) });
   t.match(stdout, /\| services \| ready ms \| RSS MB \| PUT ms \|/, 'prints the table header');
+  t.match(stdout, /^\| floor: Node \+ dependencies, idle \| \d+ \| \d+ \|/m, 'the floor, measured in the same run');
   t.match(stdout, /^\| 200 \| \d+ \| \d+ \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \| \d+ \| \d+ \|$/m, 'a row per size, every column a number');
+  t.match(stdout, /^\| 200, etcd \| \d+ \| \d+ \| [\d.]+ \([\d.]+ txn, [\d.]+ keys: services\/\*/m, 'the etcd rows say what a PUT wrote');
   t.match(stdout, /^\| goal \(10 000\) \|/m, 'and the goals');
   const files = readdirSync(out).filter((f) => f.endsWith('.json'));
   t.equal(files.length, 1, 'writes one JSON result');
-  const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as { rows: { services: number; putMs: number }[] };
-  t.same(result.rows.map((r) => r.services), [1, 200]);
-  t.ok(result.rows.every((r) => r.putMs > 0), 'every size changed a weight');
+  const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as { rows: { services: number | string; putMs: number }[] };
+  t.same(result.rows.map((r) => r.services), ['floor', 1, 200, '1, etcd', '200, etcd']);
+  t.ok(result.rows.slice(1).every((r) => r.putMs > 0), 'every size changed a weight');
 });

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import t, { type Test } from 'tap';
 import { runValidate } from '../../src/cli/validate.ts';
 import { listFixtures, type Fixture } from '../helpers/fixtures.ts';
-import { ROOT, VEER_BIN } from '../helpers/veer.ts';
+import { FROM_SOURCE, ROOT, VEER_BIN } from '../helpers/veer.ts';
 
 interface Run {
   readonly code: number | null;
@@ -17,7 +17,7 @@ function veer(args: string[], env: Record<string, string> = {}): Promise<Run> {
   // No VEER_* from the outside; no tap instrumentation in the child (it doubles start-up time).
   for (const name of Object.keys(base)) if (/^(VEER_|TAP|_TAPJS_|NODE_OPTIONS$)/.test(name)) delete base[name];
   return new Promise((resolve) => {
-    execFile(process.execPath, [VEER_BIN, ...args], { cwd: ROOT, env: { ...base, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [VEER_BIN, ...args], { cwd: ROOT, env: { ...base, ...FROM_SOURCE, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
       resolve({ code, stdout, stderr });
     });

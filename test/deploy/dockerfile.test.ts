@@ -93,9 +93,26 @@ t.test('production dependencies only, from the lockfile', async (t) => {
   t.match(install, /\bnpm ci\b[^\n&]*--omit=dev/, 'deps: npm ci --omit=dev');
   t.notMatch(DOCKERFILE, /npm (install|i)\b/, 'never npm install (ignores the lockfile)');
   const copies = of('COPY').map((i) => ({ args: i.getArguments().map((a) => a.getValue()), from: flags(i).find((f) => f.getName() === 'from')?.getValue() }));
-  t.same(copies.filter((c) => c.from), [{ args: ['/app/node_modules', './node_modules'], from: 'deps' }], 'node_modules come from the deps stage');
+  t.same(
+    copies.filter((c) => c.from),
+    [
+      { args: ['/app/node_modules', './node_modules'], from: 'deps' },
+      { args: ['/app/dist', './dist'], from: 'build' },
+    ],
+    'node_modules come from the deps stage, dist/ from the build stage',
+  );
   t.same(of('RUN').filter((i) => /\bnpm\b/.test(i.getArgumentsContent() ?? '')), [], 'the runtime stage runs no npm');
-  t.same(copies.filter((c) => !c.from).map((c) => c.args[0]).sort(), ['bin', 'config', 'package.json', 'src'], 'copies package.json, bin, src, config');
+  t.same(copies.filter((c) => !c.from).map((c) => c.args[0]).sort(), ['bin', 'config', 'package.json'], 'copies package.json, bin, config; no TypeScript');
+});
+
+t.test('the build stage compiles src/ with the build npm run build runs', async (t) => {
+  const build = all.find((s) => s.name === 'build');
+  t.ok(build, 'there is a build stage');
+  const runs = of('RUN', build).map((i) => i.getArgumentsContent() ?? '');
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  t.same(runs.at(-1), pkg.scripts.build, 'its last step is `npm run build`\'s command');
+  t.match(runs[0], /\bnpm ci\b/, 'dependencies from the lockfile');
+  t.match(runs[0], /--ignore-scripts/, 'npm ci does not build before the sources are there');
 });
 
 t.test('the runtime stage: non-root, ports, entry point and command', async (t) => {
@@ -167,7 +184,7 @@ t.test('.dockerignore: the build context holds exactly what the Dockerfile copie
   const copied = (f: string) => sources.some((s) => f === s || f.startsWith(`${s}/`));
   t.same(files.filter((f) => copied(f) && isIgnored(f)), [], 'nothing the Dockerfile copies is ignored');
   t.same(files.filter((f) => !copied(f) && !isIgnored(f)), [], 'nothing else is sent to the builder');
-  for (const f of ['node_modules/undici/package.json', '.git/HEAD', 'test/errors.test.ts', 'config/var/veer-state.json', 'Dockerfile']) t.ok(isIgnored(f), `${f} stays out`);
+  for (const f of ['node_modules/undici/package.json', '.git/HEAD', 'test/errors.test.ts', 'config/var/veer-state.json', 'Dockerfile', 'dist/src/main.js']) t.ok(isIgnored(f), `${f} stays out`);
   for (const f of sources) t.ok(existsSync(join(ROOT, f)), `${f} exists`);
 });
 
@@ -175,12 +192,13 @@ t.test('.dockerignore: the build context holds exactly what the Dockerfile copie
 function runtimeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const found: string[] = [];
-  const pattern = /(?:^|[;\s])(?:import|export)\s+(type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
-  for (const m of text.matchAll(pattern)) if (!m[1]) found.push((m[2] ?? m[3])!);
+  const pattern = /(?:^|[;\s])(?:import|export)\s+(type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|(?:\brequire\w*|\))\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (const m of text.matchAll(pattern)) if (!m[1]) found.push((m[2] ?? m[3] ?? m[4])!);
   return found;
 }
 
 t.test('the image has everything the code imports at run time', async (t) => {
+  // src/ is in the image as dist/src/, compiled (test/build.test.ts runs that form).
   const inImage = ['bin/', 'src/', 'config/'];
   const seen = new Set<string>();
   // From the entry point and every source file: some are loaded by path, not

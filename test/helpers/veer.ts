@@ -12,6 +12,8 @@ import { startVeer, type Veer } from '../../src/main.ts';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The veer binary. */
 export const VEER_BIN = join(ROOT, 'bin', 'veer.js');
+/** Makes the binary run the TypeScript sources, never a build that may be older (bin/veer.js). */
+export const FROM_SOURCE = { VEER_FROM_SOURCE: '1' } as const;
 
 /** Writes `yaml` to a fresh temp dir and returns the file's path. */
 export function writeConfig(yaml: string, name = 'veer.yaml'): string {
@@ -89,11 +91,11 @@ export interface VeerProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns `veer ARGS` with the project's Node; logs as JSON. */
-export function spawnVeer(args: string[], env: NodeJS.ProcessEnv = {}): VeerProcess {
-  const child = spawn(process.execPath, [VEER_BIN, ...args], {
+/** Spawns `veer ARGS` (`bin`: another copy of bin/veer.js) with the project's Node; logs as JSON. */
+export function spawnVeer(args: string[], env: NodeJS.ProcessEnv = {}, bin = VEER_BIN): VeerProcess {
+  const child = spawn(process.execPath, [bin, ...args], {
     cwd: ROOT,
-    env: { ...process.env, VEER_LOG_FORMAT: 'json', ...env },
+    env: { ...process.env, ...FROM_SOURCE, VEER_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -24,6 +24,7 @@ import {
   type ServiceRecord,
   type ShiftRecord,
   type StateStore,
+  type StoreChange,
   type StoreHealth,
   type TableChange,
 } from '../../src/state/index.ts';
@@ -70,7 +71,7 @@ class FakeStore implements StateStore {
   wait: Promise<void> | null = null;
   /** What a save answers (a shared store's revision), or nothing. */
   revision: (() => number) | null = null;
-  #watcher: (() => void) | null = null;
+  #watcher: ((changed: StoreChange) => void) | null = null;
   newest: { state: PersistedState; revision: number } | null = null;
   readonly applied: number[] = [];
 
@@ -87,13 +88,13 @@ class FakeStore implements StateStore {
   async health(): Promise<StoreHealth> {
     return { kind: this.description, status: 'ok' };
   }
-  watch(listener: () => void): void {
+  watch(listener: (changed: StoreChange) => void): void {
     this.#watcher = listener;
   }
-  /** Another replica changed the document. */
-  changedElsewhere(state: PersistedState, revision: number): void {
+  /** Another replica changed the document: the services named, or all. */
+  changedElsewhere(state: PersistedState, revision: number, changed: StoreChange = 'all'): void {
     this.newest = { state, revision };
-    this.#watcher?.();
+    this.#watcher?.(changed);
   }
   latest() {
     return this.newest;
@@ -542,6 +543,33 @@ t.test("another replica's change: republished from the store's newest document, 
   await state.idle();
   t.equal(published.length, 2, 'no publish for a record without weights');
   t.match(changed.at(-1), { service: 'blog', record: { rollout }, entry: { seq: 10, actor: 'store', action: 'sync' } });
+});
+
+t.test('a change that names its services costs those services: the others are not looked at', async (t) => {
+  const store = new FakeStore();
+  const { state, published, changed } = await started(store);
+  // The document holds changes to shop and blog, but the store names only shop:
+  // blog is not compared, republished or announced (its own change will name it).
+  const remote: PersistedState = { ...emptyState('2024-05-01T01:00:00.000Z'), services: { shop: { weights: { v1: 10, v2: 90 } }, blog: { weights: { a: 100 } } } };
+  store.changedElsewhere(remote, 3, new Set(['shop']));
+  await state.idle();
+  t.same(published.map((p) => p.change), [{ kind: 'weights', changes: { shop: { v1: 10, v2: 90 } } }], 'shop alone is published');
+  t.same(changed.map((c) => c.service), ['shop'], 'listeners hear shop alone');
+  t.same(store.applied, [3]);
+
+  // A burst naming shop, then blog, is applied once, for both.
+  const gateOpen = gate();
+  state.settleWith(() => gateOpen.opened);
+  const blocked = state.exclusive(() => gateOpen.opened);
+  const next: PersistedState = { ...remote, services: { shop: { weights: { v1: 20, v2: 80 } }, blog: { weights: { a: 30, b: 70 } } } };
+  store.changedElsewhere(next, 4, new Set(['shop']));
+  store.changedElsewhere(next, 5, new Set(['blog']));
+  gateOpen.open();
+  await blocked;
+  await state.idle();
+  t.equal(published.length, 2, 'one publish for the burst');
+  t.same(published[1]!.change, { kind: 'weights', changes: { shop: { v1: 20, v2: 80 }, blog: { a: 30, b: 70 } } });
+  t.same(changed.map((c) => c.service), ['shop', 'shop', 'blog']);
 });
 
 /** CONFIG with shop's config weights changed, or its v2 dropped. */

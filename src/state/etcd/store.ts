@@ -22,7 +22,7 @@ import type { EtcdSession } from './session.ts';
 import { EtcdView } from './view.ts';
 import { LeadershipFlag } from '../leadership.ts';
 import type { PersistedState } from '../records.ts';
-import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreHealth } from '../store.ts';
+import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreChange, type StoreHealth } from '../store.ts';
 
 /** How to reach etcd and how this replica takes part. */
 export interface EtcdStoreOptions {
@@ -54,7 +54,7 @@ export class EtcdStore implements StateStore {
   readonly #log: Logger;
   readonly #connection: EtcdConnection;
   readonly #trimSlack: number;
-  readonly #listeners: (() => void)[] = [];
+  readonly #listeners: ((changed: StoreChange) => void)[] = [];
   readonly #waiters = new Set<() => void>();
   #applied = 0;
   #markerDirty = false;
@@ -123,14 +123,14 @@ export class EtcdStore implements StateStore {
     const revision = Number(res.header.revision);
     if (!res.succeeded) {
       this.#view.recordCurrent(res.responses[0]?.response_range?.kvs[0], change.service, revision);
-      this.#notify();
+      this.#notify(new Set([change.service]));
       const now = this.#view.seen(change.service);
       throw new StoreConflictError(change.service, now.record, now.revision);
     }
     this.#view.recordSave(change.service, change.after, { ...change.entry, seq: revision }, historyKey, revision);
     if (this.leadership.isLeader()) void this.#trimHistory(session);
     // Runtime state then records the revision as applied (after publishing this change).
-    this.#notify();
+    this.#notify(new Set([change.service]));
     return { revision };
   }
 
@@ -152,7 +152,7 @@ export class EtcdStore implements StateStore {
     };
   }
 
-  watch(listener: () => void): void {
+  watch(listener: (changed: StoreChange) => void): void {
     this.#listeners.push(listener);
   }
 
@@ -211,7 +211,7 @@ export class EtcdStore implements StateStore {
 
   #up(session: EtcdSession, wasDown: boolean, downMs: number | null): void {
     if (wasDown) this.#log.info({ store: this.description, revision: this.#view.revision, downMs }, 'etcd is reachable again: state resynced');
-    this.#notify();
+    this.#notify('all');
     this.#resolveWaiters();
     void this.#campaign(session);
   }
@@ -222,7 +222,7 @@ export class EtcdStore implements StateStore {
     for (const p of delta.problems) this.#log.error({ key: p.key, error: p.error }, 'ignoring a value in etcd that is not a veer record');
     if (delta.leader === 'deleted') void this.#campaign(session);
     else if (delta.leader === 'changed') this.#setLeader(this.#view.leader === this.replicaId);
-    if (delta.state) this.#notify();
+    if (delta.state) this.#notify(delta.services);
     if (delta.replicas) this.#resolveWaiters();
   }
 
@@ -293,8 +293,8 @@ export class EtcdStore implements StateStore {
     }
   }
 
-  #notify(): void {
-    for (const listener of this.#listeners) listener();
+  #notify(changed: StoreChange): void {
+    for (const listener of this.#listeners) listener(changed);
   }
 
   #resolveWaiters(): void {

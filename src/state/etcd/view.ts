@@ -37,6 +37,8 @@ export interface ViewProblem {
 /** What a batch of watch events changed. */
 export interface ViewDelta {
   readonly state: boolean;
+  /** The services whose records changed (a history-only change names none). */
+  readonly services: ReadonlySet<string>;
   readonly replicas: boolean;
   /** `deleted`: the leader key is gone (campaign); `changed`: someone holds it now. */
   readonly leader: 'deleted' | 'changed' | null;
@@ -89,6 +91,7 @@ export class EtcdView {
   /** Applies one watch response's events. */
   apply(events: readonly IEvent[]): ViewDelta {
     let state = false;
+    const services = new Set<string>();
     let replicas = false;
     let leader: ViewDelta['leader'] = null;
     const problems: ViewProblem[] = [];
@@ -97,6 +100,7 @@ export class EtcdView {
       if (event.type === 'Put') {
         const changed = this.#put(event.kv, problems);
         if (key.kind === 'service' || key.kind === 'history') state ||= changed;
+        if (key.kind === 'service' && changed) services.add(key.name);
         if (key.kind === 'replica') replicas = true;
         if (key.kind === 'leader') leader = 'changed';
         continue;
@@ -107,6 +111,7 @@ export class EtcdView {
         if (slot === undefined || rev > slot.rev) {
           this.#services.set(key.name, { rev, present: false, record: {}, json: EMPTY_JSON });
           state = true;
+          services.add(key.name);
         }
         this.#revision = Math.max(this.#revision, rev);
       } else if (key.kind === 'history') {
@@ -122,7 +127,7 @@ export class EtcdView {
       }
     }
     if (state) this.#snapshot = null;
-    return { state, replicas, leader, problems };
+    return { state, services, replicas, leader, problems };
   }
 
   /** Records this replica's own save (its watch echo is then ignored as not newer). */
