@@ -31,6 +31,10 @@ export const ERRORS = {
   upstream_error: request(502),
   upstream_timeout: request(504),
   bad_request: request(400),
+  request_timeout: request(408),
+  unsupported_transfer_coding: request(501),
+  overloaded: request(503),
+  no_healthy_upstream: request(503),
   shutting_down: request(503),
   internal_error: request(500),
   // admin API
