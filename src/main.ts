@@ -163,6 +163,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
 
   // log.access is read once (a reload that flips it warns: restart-only); 1 is stdout.
   const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder, accessLog: config.log.access ? 1 : null });
+  metrics.readEndpointsFrom(() => dataPlane.upstreams.endpointStates(state.table));
   const host = options.dataPlane?.({ state, metrics, log }) ?? null;
   const served = host ?? dataPlane;
   if (host !== null) runtime.settleWith(() => host.settled()); // applied once the workers serve it

@@ -49,10 +49,10 @@ const NODE_BASELINES = [
 ] as const;
 
 /** Every case name `--cases` accepts. */
-export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy', 'veer-access-log'];
+export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy', 'veer-access-log', 'veer-resilience'];
 
 /** Cases that run only when `--cases` names them. */
-const OPT_IN: ReadonlySet<string> = new Set(['veer-access-log']);
+const OPT_IN: ReadonlySet<string> = new Set(['veer-access-log', 'veer-resilience']);
 
 /** Why a case did not run, for the report. */
 export interface SkippedCase {
@@ -84,13 +84,16 @@ export async function startCases(
     // The same config with `log.access: true`, right after veer so the two are measured side by
     // side: what the access line costs per request. Its lines go to the bench through a pipe,
     // as they would to a container runtime.
-    if (wanted('veer-access-log')) add(await spawnVeer(writeVeerConfig(origins, 1, true), [], 'veer-access-log'));
+    if (wanted('veer-access-log')) add(await spawnVeer(writeVeerConfig(origins, { accessLog: true }), [], 'veer-access-log'));
     else skipped.push({ name: 'veer-access-log', reason: 'opt-in: --cases veer,veer-access-log' });
+    // `resilience: {}` on every service: what the safety nets cost when nothing fails.
+    if (wanted('veer-resilience')) add(await spawnVeer(writeVeerConfig(origins, { resilience: true }), [], 'veer-resilience'));
+    else skipped.push({ name: 'veer-resilience', reason: 'opt-in: --cases veer,veer-resilience' });
     // --baseline-veer: the same config served by another checkout (an earlier commit), for A/B runs.
     if (baselineRoot !== null) add(await spawnVeer(writeVeerConfig(origins), [], 'veer-baseline', baselineRoot));
     // The same config with `workers: 2`: its CPU is the primary's and both workers'.
     if (!wanted('veer-workers-2')) skipped.push({ name: 'veer-workers-2', reason: 'not in --cases' });
-    else if (workers2) add(await spawnVeer(writeVeerConfig(origins, 2), [], 'veer-workers-2'));
+    else if (workers2) add(await spawnVeer(writeVeerConfig(origins, { workers: 2 }), [], 'veer-workers-2'));
     else skipped.push({ name: 'veer-workers-2', reason: 'off in this run (--quick)' });
     for (const [name, file] of NODE_BASELINES) if (wanted(name)) add(await startNodeProxy(name, file, v1));
     for (const [name, start] of [

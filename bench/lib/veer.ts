@@ -28,8 +28,18 @@ export const BENCH_PATH = '/orders/1234?expand=items';
 
 const API_PREFIXES = ['/orders', '/users', '/cart', '/search', '/payments'];
 
-/** The YAML of the bench config; `origins` are the upstream's v1 and v2 origins; `accessLog` turns on log.access. */
-export function buildVeerConfig(origins: readonly [string, string], stateDir: string, workers = 1, accessLog = false): string {
+/** What a bench case turns on over the plain config. */
+export interface VeerConfigOptions {
+  readonly workers?: number;
+  /** log.access: true. */
+  readonly accessLog?: boolean;
+  /** `resilience: {}` on every service: retries, failover, ejection with their defaults. */
+  readonly resilience?: boolean;
+}
+
+/** The YAML of the bench config; `origins` are the upstream's v1 and v2 origins. */
+export function buildVeerConfig(origins: readonly [string, string], stateDir: string, options: VeerConfigOptions = {}): string {
+  const { workers = 1, accessLog = false, resilience = false } = options;
   const services: string[] = [];
   const service = (name: string, match: string) =>
     `  - name: ${name}
@@ -50,7 +60,7 @@ export function buildVeerConfig(origins: readonly [string, string], stateDir: st
     rollout:
       canary: v2
       steps: [{ weight: 10, pause: 1m }, { weight: 50, pause: 1m }, { weight: 100 }]
-    timeouts: { connect: 2s, response: 30s }`;
+    timeouts: { connect: 2s, response: 30s }${resilience ? '\n    resilience: {}' : ''}`;
   for (let i = 0; i < 14; i++) {
     const name = `svc-${String(i).padStart(2, '0')}`;
     services.push(service(name, `{ hosts: [${name}.bench.internal], pathPrefix: / }`));
@@ -72,10 +82,10 @@ ${services.join('\n')}
 }
 
 /** Writes the bench config to a fresh temp directory and returns its path. */
-export function writeVeerConfig(origins: readonly [string, string], workers = 1, accessLog = false): string {
+export function writeVeerConfig(origins: readonly [string, string], options: VeerConfigOptions = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'veer-bench-'));
   const file = join(dir, 'veer.yaml');
-  writeFileSync(file, buildVeerConfig(origins, dir, workers, accessLog));
+  writeFileSync(file, buildVeerConfig(origins, dir, options));
   return file;
 }
 

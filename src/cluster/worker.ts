@@ -65,6 +65,8 @@ export function runWorker(): void {
   const listen = async (at: { host: string; port: number }): Promise<void> => {
     // log.access as the first table has it: restart-only, like the listener (1 is stdout).
     dataPlane = createDataPlane({ table: () => tables.table, log: log!, observer: metrics.recorder, accessLog: tables.table.config.log.access ? 1 : null });
+    const upstreams = dataPlane.upstreams;
+    metrics.readEndpointsFrom(() => upstreams.endpointStates(tables.table));
     try {
       address = await dataPlane.listen(at.host, at.port);
     } catch (err) {

@@ -119,6 +119,40 @@ const Timeouts = Type.Object(
   Strict,
 );
 
+/** What a retry may follow: a failure before any answer, or an answer with one of these statuses. */
+const RetryOn = Type.Union([Type.Literal('connect'), Type.Literal('reset'), Type.Literal('timeout'), Type.Integer({ minimum: 500, maximum: 599 })], {
+  description: 'connect, reset, timeout or a 5xx status',
+});
+
+const Resilience = Type.Object(
+  {
+    retries: Type.Optional(
+      Type.Object(
+        {
+          attempts: Type.Integer({ minimum: 0, maximum: 5, default: 2, description: 'retries after the first try (0 to 5)' }),
+          on: Type.Array(RetryOn, { minItems: 1, default: ['connect', 'reset', 502, 503, 504] }),
+          budget: Type.Number({ minimum: 0, maximum: 1, default: 0.2 }),
+          perTryTimeout: Type.Optional(Duration),
+        },
+        { ...Strict, default: {} },
+      ),
+    ),
+    failover: Type.Optional(Type.String({ minLength: 1, description: 'a version of the service, or none' })),
+    outlier: Type.Optional(
+      Type.Object(
+        {
+          consecutiveErrors: Type.Integer({ minimum: 1, default: 5 }),
+          baseEjection: durationWithDefault('30s'),
+          maxEjectedPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50 }),
+        },
+        { ...Strict, default: {} },
+      ),
+    ),
+    maxInFlight: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  Strict,
+);
+
 const Version = Type.Object(
   {
     name: Name,
@@ -144,6 +178,7 @@ const Service = Type.Object(
     split: Type.Optional(Split),
     rollout: Type.Optional(Rollout),
     timeouts: Type.Object(Timeouts.properties, { ...Strict, default: {} }),
+    resilience: Type.Optional(Resilience),
     exposeVersionHeader: Type.Optional(Type.Boolean()),
   },
   Strict,

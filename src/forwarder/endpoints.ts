@@ -1,9 +1,20 @@
-// The endpoints of one upstream spec and how a request picks one. Today a
-// spec's endpoints are its configured URLs, picked round robin; this is the
-// seam where DNS-resolved addresses, health checks and outlier ejection
-// plug in: the forwarder only ever asks an EndpointSet for the next one.
+// The endpoints of one upstream spec and how a request picks one: round
+// robin over the configured URLs, skipping endpoints that passive outlier
+// detection took out of rotation. The forwarder only ever asks an
+// EndpointSet for the next endpoint and tells it how each try went; DNS
+// resolution and active health checks plug in here.
+//
+// Ejection, as Envoy's outlier detection does it: `consecutiveErrors`
+// failures in a row (connect, reset, timeout or a 5xx answer) take an
+// endpoint out for `baseEjection`, the n-th ejection in a row for n times
+// that (at most 300 s); it comes back by itself when the time is up, and one
+// success clears its record. No endpoint is ejected while `maxEjectedPercent`
+// of the set is out already, except that one endpoint may always go: a
+// version whose only pod is down is then failed over at once instead of
+// making every request wait for its connect to fail.
 
 import type { Dispatcher } from 'undici';
+import type { OutlierPolicy } from '../table/index.ts';
 
 /** One upstream address and the dispatcher (connection pool) that reaches it. */
 export interface Endpoint {
@@ -12,31 +23,126 @@ export interface Endpoint {
   /** Which pool it is (origin and connect settings): endpoints with the same key share one. */
   readonly poolKey: string;
   readonly dispatcher: Dispatcher;
+  /** False while outlier detection keeps it out of rotation. */
+  readonly up: boolean;
 }
+
+/** Where an exchange that never reached an endpoint (shed, or none live) says it went. */
+export const NO_ENDPOINT: Endpoint = Object.freeze({
+  origin: '-',
+  poolKey: '',
+  up: false,
+  get dispatcher(): Dispatcher {
+    throw new Error('no endpoint to dispatch to');
+  },
+});
 
 /** The endpoints a version's requests may go to. */
 export interface EndpointSet {
   /** Every endpoint, in config order. */
   readonly endpoints: readonly Endpoint[];
-  /** HOT PATH. The endpoint for the next request. */
-  pick(): Endpoint;
+  /** HOT PATH. The endpoint for the next request; null only when an ejection policy took every endpoint out. */
+  pick(): Endpoint | null;
+  /** For a retry: a live endpoint other than `failed` when there is one, else `failed` if it is still live, else null. */
+  pickAfter(failed: Endpoint): Endpoint | null;
+  /** How a try on `endpoint` went; counts towards ejection (nothing without an ejection policy). */
+  report(endpoint: Endpoint, failed: boolean): void;
+  /** Stops the ejection timers (the set is no longer used). */
+  close(): void;
 }
 
-/** The configured URLs of a spec, taken in turn. */
-export class RoundRobinEndpoints implements EndpointSet {
-  readonly endpoints: readonly Endpoint[];
-  #next = 0;
+/** Longest ejection, whatever the base and the count (Envoy's default max_ejection_time). */
+const MAX_EJECTION_MS = 300_000;
 
-  constructor(endpoints: readonly Endpoint[]) {
+/** An endpoint and its outlier record. */
+class EndpointState implements Endpoint {
+  readonly origin: string;
+  readonly poolKey: string;
+  readonly dispatcher: Dispatcher;
+  up = true;
+  /** Failures in a row. */
+  consecutive = 0;
+  /** Ejections in a row (without a success between them). */
+  ejections = 0;
+  timer: NodeJS.Timeout | null = null;
+
+  constructor(origin: string, poolKey: string, dispatcher: Dispatcher) {
+    this.origin = origin;
+    this.poolKey = poolKey;
+    this.dispatcher = dispatcher;
+  }
+}
+
+/** Announces an endpoint going out of rotation or coming back. */
+export type EndpointListener = (endpoint: Endpoint, up: boolean) => void;
+
+/** The configured URLs of a spec, taken in turn, skipping ejected ones. */
+export class RoundRobinEndpoints implements EndpointSet {
+  readonly endpoints: readonly EndpointState[];
+  readonly #outlier: OutlierPolicy | null;
+  readonly #onChange: EndpointListener | null;
+  #next = 0;
+  #ejected = 0;
+
+  constructor(endpoints: readonly { origin: string; poolKey: string; dispatcher: Dispatcher }[], outlier: OutlierPolicy | null = null, onChange: EndpointListener | null = null) {
     if (endpoints.length === 0) throw new RangeError('an endpoint set needs at least one endpoint');
-    this.endpoints = endpoints;
+    this.endpoints = endpoints.map((e) => new EndpointState(e.origin, e.poolKey, e.dispatcher));
+    this.#outlier = outlier;
+    this.#onChange = onChange;
   }
 
-  pick(): Endpoint {
+  pick(): Endpoint | null {
     const endpoints = this.endpoints;
-    if (endpoints.length === 1) return endpoints[0]!;
-    const i = this.#next;
-    this.#next = i + 1 === endpoints.length ? 0 : i + 1;
-    return endpoints[i]!;
+    const n = endpoints.length;
+    if (this.#ejected === 0) {
+      if (n === 1) return endpoints[0]!;
+      const i = this.#next;
+      this.#next = i + 1 === n ? 0 : i + 1;
+      return endpoints[i]!;
+    }
+    for (let k = 0; k < n; k++) {
+      const i = this.#next;
+      this.#next = i + 1 === n ? 0 : i + 1;
+      if (endpoints[i]!.up) return endpoints[i]!;
+    }
+    return null;
+  }
+
+  pickAfter(failed: Endpoint): Endpoint | null {
+    for (let k = 0; k < this.endpoints.length; k++) {
+      const next = this.pick();
+      if (next === null) return null;
+      if (next !== failed) return next;
+    }
+    return failed.up ? failed : null;
+  }
+
+  report(endpoint: Endpoint, failed: boolean): void {
+    const policy = this.#outlier;
+    if (policy === null || endpoint === NO_ENDPOINT) return;
+    const state = endpoint as EndpointState;
+    if (!failed) {
+      if (state.consecutive !== 0 || state.ejections !== 0) state.consecutive = state.ejections = 0;
+      return;
+    }
+    if (!state.up || ++state.consecutive < policy.consecutiveErrors) return;
+    // Envoy's rule: eject while the share out is below the cap (so one endpoint may always go).
+    if (this.#ejected * 100 >= policy.maxEjectedPercent * this.endpoints.length) return;
+    state.consecutive = 0;
+    state.up = false;
+    state.ejections++;
+    this.#ejected++;
+    const ms = Math.min(policy.baseEjectionMs * state.ejections, MAX_EJECTION_MS);
+    state.timer = setTimeout(() => {
+      state.timer = null;
+      state.up = true;
+      this.#ejected--;
+      this.#onChange?.(state, true);
+    }, ms).unref();
+    this.#onChange?.(state, false);
+  }
+
+  close(): void {
+    for (const e of this.endpoints) if (e.timer !== null) clearTimeout(e.timer);
   }
 }

@@ -13,11 +13,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 type DispatchController = Dispatcher.DispatchController;
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
-import type { CompiledVersion } from '../table/index.ts';
-import type { Endpoint } from './endpoints.ts';
+import type { CompiledResilience, CompiledVersion } from '../table/index.ts';
+import { NO_ENDPOINT, type Endpoint, type EndpointSet } from './endpoints.ts';
 import { buildClientHeaders, buildUpstreamHeaders, VERSION_HEADER } from './headers.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
 import type { UpstreamRegistry } from './upstream-registry.ts';
+import type { VersionGuard } from './version-guard.ts';
 import { unwatchClientConnection, watchClientConnection, type ConnectionExchanges, type WatchedExchange } from './client-connections.ts';
 
 /** Status recorded for a client that went away before the response ended (as nginx does). */
@@ -33,8 +34,14 @@ export interface FinishedExchange {
   readonly startedAt: number;
   readonly method: string;
   readonly req: IncomingMessage;
-  /** The endpoint the request went to. */
+  /** The endpoint the request went to last (NO_ENDPOINT when it was shed or none was live). */
   readonly endpoint: Endpoint;
+  /** The version that answered when the request failed over from `version`; null when it did not. */
+  readonly failedOverTo: CompiledVersion | null;
+  /** Retries the request took. */
+  readonly retries: number;
+  /** Why each retry happened (connect, reset, timeout or the status); null when there was none. */
+  readonly retryReasons: readonly string[] | null;
   /** Request body bytes read from the client; counted only once an observer asked (StartingExchange.countBytesIn), else 0. */
   readonly bytesIn: number;
   /** Response body bytes handed to the client (upstream body, or veer's error body); a client that went away may not have read them all. */
@@ -55,8 +62,22 @@ export interface StartingExchange {
 export interface ExchangeObserver {
   /** Called when the exchange starts, after routing. */
   onExchangeStart?(version: CompiledVersion, exchange: StartingExchange): void;
-  /** Called exactly once when the exchange ends, however it ends. */
+  /** Called exactly once when the exchange ends, however it ends (retries and failover are on the exchange). */
   onExchangeEnd(exchange: FinishedExchange): void;
+}
+
+/** Aborts a try whose answer (a 5xx the service retries on) is not relayed but retried. */
+class RetryStatusError extends Error {
+  readonly status: number;
+  constructor(status: number) {
+    super(`the upstream answered ${status}`);
+    this.status = status;
+  }
+}
+
+/** Methods a retry may repeat (RFC 9110 9.2.2), as the contract lists them. */
+function isIdempotent(method: string | undefined): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'PUT' || method === 'DELETE';
 }
 
 /** An error raised to abort the upstream request when the client goes away. */
@@ -109,8 +130,22 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly version: CompiledVersion;
-  readonly endpoint: Endpoint;
+  endpoint: Endpoint;
   readonly observer: ExchangeObserver | null;
+  /** Set for a service with `resilience`: then tries can be retried or failed over. */
+  readonly resilience: CompiledResilience | null;
+  readonly upstreams: UpstreamRegistry | null;
+  readonly guard: VersionGuard | null;
+  /** The version whose endpoints the current try goes to (`version`, or its failover). */
+  target: CompiledVersion;
+  set: EndpointSet | null = null;
+  failedOverTo: CompiledVersion | null = null;
+  /** Why the request left its version (counted as that version's error whatever the failover answered). */
+  failoverCause: UpstreamFailure | null = null;
+  retries = 0;
+  retryReasons: string[] | null = null;
+  /** Whether this exchange counts in its version's requests in flight (maxInFlight). */
+  holdsSlot = false;
   readonly startedAt: number;
   controller: DispatchController | null = null;
   status = 0;
@@ -130,15 +165,53 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   /** Resumes the upstream once the client has drained (made on the first backpressure only). */
   #onDrain: (() => void) | null = null;
 
-  constructor(req: IncomingMessage, res: ServerResponse, version: CompiledVersion, endpoint: Endpoint, observer: ExchangeObserver | null, startedAt: number) {
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    version: CompiledVersion,
+    endpoint: Endpoint,
+    observer: ExchangeObserver | null,
+    startedAt: number,
+    upstreams: UpstreamRegistry | null = null,
+  ) {
     this.req = req;
     this.res = res;
     this.version = version;
+    this.target = version;
     this.endpoint = endpoint;
     this.observer = observer;
     this.startedAt = startedAt;
+    const resilience = upstreams === null ? null : version.service.resilience;
+    this.resilience = resilience;
+    this.upstreams = resilience === null ? null : upstreams;
+    this.guard = resilience === null ? null : upstreams!.guardOf(version);
     observer?.onExchangeStart?.(version, this);
     watchClientConnection(req.socket, this);
+  }
+
+  /**
+   * A client that sends its body slower than one chunk per `ms` (1 byte a
+   * second, forever) would hold an upstream connection as long as it likes:
+   * like nginx's client_body_timeout, the request is then answered 408 and
+   * closed, and its upstream request aborted. Requests without a body pay nothing.
+   */
+  watchBody(ms: number): void {
+    const req = this.req;
+    if (req.complete || !hasBody(req)) return;
+    req.setTimeout(ms, () => {
+      if (this.finished || req.complete) return;
+      this.controller?.abort(new ClientClosedError());
+      this.res.shouldKeepAlive = false;
+      if (this.res.headersSent) {
+        this.res.destroy();
+        this.finish(this.status, null);
+      } else {
+        this.answerError(408, BODY_TIMEOUT, true);
+      }
+      req.destroy();
+    });
+    // Once the body is in, the connection's idle timers are Node's own again.
+    req.once('end', () => req.socket?.setTimeout(0));
   }
 
   countBytesIn(): void {
@@ -169,21 +242,28 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     if (this.finished) controller.abort(new ClientClosedError());
   }
 
-  onResponseStart(_controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200 || this.finished) return;
+    if (this.set !== null) {
+      this.set.report(this.endpoint, statusCode >= 500);
+      if (this.resilience!.retries?.statuses.has(statusCode) === true && this.#mayRetry('status')) {
+        controller.abort(new RetryStatusError(statusCode));
+        return;
+      }
+    }
     this.status = statusCode;
     const res = this.res;
     // An answer before the whole request body was read (an early 401 or 413): undici stops
     // sending the body and destroys the request stream, so the rest of it is never read off
     // the client connection and a next request on it would hang. Close it after this answer.
     if (!this.req.complete) res.shouldKeepAlive = false;
-    const expose = this.version.service.exposeVersionHeader ? this.version.name : null;
+    const expose = this.version.service.exposeVersionHeader ? this.target.name : null;
     this.bodyLeft = bodyLengthOf(headers);
     res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
-    if (this.finished || this.ended) return;
+    if (this.finished || this.ended || this.status === 0) return;
     this.bytesOut += chunk.length;
     const res = this.res;
     // The chunk that completes a Content-Length body ends the response now: head, body and
@@ -205,7 +285,7 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   }
 
   onResponseEnd(): void {
-    if (this.finished) return;
+    if (this.finished || this.status === 0) return;
     if (!this.ended) this.res.end();
     this.finish(this.status, null);
   }
@@ -213,7 +293,20 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   onResponseError(_controller: DispatchController, err: Error): void {
     if (this.finished) return;
     if (err instanceof ClientClosedError) return;
+    if (err instanceof RetryStatusError) {
+      this.#retry(String(err.status));
+      return;
+    }
     const failure = classifyUpstreamError(err);
+    if (this.set !== null && !this.res.headersSent) {
+      // Nothing reached the client yet: another try, or another version, may still answer.
+      this.set.report(this.endpoint, true);
+      if (this.#mayRetry(failure.kind)) {
+        this.#retry(failure.kind);
+        return;
+      }
+      if (failure.kind === 'connect' && this.#failover(failure)) return;
+    }
     if (this.ended) {
       // The client already has the whole body; the upstream failed after sending it.
       this.finish(this.status, failure);
@@ -234,13 +327,78 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
       this.finish(this.status || 502, failure);
       return;
     }
-    const status = failure.code === 'upstream_timeout' ? 504 : 502;
+    this.answerError(failure.code === 'upstream_timeout' ? 504 : 502, failure);
+  }
+
+  /**
+   * Answers the client with veer's own error (nothing of the upstream's went
+   * out) and ends the exchange; `failure` is recorded unless `shed` (veer
+   * refused the request: no upstream failed).
+   */
+  answerError(status: number, failure: UpstreamFailure, shed = false): void {
     // Same as an early answer: an unread rest of the body would wedge the connection.
     if (!this.req.complete) this.res.shouldKeepAlive = false;
     // Which version failed is what an operator watching a canary needs to know.
-    if (this.version.service.exposeVersionHeader) this.res.setHeader(VERSION_HEADER, this.version.name);
+    if (this.version.service.exposeVersionHeader) this.res.setHeader(VERSION_HEADER, this.target.name);
     this.bytesOut = sendError(this.res, status, failure.code, failure.message);
-    this.finish(status, failure);
+    this.finish(status, shed ? null : failure);
+  }
+
+  /** Sends the request to the next endpoint of `target` (a service with `resilience`). */
+  dispatchTry(): void {
+    const set = this.upstreams!.endpointsOf(this.target.upstream);
+    const endpoint = this.set === set ? set.pickAfter(this.endpoint) : set.pick();
+    this.set = set;
+    if (endpoint === null) {
+      // Every endpoint is ejected: no try at all, straight to the failover version.
+      if (!this.#failover(NO_LIVE_ENDPOINT)) this.answerError(503, NO_LIVE_ENDPOINT);
+      return;
+    }
+    this.endpoint = endpoint;
+    this.status = 0;
+    this.controller = null;
+    const timeouts = this.target.service.timeouts;
+    endpoint.dispatcher.dispatch(
+      {
+        path: this.req.url ?? '/',
+        method: this.req.method ?? 'GET',
+        headers: buildUpstreamHeaders(this.req, this.target.name, 'http'),
+        body: hasBody(this.req) ? this.req : null,
+        headersTimeout: this.resilience!.retries?.perTryTimeoutMs ?? timeouts.responseMs,
+        bodyTimeout: timeouts.responseMs,
+      },
+      this,
+    );
+  }
+
+  /**
+   * Whether a failed try may go again: the service retries on this reason,
+   * tries are left, the method is idempotent, the body was not streamed (none,
+   * or a connect failure: nothing was sent), and the budget allows.
+   */
+  #mayRetry(reason: UpstreamFailure['kind'] | 'status'): boolean {
+    const retries = this.resilience!.retries;
+    if (retries === null || this.retries >= retries.attempts || this.failedOverTo !== null || !isIdempotent(this.req.method)) return false;
+    if (reason === 'connect' ? !retries.onConnect : reason === 'reset' ? !retries.onReset : reason === 'timeout' ? !retries.onTimeout : reason !== 'status') return false;
+    if (reason !== 'connect' && hasBody(this.req)) return false;
+    return this.guard!.takeRetry(performance.now(), retries.budget);
+  }
+
+  #retry(reason: string): void {
+    this.retries++;
+    (this.retryReasons ??= []).push(reason);
+    this.dispatchTry();
+  }
+
+  /** Sends the request to the version's failover, when it has one and has not failed over already. */
+  #failover(cause: UpstreamFailure): boolean {
+    const to = this.failedOverTo === null ? this.resilience!.failover[this.version.index] : null;
+    if (to === null || to === undefined) return false;
+    this.failedOverTo = to;
+    this.failoverCause = cause;
+    this.target = to;
+    this.dispatchTry();
+    return true;
   }
 
   get method(): string {
@@ -254,11 +412,35 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
     this.status = status;
-    this.failure = failure;
+    // A request that failed over is an error of the version it was meant for, whatever the failover answered.
+    this.failure = failure ?? this.failoverCause;
+    if (this.holdsSlot) {
+      this.holdsSlot = false;
+      this.guard!.inFlight--;
+    }
     unwatchClientConnection(this);
     this.observer?.onExchangeEnd(this);
   }
 }
+
+/** The failure of a version none of whose endpoints is live. */
+const NO_LIVE_ENDPOINT: UpstreamFailure = Object.freeze({
+  code: 'no_healthy_upstream',
+  kind: 'connect',
+  message: 'every endpoint of the version is out of rotation, and there is no failover version',
+});
+
+const BODY_TIMEOUT: UpstreamFailure = Object.freeze({
+  code: 'request_timeout',
+  kind: 'other',
+  message: 'the request body stalled: nothing arrived for too long',
+});
+
+const OVERLOADED: UpstreamFailure = Object.freeze({
+  code: 'overloaded',
+  kind: 'other',
+  message: 'too many requests in flight for this version (resilience.maxInFlight)',
+});
 
 /** Forwards `req` to an endpoint of `version` and streams the response into `res`. */
 export function forwardRequest(
@@ -269,9 +451,15 @@ export function forwardRequest(
   observer: ExchangeObserver | null,
   startedAt: number,
 ): void {
-  const endpoint = upstreams.endpointsOf(version.upstream).pick();
+  if (version.service.resilience !== null) {
+    forwardResilient(upstreams, req, res, version, observer, startedAt);
+    return;
+  }
+  // Without `resilience` there is no ejection policy, so a set always has an endpoint to give.
+  const endpoint = upstreams.endpointsOf(version.upstream).pick()!;
   const timeouts = version.service.timeouts;
   const exchange = new ProxyExchange(req, res, version, endpoint, observer, startedAt);
+  exchange.watchBody(upstreams.clientBodyTimeoutMs);
   endpoint.dispatcher.dispatch(
     {
       path: req.url ?? '/',
@@ -283,4 +471,28 @@ export function forwardRequest(
     },
     exchange,
   );
+}
+
+/** A service with `resilience`: shed over maxInFlight, then tries with retries and failover. */
+function forwardResilient(
+  upstreams: UpstreamRegistry,
+  req: IncomingMessage,
+  res: ServerResponse,
+  version: CompiledVersion,
+  observer: ExchangeObserver | null,
+  startedAt: number,
+): void {
+  const exchange = new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt, upstreams);
+  const guard = exchange.guard!;
+  const limit = version.service.resilience!.maxInFlight;
+  if (limit > 0 && guard.inFlight >= limit) {
+    // Shed at once: a queue here would only make every request late.
+    exchange.answerError(503, OVERLOADED, true);
+    return;
+  }
+  guard.inFlight++;
+  exchange.holdsSlot = true;
+  exchange.watchBody(upstreams.clientBodyTimeoutMs);
+  guard.noteRequest(startedAt);
+  exchange.dispatchTry();
 }

@@ -133,6 +133,11 @@ class UpgradeExchange {
 /** Forwards an upgrade request; `tunnels` tracks the open client sockets for draining. */
 export function forwardUpgrade(upstreams: UpstreamRegistry, req: IncomingMessage, socket: Duplex, head: Buffer, version: CompiledVersion, tunnels: Set<Duplex>): void {
   const endpoint = upstreams.endpointsOf(version.upstream).pick();
+  if (endpoint === null) {
+    // Every endpoint is ejected; a tunnel is not failed over (it is not a request that can be answered elsewhere).
+    rejectUpgrade(socket, 503, 'no_healthy_upstream', 'every endpoint of the version is out of rotation');
+    return;
+  }
   const upgradeProtocol = req.headers.upgrade ?? 'websocket';
   endpoint.dispatcher.dispatch(
     {

@@ -6,27 +6,36 @@
 //
 //   UpstreamSpec.key ──> EndpointSet ──> Endpoint ──> Pool (per origin + connect timeout,
 //                                                           shared by every set that names it)
+//   CompiledVersion.id ──> VersionGuard (requests in flight, retry budget), for services
+//                          with `resilience` only
 
 import { Pool } from './undici-core.ts';
-import type { RouteTable, UpstreamSpec } from '../table/index.ts';
-import { RoundRobinEndpoints, type Endpoint, type EndpointSet } from './endpoints.ts';
+import type { CompiledVersion, RouteTable, UpstreamSpec } from '../table/index.ts';
+import { RoundRobinEndpoints, type Endpoint, type EndpointListener, type EndpointSet } from './endpoints.ts';
+import { VersionGuard } from './version-guard.ts';
 
 /** Pool settings shared by all upstreams. */
 export interface PoolSettings {
   /** Idle keep-alive connections are closed after this (ms); below typical upstream server timeouts (5 s). */
   readonly keepAliveTimeoutMs: number;
-  /** Upper bound of connections per origin; null is unbounded. */
+  /** Upper bound of connections per origin (requests beyond it wait in the pool); null is unbounded. */
   readonly connectionsPerOrigin: number | null;
+  /** A request body that sends nothing for this long is answered 408 and its upstream request aborted (nginx's client_body_timeout). */
+  readonly clientBodyTimeoutMs: number;
+  /** Told when outlier detection ejects an endpoint or lets it back. */
+  readonly onEndpointChange: EndpointListener | null;
   /** How long a pool that no table names any more stays open for requests still on it. */
   readonly retireGraceMs: number;
 }
 
-const DEFAULT_SETTINGS: PoolSettings = { keepAliveTimeoutMs: 4000, connectionsPerOrigin: null, retireGraceMs: 30_000 };
+// 1024 connections per origin: Envoy's default circuit breaker, so a slow upstream cannot make veer open sockets without bound.
+const DEFAULT_SETTINGS: PoolSettings = { keepAliveTimeoutMs: 4000, connectionsPerOrigin: 1024, retireGraceMs: 30_000, clientBodyTimeoutMs: 60_000, onEndpointChange: null };
 
 /** Owns every upstream pool of this process. */
 export class UpstreamRegistry {
   readonly #sets = new Map<string, EndpointSet>();
   readonly #pools = new Map<string, Pool>();
+  readonly #guards = new Map<string, VersionGuard>();
   readonly #settings: PoolSettings;
 
   constructor(settings: Partial<PoolSettings> = {}) {
@@ -38,6 +47,27 @@ export class UpstreamRegistry {
     return this.#sets.get(spec.key) ?? this.#open(spec);
   }
 
+  /** The in-flight count and retry budget of a version with `resilience`, made on its first request. */
+  guardOf(version: CompiledVersion): VersionGuard {
+    let guard = this.#guards.get(version.id);
+    if (guard === undefined) this.#guards.set(version.id, (guard = new VersionGuard()));
+    return guard;
+  }
+
+  /** The endpoints of every open set whose spec `table` names, with the versions that name it. */
+  *endpointStates(table: RouteTable): Generator<{ version: CompiledVersion; endpoint: Endpoint }> {
+    for (const service of table.services) {
+      for (const version of service.versions) {
+        const set = this.#sets.get(version.upstream.key);
+        if (set !== undefined) for (const endpoint of set.endpoints) yield { version, endpoint };
+      }
+    }
+  }
+
+  get clientBodyTimeoutMs(): number {
+    return this.#settings.clientBodyTimeoutMs;
+  }
+
   /** Pools open now. */
   get size(): number {
     return this.#pools.size;
@@ -47,7 +77,14 @@ export class UpstreamRegistry {
   retainOnly(table: RouteTable): void {
     const inUse = new Set<string>();
     for (const service of table.services) for (const version of service.versions) inUse.add(version.upstream.key);
-    for (const key of this.#sets.keys()) if (!inUse.has(key)) this.#sets.delete(key);
+    const versions = new Set<string>();
+    for (const service of table.services) for (const version of service.versions) versions.add(version.id);
+    for (const [key, set] of this.#sets) {
+      if (inUse.has(key)) continue;
+      set.close();
+      this.#sets.delete(key);
+    }
+    for (const id of this.#guards.keys()) if (!versions.has(id)) this.#guards.delete(id);
     const poolsInUse = new Set<string>();
     for (const set of this.#sets.values()) for (const endpoint of set.endpoints) poolsInUse.add(endpoint.poolKey);
     for (const [key, pool] of this.#pools) {
@@ -62,16 +99,17 @@ export class UpstreamRegistry {
   async close(force = false): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    for (const set of this.#sets.values()) set.close();
     this.#sets.clear();
     await Promise.all(pools.map((pool) => (force ? pool.destroy() : pool.close()).catch(() => {})));
   }
 
   #open(spec: UpstreamSpec): EndpointSet {
-    const endpoints = spec.origins.map((origin): Endpoint => {
+    const endpoints = spec.origins.map((origin) => {
       const key = `${origin}#${spec.connectTimeoutMs}`;
-      return Object.freeze({ origin, poolKey: key, dispatcher: this.#pool(key, origin, spec.connectTimeoutMs) });
+      return { origin, poolKey: key, dispatcher: this.#pool(key, origin, spec.connectTimeoutMs) };
     });
-    const set = new RoundRobinEndpoints(endpoints);
+    const set = new RoundRobinEndpoints(endpoints, spec.outlier, this.#settings.onEndpointChange);
     this.#sets.set(spec.key, set);
     return set;
   }

@@ -5,6 +5,7 @@
 
 import type { Aggregator, Metric } from 'prom-client';
 import type { ExchangeRecorder } from './exchange-recorder.ts';
+import type { MeasuredEndpoint } from './measured.ts';
 import { DURATION_BUCKETS, FAILURE_KINDS, METRIC_NAMES } from './names.ts';
 
 type Labels = Readonly<Record<string, string | number>>;
@@ -79,7 +80,39 @@ export function createRecorderMetrics(recorder: ExchangeRecorder): Metric[] {
     return values;
   });
 
-  return [requests, duration, upstreamErrors, inFlight];
+  const retries = defineMetric(METRIC_NAMES.retries, 'Retries of requests to an upstream, by service, version and reason (connect, reset, timeout or the status retried).', 'counter', 'sum', () => {
+    const values: Sample[] = [];
+    for (const record of recorder.records()) {
+      if (record.retries !== null) for (const [reason, count] of record.retries) values.push({ labels: { ...record.labels, reason }, value: count });
+    }
+    return values;
+  });
+
+  const failovers = defineMetric(METRIC_NAMES.failovers, 'Requests sent to another version because theirs had no live endpoint, by service, from and to.', 'counter', 'sum', () => {
+    const values: Sample[] = [];
+    for (const record of recorder.records()) {
+      if (record.failovers !== null) for (const [to, count] of record.failovers) values.push({ labels: { service: record.service, from: record.version, to }, value: count });
+    }
+    return values;
+  });
+
+  return [requests, duration, upstreamErrors, inFlight, retries, failovers];
+}
+
+/**
+ * veer_endpoint_up: 1 while an endpoint is in rotation, 0 while outlier
+ * detection keeps it out; one series per endpoint of a version that has sent
+ * traffic. With workers, each has its own view: `min`, so 1 means every
+ * worker uses it.
+ */
+export function createEndpointMetric(read: () => Iterable<MeasuredEndpoint>): Metric {
+  return defineMetric(METRIC_NAMES.endpointUp, 'Whether an upstream endpoint (address:port) is in rotation (1) or ejected (0), by service and version.', 'gauge', 'min', () => {
+    const values: Sample[] = [];
+    for (const { version, endpoint } of read()) {
+      values.push({ labels: { service: version.service.name, version: version.name, endpoint: endpoint.origin.replace(/^https?:\/\//, '') }, value: endpoint.up ? 1 : 0 });
+    }
+    return values;
+  });
 }
 
 /** veer_version_weight, read from the last table the recorder was given: one series per configured version. */

@@ -39,6 +39,10 @@ export class VersionRecord {
   /** Upstream failures per FAILURE_KINDS index. */
   readonly failures = new Float64Array(FAILURE_KINDS.length);
   inFlight = 0;
+  /** Retries by reason (connect, reset, timeout, a status); made on the first retry. */
+  retries: Map<string, number> | null = null;
+  /** Requests that failed over, by the version that took them; made on the first. */
+  failovers: Map<string, number> | null = null;
   readonly window: VersionWindow;
 
   constructor(service: string, version: string, window: WindowOptions) {
@@ -134,6 +138,17 @@ export class ExchangeRecorder {
     // An end without a start (a record bound after the exchange began) takes nothing away.
     if (record.inFlight > 0) record.inFlight--;
     record.window.recordBucket(now, bucket, failure !== null || (status >= 500 && status <= 599));
+    // Only exchanges that used a safety net pay for counting it.
+    const reasons = exchange.retryReasons;
+    if (reasons !== null) {
+      const retries = (record.retries ??= new Map());
+      for (const reason of reasons) retries.set(reason, (retries.get(reason) ?? 0) + 1);
+    }
+    const to = exchange.failedOverTo;
+    if (to !== null) {
+      const failovers = (record.failovers ??= new Map());
+      failovers.set(to.name, (failovers.get(to.name) ?? 0) + 1);
+    }
   }
 
   /** The live records (versions that saw traffic and are still configured), for the collectors. */

@@ -32,4 +32,14 @@ export interface MeasuredExchange {
   /** When the request arrived, on the recorder's clock (performance.now by default). */
   readonly startedAt: number;
   readonly method: string;
+  /** Why each retry happened; null when there was none. */
+  readonly retryReasons: readonly string[] | null;
+  /** The version that answered instead of `version`; null when it did not fail over. */
+  readonly failedOverTo: MeasuredVersion | null;
+}
+
+/** An upstream endpoint of a version, and whether it is in rotation (the forwarder's registry fits). */
+export interface MeasuredEndpoint {
+  readonly version: MeasuredVersion;
+  readonly endpoint: { readonly origin: string; readonly up: boolean };
 }

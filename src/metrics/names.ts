@@ -11,6 +11,9 @@ export const METRIC_NAMES = {
   weight: 'veer_version_weight',
   rolloutInfo: 'veer_rollout_info',
   configReloads: 'veer_config_reloads_total',
+  retries: 'veer_upstream_retries_total',
+  failovers: 'veer_failovers_total',
+  endpointUp: 'veer_endpoint_up',
 } as const;
 
 /**

@@ -10,9 +10,9 @@
 // are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createRecorderMetrics, createWeightMetric } from './collectors.ts';
+import { createEndpointMetric, createRecorderMetrics, createWeightMetric } from './collectors.ts';
 import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
-import type { MeasuredTable } from './measured.ts';
+import type { MeasuredEndpoint, MeasuredTable } from './measured.ts';
 import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
 
 /** One process's metrics as JSON, what the cluster primary gathers from each worker. */
@@ -45,6 +45,8 @@ export interface VeerMetrics {
   clearRollout(service: string): void;
   /** Counts one config reload by its result. */
   countReload(result: 'success' | 'failure'): void;
+  /** Where veer_endpoint_up reads the endpoints in use (the data plane's upstream registry), at scrape time. */
+  readEndpointsFrom(read: () => Iterable<MeasuredEndpoint>): void;
   /** This process's metrics as JSON (one worker's share when aggregating). */
   snapshot(): Promise<MetricSnapshot>;
   /** This process's metrics in the Prometheus text format. */
@@ -58,6 +60,8 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   for (const metric of createRecorderMetrics(recorder)) registry.registerMetric(metric);
 
   registry.registerMetric(createWeightMetric(recorder));
+  let readEndpoints: () => Iterable<MeasuredEndpoint> = () => [];
+  registry.registerMetric(createEndpointMetric(() => readEndpoints()));
   const rolloutInfo = new Gauge({
     name: METRIC_NAMES.rolloutInfo,
     help: 'Rollout state of a service: one series per phase for the current canary, 1 on the current phase.',
@@ -102,6 +106,9 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     clearRollout,
     countReload(result) {
       reloads.inc({ result });
+    },
+    readEndpointsFrom(read) {
+      readEndpoints = read;
     },
     snapshot: () => registry.getMetricsAsJSON(),
     async render() {

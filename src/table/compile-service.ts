@@ -9,7 +9,7 @@ import { hashSeed } from './hash.ts';
 import { normalizeHostPattern } from './hosts.ts';
 import { createValueReader, MATCHERS, MatcherSpecError, type Matcher } from './matchers.ts';
 import { allocateBuckets, bucketEnds } from './split.ts';
-import type { CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue } from './types.ts';
+import type { CompiledResilience, CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue, OutlierPolicy, RetryPolicy } from './types.ts';
 import { compileUpstream } from './upstreams.ts';
 
 /** A config path. */
@@ -48,16 +48,17 @@ export function compileService(
   // The service object is completed after its versions, which point back to it.
   const service = {} as { -readonly [K in keyof CompiledService]: CompiledService[K] };
   const connectMs = parseDuration(spec.timeouts.connect);
+  const outlier = compileOutlier(spec);
 
   spec.versions.forEach((v, vi) => {
     if (versionsByName.has(v.name)) {
       report('duplicate_version', [...base, 'versions', vi, 'name'], `version name "${v.name}" is used twice in service ${spec.name}`);
       return;
     }
-    const upstream = compileUpstream(v.upstream, connectMs, (ui, message) =>
+    const upstream = compileUpstream(v.upstream, connectMs, outlier, (ui, message) =>
       report('invalid_upstream', ui === null ? [...base, 'versions', vi, 'upstream'] : [...base, 'versions', vi, 'upstream', ui], message),
     );
-    const version: CompiledVersion = Object.freeze({ name: v.name, index: vi, service: service as CompiledService, upstream });
+    const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream });
     versions.push(version);
     versionsByName.set(v.name, version);
   });
@@ -74,6 +75,7 @@ export function compileService(
     }
   }
 
+  const resilience = compileResilience(spec, base, versions, versionsByName, split, report);
   if (!split) return null;
   Object.assign(service, {
     name: spec.name,
@@ -85,10 +87,77 @@ export function compileService(
     rules,
     split,
     timeouts: Object.freeze({ connectMs, responseMs: parseDuration(spec.timeouts.response) }),
+    resilience,
     exposeVersionHeader: spec.exposeVersionHeader ?? config.exposeVersionHeader,
     rollout: spec.rollout ?? null,
   });
   return Object.freeze(service);
+}
+
+/** Longest ejection: the n-th ejection in a row lasts n times the base, up to this (Envoy's default cap). */
+const MAX_EJECTION_MS = 300_000;
+
+function compileOutlier(spec: ServiceConfig): OutlierPolicy | null {
+  const outlier = spec.resilience?.outlier;
+  if (outlier === undefined) return null;
+  return Object.freeze({
+    consecutiveErrors: outlier.consecutiveErrors,
+    baseEjectionMs: Math.min(parseDuration(outlier.baseEjection), MAX_EJECTION_MS),
+    maxEjectedPercent: outlier.maxEjectedPercent,
+  });
+}
+
+/**
+ * `resilience` -> retries, per-version failover targets and the in-flight
+ * limit. Failover is `none`, a version of the service (which itself has no
+ * failover), or by default the other version with the largest weight
+ * (config order breaks ties; versions at weight 0 are never chosen).
+ */
+function compileResilience(
+  spec: ServiceConfig,
+  base: Path,
+  versions: readonly CompiledVersion[],
+  versionsByName: ReadonlyMap<string, CompiledVersion>,
+  split: CompiledSplit | null,
+  report: Report,
+): CompiledResilience | null {
+  const config = spec.resilience;
+  if (config === undefined) return null;
+  let retries: RetryPolicy | null = null;
+  if (config.retries !== undefined && config.retries.attempts > 0) {
+    const on = config.retries.on;
+    retries = Object.freeze({
+      attempts: config.retries.attempts,
+      onConnect: on.includes('connect'),
+      onReset: on.includes('reset'),
+      onTimeout: on.includes('timeout'),
+      statuses: new Set(on.filter((x): x is number => typeof x === 'number')),
+      budget: config.retries.budget,
+      perTryTimeoutMs: config.retries.perTryTimeout === undefined ? null : parseDuration(config.retries.perTryTimeout),
+    });
+  }
+  let failover: (CompiledVersion | null)[];
+  if (config.failover === 'none') {
+    failover = versions.map(() => null);
+  } else if (config.failover !== undefined) {
+    const target = versionsByName.get(config.failover);
+    if (target === undefined) {
+      report('unknown_version', [...base, 'resilience', 'failover'], `"${config.failover}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')}, or none)`);
+      return null;
+    }
+    failover = versions.map((v) => (v === target ? null : target));
+  } else {
+    const weights = split?.weights ?? {};
+    failover = versions.map((v) => {
+      let best: CompiledVersion | null = null;
+      for (const other of versions) {
+        const w = weights[other.name] ?? 0;
+        if (other !== v && w > 0 && (best === null || w > (weights[best.name] ?? 0))) best = other;
+      }
+      return best;
+    });
+  }
+  return Object.freeze({ retries, failover: Object.freeze(failover), maxInFlight: config.maxInFlight ?? 0 });
 }
 
 function compileRules(spec: ServiceConfig, base: Path, versionsByName: Map<string, CompiledVersion>, report: Report): readonly CompiledRule[] {

@@ -15,6 +15,9 @@ export type {
   ServiceLookup,
   RuntimeWeights,
   UpstreamSpec,
+  OutlierPolicy,
+  RetryPolicy,
+  CompiledResilience,
   CompileIssue,
 } from './types.ts';
 export { BUCKETS, bucketOf, hashSeed } from './hash.ts';

@@ -34,11 +34,49 @@ export interface UpstreamSpec {
   /** `scheme://host:port`, one per configured URL, in config order. */
   readonly origins: readonly string[];
   readonly connectTimeoutMs: number;
+  /** Passive outlier ejection of the endpoints; null when the service configures none. */
+  readonly outlier: OutlierPolicy | null;
+}
+
+/** When an endpoint is taken out of rotation for failing, and for how long. */
+export interface OutlierPolicy {
+  /** Failures in a row (connect, reset, timeout, 5xx) that eject an endpoint. */
+  readonly consecutiveErrors: number;
+  /** The first ejection's length; the n-th in a row lasts n times as long (capped at 300 s). */
+  readonly baseEjectionMs: number;
+  /** No ejection when this share of the set's endpoints is out already. */
+  readonly maxEjectedPercent: number;
+}
+
+/** A service's retries: which failures, how many, within which budget. */
+export interface RetryPolicy {
+  /** Retries after the first try. */
+  readonly attempts: number;
+  readonly onConnect: boolean;
+  readonly onReset: boolean;
+  readonly onTimeout: boolean;
+  /** Upstream statuses (5xx) answered with a retry rather than relayed. */
+  readonly statuses: ReadonlySet<number>;
+  /** Retries may not exceed this share of the version's requests in the last 10 s. */
+  readonly budget: number;
+  /** Each try's response-head timeout; null: the service's response timeout. */
+  readonly perTryTimeoutMs: number | null;
+}
+
+/** A service's safety nets (`resilience`). */
+export interface CompiledResilience {
+  readonly retries: RetryPolicy | null;
+  /** Where each version's requests go when it has no live endpoint, by version index (null: nowhere). */
+  readonly failover: readonly (CompiledVersion | null)[];
+  /** Requests in flight per version beyond which veer answers 503 overloaded; 0: no limit. */
+  readonly maxInFlight: number;
 }
 
 /** One version of a service. */
 export interface CompiledVersion {
   readonly name: string;
+  /** `service/version`: the same string for the same version across tables. */
+  readonly id: string;
   readonly index: number;
   readonly service: CompiledService;
   readonly upstream: UpstreamSpec;
@@ -86,6 +124,8 @@ export interface CompiledService {
   readonly rules: readonly CompiledRule[];
   readonly split: CompiledSplit;
   readonly timeouts: CompiledTimeouts;
+  /** null when the service configures no `resilience`: its requests take the plain path. */
+  readonly resilience: CompiledResilience | null;
   readonly exposeVersionHeader: boolean;
   readonly rollout: RolloutConfig | null;
 }

@@ -1,12 +1,13 @@
 // A version's `upstream` (one URL or a list) -> UpstreamSpec: its origins
 // and connect timeout, with a key that is equal exactly when two specs are.
 
-import type { UpstreamSpec } from './types.ts';
+import type { OutlierPolicy, UpstreamSpec } from './types.ts';
 
 /** Compiles a version's upstream URLs; reports each bad URL by its index (null for the single-URL form). */
 export function compileUpstream(
   upstream: string | readonly string[],
   connectTimeoutMs: number,
+  outlier: OutlierPolicy | null,
   report: (index: number | null, message: string) => void,
 ): UpstreamSpec {
   const urls = typeof upstream === 'string' ? [upstream] : upstream;
@@ -16,7 +17,9 @@ export function compileUpstream(
     if (typeof origin === 'string') origins.push(origin);
     else report(typeof upstream === 'string' ? null : i, origin.error);
   });
-  return Object.freeze({ key: `${origins.join(' ')}#${connectTimeoutMs}`, origins: Object.freeze(origins), connectTimeoutMs });
+  // Endpoints with another ejection policy are another set (their health is counted apart).
+  const ejection = outlier === null ? '' : `#eject:${outlier.consecutiveErrors}/${outlier.baseEjectionMs}/${outlier.maxEjectedPercent}`;
+  return Object.freeze({ key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}`, origins: Object.freeze(origins), connectTimeoutMs, outlier });
 }
 
 /** `http://h:p` or `https://h:p`, without path, query or credentials. */

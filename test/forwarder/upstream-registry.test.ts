@@ -32,10 +32,10 @@ t.test('nothing opens until a request needs it; equal specs share one endpoint s
   t.equal(registry.size, 2, 'v2 adds one pool: its first origin is shared with v1');
   t.equal(set2.endpoints[0]!.dispatcher, set1.endpoints[0]!.dispatcher, 'one pool per origin');
 
-  const picked = [0, 1, 2, 3].map(() => set2.pick().origin);
+  const picked = [0, 1, 2, 3].map(() => set2.pick()!.origin);
   t.same(picked, [one.url, two.url, one.url, two.url], 'round robin over the endpoints');
 
-  const answer = await request(`${one.url}/x`, { dispatcher: set1.pick().dispatcher });
+  const answer = await request(`${one.url}/x`, { dispatcher: set1.pick()!.dispatcher });
   t.equal(answer.statusCode, 200, 'the pool reaches its origin');
   await answer.body.text();
 

@@ -35,11 +35,11 @@ t.test('the recorder counts requests, durations, failures and in-flight per vers
   let text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 2, 'two started, none ended');
   now = 1004;
-  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET' });
-  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET' });
-  r.onExchangeEnd({ version: v1, status: 404, failure: null, startedAt: 1003, method: 'PROPFIND' });
-  r.onExchangeEnd({ version: v2, status: 502, failure: connectFailure, startedAt: 1000, method: 'POST' });
-  r.onExchangeEnd({ version: v2, status: 499, failure: null, startedAt: 1000, method: 'GET' });
+  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null });
+  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null });
+  r.onExchangeEnd({ version: v1, status: 404, failure: null, startedAt: 1003, method: 'PROPFIND', retryReasons: null, failedOverTo: null });
+  r.onExchangeEnd({ version: v2, status: 502, failure: connectFailure, startedAt: 1000, method: 'POST', retryReasons: null, failedOverTo: null });
+  r.onExchangeEnd({ version: v2, status: 499, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null });
 
   text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 0, 'in-flight never goes negative');
@@ -69,11 +69,11 @@ t.test('series follow the config: weights change, removed versions disappear', a
   const metrics = createVeerMetrics({ processMetrics: false });
   const first = fakeTable({ shop: { v1: 50, v2: 50 } });
   metrics.observeTable(first);
-  metrics.recorder.onExchangeEnd({ version: versionOf(first, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
+  metrics.recorder.onExchangeEnd({ version: versionOf(first, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
   // A new table (new version objects) with the same names keeps counting into the same series.
   const second = fakeTable({ shop: { v1: 20, v2: 80 } });
   metrics.observeTable(second);
-  metrics.recorder.onExchangeEnd({ version: versionOf(second, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
+  metrics.recorder.onExchangeEnd({ version: versionOf(second, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
   let text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_total', { version: 'v2' }), 2, 'counts survive a publish');
   t.equal(sumOf(text, 'veer_version_weight', { version: 'v2' }), 80);
@@ -121,7 +121,7 @@ t.test('snapshots of several processes aggregate into one exposition (cluster-re
   for (const [i, m] of workers.entries()) {
     const table = fakeTable({ shop: { v1: 70, v2: 30 } });
     m.observeTable(table);
-    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd({ version: versionOf(table, 'shop', 'v1'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
+    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd({ version: versionOf(table, 'shop', 'v1'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
     m.countReload('success');
   }
   const merged = await renderSnapshots(await Promise.all(workers.map((m) => m.snapshot())));
@@ -150,7 +150,7 @@ t.test('versions without traffic cost no series but their weight, and read as em
   t.match(metrics.recorder.readWindow('quiet', 'v2', 10_000), { requests: 0, errors: 0 }, 'a configured version reads as empty');
   t.equal(metrics.recorder.readWindow('quiet', 'v3', 10_000), null, 'an unknown one as null');
 
-  metrics.recorder.onExchangeEnd({ version: versionOf(table, 'busy', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET' });
+  metrics.recorder.onExchangeEnd({ version: versionOf(table, 'busy', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
   text = parsePromText((await metrics.render()).body);
   t.same(
     [...new Set(samplesOf(text, 'veer_request_duration_seconds_bucket').map((s) => `${s.labels.service}/${s.labels.version}`))],
