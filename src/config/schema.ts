@@ -255,6 +255,17 @@ export const ConfigSchema = Type.Object(
     ),
     exposeVersionHeader: Type.Boolean({ default: true }),
     drainTimeout: durationWithDefault('25s'),
+    resolver: Type.Object(
+      {
+        servers: Type.Optional(
+          Type.Array(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[0-9.]+)(:[0-9]{1,5})?$', description: 'a DNS server address such as 10.96.0.10 or 127.0.0.1:5353' }), {
+            minItems: 1,
+          }),
+        ),
+        refresh: durationWithDefault('5s'),
+      },
+      { ...Strict, default: {} },
+    ),
     services: Type.Array(Service, { minItems: 1 }),
   },
   Strict,

@@ -78,7 +78,7 @@ export type EndpointListener = (endpoint: Endpoint, up: boolean) => void;
 
 /** The configured URLs of a spec, taken in turn, skipping ejected ones. */
 export class RoundRobinEndpoints implements EndpointSet {
-  readonly endpoints: readonly EndpointState[];
+  endpoints: readonly EndpointState[];
   readonly #outlier: OutlierPolicy | null;
   readonly #onChange: EndpointListener | null;
   #next = 0;
@@ -140,6 +140,24 @@ export class RoundRobinEndpoints implements EndpointSet {
       this.#onChange?.(state, true);
     }, ms).unref();
     this.#onChange?.(state, false);
+  }
+
+  /**
+   * Replaces the endpoints (DNS answered other addresses): those that stay
+   * keep their outlier record, new ones start in rotation, gone ones stop.
+   */
+  setEndpoints(next: readonly { origin: string; poolKey: string; dispatcher: Dispatcher }[]): void {
+    if (next.length === 0) return;
+    const kept = new Map(this.endpoints.map((e) => [e.poolKey, e]));
+    const endpoints = next.map((e) => {
+      const state = kept.get(e.poolKey);
+      kept.delete(e.poolKey);
+      return state ?? new EndpointState(e.origin, e.poolKey, e.dispatcher);
+    });
+    for (const gone of kept.values()) if (gone.timer !== null) clearTimeout(gone.timer);
+    this.endpoints = endpoints;
+    this.#ejected = endpoints.filter((e) => !e.up).length;
+    if (this.#next >= endpoints.length) this.#next = 0;
   }
 
   close(): void {

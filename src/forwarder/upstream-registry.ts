@@ -12,6 +12,7 @@
 import { Pool } from './undici-core.ts';
 import type { CompiledVersion, RouteTable, UpstreamSpec } from '../table/index.ts';
 import { RoundRobinEndpoints, type Endpoint, type EndpointListener, type EndpointSet } from './endpoints.ts';
+import { DnsRefresher } from './dns-endpoints.ts';
 import { VersionGuard } from './version-guard.ts';
 
 /** Pool settings shared by all upstreams. */
@@ -36,6 +37,8 @@ export class UpstreamRegistry {
   readonly #sets = new Map<string, EndpointSet>();
   readonly #pools = new Map<string, Pool>();
   readonly #guards = new Map<string, VersionGuard>();
+  /** Sets whose origins have host names: re-resolved on an interval. */
+  readonly #refreshers = new Map<string, DnsRefresher>();
   readonly #settings: PoolSettings;
 
   constructor(settings: Partial<PoolSettings> = {}) {
@@ -82,6 +85,8 @@ export class UpstreamRegistry {
     for (const [key, set] of this.#sets) {
       if (inUse.has(key)) continue;
       set.close();
+      this.#refreshers.get(key)?.stop();
+      this.#refreshers.delete(key);
       this.#sets.delete(key);
     }
     for (const id of this.#guards.keys()) if (!versions.has(id)) this.#guards.delete(id);
@@ -100,6 +105,8 @@ export class UpstreamRegistry {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     for (const set of this.#sets.values()) set.close();
+    for (const refresher of this.#refreshers.values()) refresher.stop();
+    this.#refreshers.clear();
     this.#sets.clear();
     await Promise.all(pools.map((pool) => (force ? pool.destroy() : pool.close()).catch(() => {})));
   }
@@ -111,6 +118,16 @@ export class UpstreamRegistry {
     });
     const set = new RoundRobinEndpoints(endpoints, spec.outlier, this.#settings.onEndpointChange);
     this.#sets.set(spec.key, set);
+    if (spec.dns !== null) {
+      const refresher = new DnsRefresher(spec.origins, spec.dns, (origins) => {
+        if (this.#sets.get(spec.key) !== set) return;
+        set.setEndpoints(origins.map((origin) => {
+          const key = `${origin}#${spec.connectTimeoutMs}`;
+          return { origin, poolKey: key, dispatcher: this.#pool(key, origin, spec.connectTimeoutMs) };
+        }));
+      });
+      this.#refreshers.set(spec.key, refresher);
+    }
     return set;
   }
 

@@ -9,7 +9,7 @@ import { hashSeed } from './hash.ts';
 import { normalizeHostPattern } from './hosts.ts';
 import { createValueReader, MATCHERS, MatcherSpecError, type Matcher } from './matchers.ts';
 import { allocateBuckets, bucketEnds } from './split.ts';
-import type { CompiledResilience, CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue, OutlierPolicy, RetryPolicy } from './types.ts';
+import type { CompiledResilience, CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue, DnsPolicy, OutlierPolicy, RetryPolicy } from './types.ts';
 import { compileUpstream } from './upstreams.ts';
 
 /** A config path. */
@@ -49,13 +49,14 @@ export function compileService(
   const service = {} as { -readonly [K in keyof CompiledService]: CompiledService[K] };
   const connectMs = parseDuration(spec.timeouts.connect);
   const outlier = compileOutlier(spec);
+  const resolver: DnsPolicy = Object.freeze({ servers: Object.freeze([...(config.resolver.servers ?? [])]), refreshMs: parseDuration(config.resolver.refresh) });
 
   spec.versions.forEach((v, vi) => {
     if (versionsByName.has(v.name)) {
       report('duplicate_version', [...base, 'versions', vi, 'name'], `version name "${v.name}" is used twice in service ${spec.name}`);
       return;
     }
-    const upstream = compileUpstream(v.upstream, connectMs, outlier, (ui, message) =>
+    const upstream = compileUpstream(v.upstream, connectMs, outlier, resolver, (ui, message) =>
       report('invalid_upstream', ui === null ? [...base, 'versions', vi, 'upstream'] : [...base, 'versions', vi, 'upstream', ui], message),
     );
     const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream });

@@ -46,7 +46,12 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
   const services: CompiledService[] = [];
   const routeKeys = new Map<string, number>();
   // Reuse needs every config-wide input of a service to be unchanged too.
-  const previous = options.previous !== undefined && options.previous.config.exposeVersionHeader === config.exposeVersionHeader ? options.previous : null;
+  const previous =
+    options.previous !== undefined &&
+    options.previous.config.exposeVersionHeader === config.exposeVersionHeader &&
+    JSON.stringify(options.previous.config.resolver) === JSON.stringify(config.resolver)
+      ? options.previous
+      : null;
   // Names seen so far, compiled or not: a broken first "shop" still makes a second "shop" a duplicate.
   const names = new Set<string>();
 

@@ -16,6 +16,7 @@ export type {
   RuntimeWeights,
   UpstreamSpec,
   OutlierPolicy,
+  DnsPolicy,
   RetryPolicy,
   CompiledResilience,
   CompileIssue,
@@ -23,5 +24,6 @@ export type {
 export { BUCKETS, bucketOf, hashSeed } from './hash.ts';
 export { allocateBuckets, bucketEnds, rangeIndexOf } from './split.ts';
 export { normalizeHostPattern, normalizeRequestHost } from './hosts.ts';
+export { hostOf } from './upstreams.ts';
 export { createMatcher, createValueReader, MATCHERS, MAX_REGEX_INPUT } from './matchers.ts';
 export type { RequestView, Matcher, MatcherFactory, ValueReader } from './matchers.ts';

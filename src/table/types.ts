@@ -36,6 +36,15 @@ export interface UpstreamSpec {
   readonly connectTimeoutMs: number;
   /** Passive outlier ejection of the endpoints; null when the service configures none. */
   readonly outlier: OutlierPolicy | null;
+  /** How host names among the origins are resolved to endpoints; null when every origin is an IP address. */
+  readonly dns: DnsPolicy | null;
+}
+
+/** Resolving upstream host names: every address is an endpoint, refreshed on an interval. */
+export interface DnsPolicy {
+  /** DNS servers (`host:port`) to ask; empty: the system's resolver (getaddrinfo, /etc/hosts included). */
+  readonly servers: readonly string[];
+  readonly refreshMs: number;
 }
 
 /** When an endpoint is taken out of rotation for failing, and for how long. */

@@ -1,13 +1,15 @@
 // A version's `upstream` (one URL or a list) -> UpstreamSpec: its origins
 // and connect timeout, with a key that is equal exactly when two specs are.
 
-import type { OutlierPolicy, UpstreamSpec } from './types.ts';
+import { isIP } from 'node:net';
+import type { DnsPolicy, OutlierPolicy, UpstreamSpec } from './types.ts';
 
 /** Compiles a version's upstream URLs; reports each bad URL by its index (null for the single-URL form). */
 export function compileUpstream(
   upstream: string | readonly string[],
   connectTimeoutMs: number,
   outlier: OutlierPolicy | null,
+  resolver: DnsPolicy,
   report: (index: number | null, message: string) => void,
 ): UpstreamSpec {
   const urls = typeof upstream === 'string' ? [upstream] : upstream;
@@ -19,7 +21,9 @@ export function compileUpstream(
   });
   // Endpoints with another ejection policy are another set (their health is counted apart).
   const ejection = outlier === null ? '' : `#eject:${outlier.consecutiveErrors}/${outlier.baseEjectionMs}/${outlier.maxEjectedPercent}`;
-  return Object.freeze({ key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}`, origins: Object.freeze(origins), connectTimeoutMs, outlier });
+  const dns = origins.some((o) => isIP(hostOf(o)) === 0) ? resolver : null;
+  const resolving = dns === null ? '' : `#dns:${dns.servers.join(',')}/${dns.refreshMs}`;
+  return Object.freeze({ key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}`, origins: Object.freeze(origins), connectTimeoutMs, outlier, dns });
 }
 
 /** `http://h:p` or `https://h:p`, without path, query or credentials. */
@@ -36,4 +40,10 @@ export function parseOrigin(text: string): string | { error: string } {
     return { error: `"${text}" must be an origin only (scheme://host:port), without a path or query` };
   }
   return url.origin;
+}
+
+/** The host of an origin, without the brackets of an IPv6 literal. */
+export function hostOf(origin: string): string {
+  const host = new URL(origin).hostname;
+  return host.startsWith('[') ? host.slice(1, -1) : host;
 }
