@@ -309,16 +309,20 @@ function splitInstancePath(instancePath: string): (string | number)[] {
 
 /** Turns ajv's errors into one issue per problem, collapsing union branches. */
 function describeSchemaErrors(errors: readonly ErrorObject[], locate: Locate): ConfigIssue[] {
-  const unions = errors.filter((e) => e.keyword === 'anyOf');
+  const branchOf = (u: ErrorObject, e: ErrorObject) =>
+    e.keyword !== 'anyOf' && e.instancePath.startsWith(u.instancePath) && e.schemaPath.startsWith(u.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
+  // A value that took one form of a union and failed inside it (a long-form upstream with a bad
+  // health path) is told what is wrong inside, not only "must be one of the forms".
+  const within = (u: ErrorObject, e: ErrorObject) => branchOf(u, e) && e.instancePath.length > u.instancePath.length;
+  const unions = errors.filter((e) => e.keyword === 'anyOf' && !errors.some((d) => within(e, d)));
   const insideUnion = (e: ErrorObject) =>
-    e.keyword !== 'anyOf' &&
-    unions.some((u) => e.instancePath.startsWith(u.instancePath) && e.schemaPath.startsWith(u.schemaPath.replace(/\/anyOf$/, '/anyOf/')));
+    e.keyword !== 'anyOf' && errors.some((u) => u.keyword === 'anyOf' && branchOf(u, e) && !(within(u, e) && !unions.includes(u)));
   const seen = new Set<string>();
   const issues: ConfigIssue[] = [];
   // Paths of required keys that a misspelt key was probably meant to be: one error (the typo) is enough.
   const misspelt = new Set<string>();
   for (const e of errors) {
-    if (insideUnion(e)) continue;
+    if (insideUnion(e) || (e.keyword === 'anyOf' && !unions.includes(e))) continue;
     const path = splitInstancePath(e.instancePath);
     let message: string;
     let code: ConfigIssueCode = 'schema';

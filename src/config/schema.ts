@@ -153,12 +153,37 @@ const Resilience = Type.Object(
   Strict,
 );
 
+/**
+ * Active health checks of every endpoint of an upstream. Ajv applies no
+ * defaults inside a union (the long form is one), so every key is optional
+ * here and table/upstreams.ts fills in the defaults the README gives.
+ */
+const HealthCheck = Type.Object(
+  {
+    path: Type.Optional(Type.String({ pattern: '^/[^#\\s]*$', description: 'an absolute path such as /healthz' })),
+    interval: Type.Optional(Duration),
+    timeout: Type.Optional(Duration),
+    unhealthyAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    healthyAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  },
+  Strict,
+);
+
+const UpstreamList = Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
+  description: 'a URL or a non-empty list of URLs',
+});
+
 const Version = Type.Object(
   {
     name: Name,
-    upstream: Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
-      description: 'a URL or a non-empty list of URLs',
-    }),
+    upstream: Type.Union(
+      [
+        UpstreamUrl,
+        Type.Array(UpstreamUrl, { minItems: 1 }),
+        Type.Object({ urls: UpstreamList, health: Type.Optional(HealthCheck) }, Strict),
+      ],
+      { description: 'a URL, a non-empty list of URLs, or { urls, health }' },
+    ),
   },
   Strict,
 );

@@ -47,6 +47,8 @@ export interface EndpointSet {
   pickAfter(failed: Endpoint): Endpoint | null;
   /** How a try on `endpoint` went; counts towards ejection (nothing without an ejection policy). */
   report(endpoint: Endpoint, failed: boolean): void;
+  /** How an active health check of `endpoint` went: `unhealthyAfter` failures take it out, `healthyAfter` passes bring it back. */
+  reportCheck(endpoint: Endpoint, passed: boolean, unhealthyAfter: number, healthyAfter: number): void;
   /** Stops the ejection timers (the set is no longer used). */
   close(): void;
 }
@@ -54,16 +56,21 @@ export interface EndpointSet {
 /** Longest ejection, whatever the base and the count (Envoy's default max_ejection_time). */
 const MAX_EJECTION_MS = 300_000;
 
-/** An endpoint and its outlier record. */
+/** An endpoint, its outlier record and its health. */
 class EndpointState implements Endpoint {
   readonly origin: string;
   readonly poolKey: string;
   readonly dispatcher: Dispatcher;
+  /** In rotation: neither ejected nor failing its health checks. */
   up = true;
+  ejected = false;
+  unhealthy = false;
   /** Failures in a row. */
   consecutive = 0;
   /** Ejections in a row (without a success between them). */
   ejections = 0;
+  /** Health checks in a row with the same outcome: > 0 passed, < 0 failed. */
+  checks = 0;
   timer: NodeJS.Timeout | null = null;
 
   constructor(origin: string, poolKey: string, dispatcher: Dispatcher) {
@@ -82,7 +89,8 @@ export class RoundRobinEndpoints implements EndpointSet {
   readonly #outlier: OutlierPolicy | null;
   readonly #onChange: EndpointListener | null;
   #next = 0;
-  #ejected = 0;
+  /** Endpoints out of rotation (ejected or unhealthy): while 0, pick() is plain round robin. */
+  #down = 0;
 
   constructor(endpoints: readonly { origin: string; poolKey: string; dispatcher: Dispatcher }[], outlier: OutlierPolicy | null = null, onChange: EndpointListener | null = null) {
     if (endpoints.length === 0) throw new RangeError('an endpoint set needs at least one endpoint');
@@ -94,7 +102,7 @@ export class RoundRobinEndpoints implements EndpointSet {
   pick(): Endpoint | null {
     const endpoints = this.endpoints;
     const n = endpoints.length;
-    if (this.#ejected === 0) {
+    if (this.#down === 0) {
       if (n === 1) return endpoints[0]!;
       const i = this.#next;
       this.#next = i + 1 === n ? 0 : i + 1;
@@ -125,21 +133,39 @@ export class RoundRobinEndpoints implements EndpointSet {
       if (state.consecutive !== 0 || state.ejections !== 0) state.consecutive = state.ejections = 0;
       return;
     }
-    if (!state.up || ++state.consecutive < policy.consecutiveErrors) return;
+    if (state.ejected || ++state.consecutive < policy.consecutiveErrors) return;
     // Envoy's rule: eject while the share out is below the cap (so one endpoint may always go).
-    if (this.#ejected * 100 >= policy.maxEjectedPercent * this.endpoints.length) return;
+    let ejected = 0;
+    for (const e of this.endpoints) if (e.ejected) ejected++;
+    if (ejected * 100 >= policy.maxEjectedPercent * this.endpoints.length) return;
     state.consecutive = 0;
-    state.up = false;
     state.ejections++;
-    this.#ejected++;
+    state.ejected = true;
+    this.#refresh(state);
     const ms = Math.min(policy.baseEjectionMs * state.ejections, MAX_EJECTION_MS);
     state.timer = setTimeout(() => {
       state.timer = null;
-      state.up = true;
-      this.#ejected--;
-      this.#onChange?.(state, true);
+      state.ejected = false;
+      this.#refresh(state);
     }, ms).unref();
-    this.#onChange?.(state, false);
+  }
+
+  reportCheck(endpoint: Endpoint, passed: boolean, unhealthyAfter: number, healthyAfter: number): void {
+    const state = endpoint as EndpointState;
+    state.checks = passed ? Math.max(state.checks, 0) + 1 : Math.min(state.checks, 0) - 1;
+    if (state.unhealthy ? state.checks >= healthyAfter : state.checks <= -unhealthyAfter) {
+      state.unhealthy = !state.unhealthy;
+      this.#refresh(state);
+    }
+  }
+
+  /** Recomputes whether `state` is in rotation, and tells the listener when that changed. */
+  #refresh(state: EndpointState): void {
+    const up = !state.ejected && !state.unhealthy;
+    if (up === state.up) return;
+    state.up = up;
+    this.#down += up ? -1 : 1;
+    this.#onChange?.(state, up);
   }
 
   /**
@@ -156,7 +182,7 @@ export class RoundRobinEndpoints implements EndpointSet {
     });
     for (const gone of kept.values()) if (gone.timer !== null) clearTimeout(gone.timer);
     this.endpoints = endpoints;
-    this.#ejected = endpoints.filter((e) => !e.up).length;
+    this.#down = endpoints.filter((e) => !e.up).length;
     if (this.#next >= endpoints.length) this.#next = 0;
   }
 

@@ -455,8 +455,12 @@ export function forwardRequest(
     forwardResilient(upstreams, req, res, version, observer, startedAt);
     return;
   }
-  // Without `resilience` there is no ejection policy, so a set always has an endpoint to give.
-  const endpoint = upstreams.endpointsOf(version.upstream).pick()!;
+  const endpoint = upstreams.endpointsOf(version.upstream).pick();
+  if (endpoint === null) {
+    // Health checks took every endpoint out, and without `resilience` there is no failover.
+    new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt).answerError(503, NO_LIVE_ENDPOINT);
+    return;
+  }
   const timeouts = version.service.timeouts;
   const exchange = new ProxyExchange(req, res, version, endpoint, observer, startedAt);
   exchange.watchBody(upstreams.clientBodyTimeoutMs);

@@ -13,6 +13,7 @@ import { Pool } from './undici-core.ts';
 import type { CompiledVersion, RouteTable, UpstreamSpec } from '../table/index.ts';
 import { RoundRobinEndpoints, type Endpoint, type EndpointListener, type EndpointSet } from './endpoints.ts';
 import { DnsRefresher } from './dns-endpoints.ts';
+import { HealthChecker } from './health-checks.ts';
 import { VersionGuard } from './version-guard.ts';
 
 /** Pool settings shared by all upstreams. */
@@ -39,6 +40,8 @@ export class UpstreamRegistry {
   readonly #guards = new Map<string, VersionGuard>();
   /** Sets whose origins have host names: re-resolved on an interval. */
   readonly #refreshers = new Map<string, DnsRefresher>();
+  /** Sets with active health checks. */
+  readonly #checkers = new Map<string, HealthChecker>();
   readonly #settings: PoolSettings;
 
   constructor(settings: Partial<PoolSettings> = {}) {
@@ -87,6 +90,8 @@ export class UpstreamRegistry {
       set.close();
       this.#refreshers.get(key)?.stop();
       this.#refreshers.delete(key);
+      this.#checkers.get(key)?.stop();
+      this.#checkers.delete(key);
       this.#sets.delete(key);
     }
     for (const id of this.#guards.keys()) if (!versions.has(id)) this.#guards.delete(id);
@@ -107,6 +112,8 @@ export class UpstreamRegistry {
     for (const set of this.#sets.values()) set.close();
     for (const refresher of this.#refreshers.values()) refresher.stop();
     this.#refreshers.clear();
+    for (const checker of this.#checkers.values()) checker.stop();
+    this.#checkers.clear();
     this.#sets.clear();
     await Promise.all(pools.map((pool) => (force ? pool.destroy() : pool.close()).catch(() => {})));
   }
@@ -128,6 +135,7 @@ export class UpstreamRegistry {
       });
       this.#refreshers.set(spec.key, refresher);
     }
+    if (spec.health !== null) this.#checkers.set(spec.key, new HealthChecker(set, spec.health));
     return set;
   }
 

@@ -56,8 +56,9 @@ export function compileService(
       report('duplicate_version', [...base, 'versions', vi, 'name'], `version name "${v.name}" is used twice in service ${spec.name}`);
       return;
     }
+    const at: Path = typeof v.upstream === 'object' && !Array.isArray(v.upstream) ? [...base, 'versions', vi, 'upstream', 'urls'] : [...base, 'versions', vi, 'upstream'];
     const upstream = compileUpstream(v.upstream, connectMs, outlier, resolver, (ui, message) =>
-      report('invalid_upstream', ui === null ? [...base, 'versions', vi, 'upstream'] : [...base, 'versions', vi, 'upstream', ui], message),
+      report('invalid_upstream', ui === null ? at : [...at, ui], message),
     );
     const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream });
     versions.push(version);

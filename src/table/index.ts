@@ -17,6 +17,7 @@ export type {
   UpstreamSpec,
   OutlierPolicy,
   DnsPolicy,
+  HealthPolicy,
   RetryPolicy,
   CompiledResilience,
   CompileIssue,

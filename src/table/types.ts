@@ -38,6 +38,19 @@ export interface UpstreamSpec {
   readonly outlier: OutlierPolicy | null;
   /** How host names among the origins are resolved to endpoints; null when every origin is an IP address. */
   readonly dns: DnsPolicy | null;
+  /** Active health checks of every endpoint; null when the version configures none. */
+  readonly health: HealthPolicy | null;
+}
+
+/** Active health checks: GET `path` on every endpoint each `intervalMs`; 2xx and 3xx pass. */
+export interface HealthPolicy {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Failed checks in a row that take an endpoint out of rotation. */
+  readonly unhealthyAfter: number;
+  /** Passed checks in a row that bring it back. */
+  readonly healthyAfter: number;
 }
 
 /** Resolving upstream host names: every address is an endpoint, refreshed on an interval. */

@@ -2,16 +2,42 @@
 // and connect timeout, with a key that is equal exactly when two specs are.
 
 import { isIP } from 'node:net';
-import type { DnsPolicy, OutlierPolicy, UpstreamSpec } from './types.ts';
+import { parseDuration } from '../config/index.ts';
+import type { DnsPolicy, HealthPolicy, OutlierPolicy, UpstreamSpec } from './types.ts';
 
-/** Compiles a version's upstream URLs; reports each bad URL by its index (null for the single-URL form). */
+/** A version's `upstream` as written: one URL, a list, or the long form. */
+export type UpstreamConfig = string | readonly string[] | { readonly urls: string | readonly string[]; readonly health?: HealthConfig };
+interface HealthConfig {
+  readonly path?: string;
+  readonly interval?: string;
+  readonly timeout?: string;
+  readonly unhealthyAfter?: number;
+  readonly healthyAfter?: number;
+}
+
+/**
+ * Compiles a version's upstream; reports each bad URL by its index (null for
+ * the single-URL form; in the long form the index is into `urls`).
+ */
 export function compileUpstream(
-  upstream: string | readonly string[],
+  config: UpstreamConfig,
   connectTimeoutMs: number,
   outlier: OutlierPolicy | null,
   resolver: DnsPolicy,
   report: (index: number | null, message: string) => void,
 ): UpstreamSpec {
+  const upstream = typeof config === 'string' || Array.isArray(config) ? (config as string | readonly string[]) : (config as { urls: string | readonly string[] }).urls;
+  const healthConfig = typeof config === 'object' && !Array.isArray(config) ? (config as { health?: HealthConfig }).health : undefined;
+  const health: HealthPolicy | null =
+    healthConfig === undefined
+      ? null
+      : Object.freeze({
+          path: healthConfig.path ?? '/healthz',
+          intervalMs: parseDuration(healthConfig.interval ?? '5s'),
+          timeoutMs: parseDuration(healthConfig.timeout ?? '1s'),
+          unhealthyAfter: healthConfig.unhealthyAfter ?? 3,
+          healthyAfter: healthConfig.healthyAfter ?? 2,
+        });
   const urls = typeof upstream === 'string' ? [upstream] : upstream;
   const origins: string[] = [];
   urls.forEach((url, i) => {
@@ -23,7 +49,15 @@ export function compileUpstream(
   const ejection = outlier === null ? '' : `#eject:${outlier.consecutiveErrors}/${outlier.baseEjectionMs}/${outlier.maxEjectedPercent}`;
   const dns = origins.some((o) => isIP(hostOf(o)) === 0) ? resolver : null;
   const resolving = dns === null ? '' : `#dns:${dns.servers.join(',')}/${dns.refreshMs}`;
-  return Object.freeze({ key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}`, origins: Object.freeze(origins), connectTimeoutMs, outlier, dns });
+  const checking = health === null ? '' : `#health:${health.path}/${health.intervalMs}/${health.timeoutMs}/${health.unhealthyAfter}/${health.healthyAfter}`;
+  return Object.freeze({
+    key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}${checking}`,
+    origins: Object.freeze(origins),
+    connectTimeoutMs,
+    outlier,
+    dns,
+    health,
+  });
 }
 
 /** `http://h:p` or `https://h:p`, without path, query or credentials. */
