@@ -31,6 +31,9 @@ function quoted(value: string | undefined | null): string {
  * Formats and writes access lines. Only the data plane's access-log observer
  * calls it, once per exchange, so nothing here runs when the log is off.
  */
+/** The safety-net fields of a line whose request neither failed over nor was retried. */
+const NO_NETS = '"failover":null,"retries":0';
+
 export class AccessLog {
   readonly #sink: LineSink;
   // The same for every exchange of a version or an endpoint: quoted once (tables and pools
@@ -65,11 +68,14 @@ export class AccessLog {
       this.#upstreamFields.set(endpoint, upstreamField);
     }
     const failure = exchange.failure;
+    const failedOverTo = exchange.failedOverTo;
+    // Safety nets used: the common case (none) reuses one constant string.
+    const nets = failedOverTo === null && exchange.retries === 0 ? NO_NETS : `"failover":${failedOverTo === null ? 'null' : quoted(failedOverTo.name)},"retries":${exchange.retries}`;
     this.#sink.push(
       this.#format(
         exchange.req,
         exchange.status,
-        versionFields,
+        `${versionFields},${nets}`,
         upstreamField,
         failure === null ? 'null' : `"${failure.code}"`,
         exchange.startedAt,
@@ -81,7 +87,7 @@ export class AccessLog {
 
   /** Logs a request that no service matched (404 `no_route`): no service, version or upstream. */
   logUnrouted(req: IncomingMessage, status: number, startedAt: number, bytesOut: number): void {
-    this.#sink.push(this.#format(req, status, '"service":null,"version":null', 'null', '"no_route"', startedAt, 0, bytesOut));
+    this.#sink.push(this.#format(req, status, `"service":null,"version":null,${NO_NETS}`, 'null', '"no_route"', startedAt, 0, bytesOut));
   }
 
   /** Resolves once every line logged so far is written, or after `timeoutMs`. */

@@ -2,15 +2,27 @@
 // and drain on shutdown. Each request reads the table reference once, so a
 // reload never changes the table a request is already using.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatErrorBody } from '../errors.ts';
+import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
 import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, UpstreamRegistry, whenExchangesEnd, type ExchangeObserver, type FinishedExchange } from '../forwarder/index.ts';
 import type { Logger } from '../log/index.ts';
 import { routeRequest, type RandomSource } from '../router/index.ts';
 import type { RouteTable } from '../table/index.ts';
 import { AccessLog, type AccessLogDestination } from './access-log.ts';
+import {
+  AFTER_CLOSE,
+  checkTransferCoding,
+  closeAfterResponse,
+  FAULTY_FRAMING,
+  isAfterClose,
+  isClosing,
+  refuseLaterRequests,
+  serveThenClose,
+  UNSUPPORTED_TRANSFER_CODING,
+} from './request-framing.ts';
+import { isValidHost, normalizeOriginForm, refusal, takeAbsoluteForm, type RequestRefusal } from './request-target.ts';
 
 /** What the data plane needs from the rest of veer. */
 export interface DataPlaneOptions {
@@ -26,6 +38,8 @@ export interface DataPlaneOptions {
   readonly random?: RandomSource;
   /** How often pools that the current table no longer names are retired (default 10 s). */
   readonly retireEveryMs?: number;
+  /** How long a request head may take to arrive before it is answered 408 (default 20 s). */
+  readonly headersTimeoutMs?: number;
 }
 
 /** A running data plane. */
@@ -60,21 +74,50 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return upgrade !== undefined && upgrade.toLowerCase().includes('websocket');
 }
 
-const BAD_HOST_MESSAGE = 'the Host header must appear once and name a host (RFC 9112 3.2)';
+const BAD_HOST = refusal('bad_request', 'the Host header must appear once and name a host (RFC 9112 3.2)');
+const SLASH = 0x2f;
 
 /**
- * HOT PATH. A Host value veer can route on: not empty, and none of the
- * characters a host and port cannot hold. Repeated Host lines arrive joined
- * with ", " (the server's joinDuplicateHeaders), so they fail here too.
+ * HOT PATH. Null when the request may be routed, its target made origin-form
+ * and normalised in place (request-target.ts); else why it may not
+ * (FAULTY_FRAMING: why it may be served once, then the connection closed). An
+ * ordinary request (a path without `%`, `//` or `/.`, a valid Host, no
+ * Transfer-Encoding) costs one scan of its path and allocates nothing.
  */
-function isValidHost(host: string): boolean {
-  return host.length !== 0 && !INVALID_HOST_CHAR.test(host);
+function checkRequest(req: IncomingMessage): RequestRefusal | null {
+  const target = req.url!;
+  if (target.charCodeAt(0) === SLASH) {
+    const path = normalizeOriginForm(target);
+    if (path !== target) {
+      if (typeof path !== 'string') return path;
+      req.url = path;
+    }
+    const host = req.headers.host;
+    if (host !== undefined && !isValidHost(host)) return BAD_HOST;
+  } else {
+    // Absolute-form: the target's authority replaces the Host header, so that is not checked.
+    const refused = takeAbsoluteForm(req);
+    if (refused !== null) return refused;
+  }
+  return req.headers['transfer-encoding'] === undefined ? null : checkTransferCoding(req);
 }
-const INVALID_HOST_CHAR = /[\s,/\\@?#"<>{}|^`]/;
+
+/** How often Node looks for request heads past their timeout, at most: the 408 comes this late at worst. */
+const HEADERS_TIMEOUT_CHECK_MS = 500;
+
+/** The status line, headers and JSON body of an error written straight to a socket, closing it. */
+function formatSocketError(status: number, code: HttpErrorCode, message: string): string {
+  const body = formatErrorBody(code, message);
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  );
+}
 
 /** Creates the data-plane server (not yet listening). */
 export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const { table, log } = options;
+  const headersTimeoutMs = options.headersTimeoutMs ?? 20_000;
   const downstream = options.observer ?? null;
   const random = options.random ?? Math.random;
   const tunnels = new Set<Duplex>();
@@ -126,11 +169,14 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
     if (draining) res.shouldKeepAlive = false;
-    const host = req.headers.host;
-    if (host !== undefined && !isValidHost(host)) {
-      // The client's fault: answered 400 and closed, never routed, never counted against a version.
-      res.shouldKeepAlive = false;
-      sendError(res, 400, 'bad_request', BAD_HOST_MESSAGE);
+    const refused = isAfterClose(req, res) ? AFTER_CLOSE : checkRequest(req);
+    if (refused === FAULTY_FRAMING) {
+      // Its body was read as chunked; it is served, but the connection goes after it.
+      serveThenClose(req, res);
+    } else if (refused !== null) {
+      // The client's fault: answered and closed, never routed, never counted against a version.
+      closeAfterResponse(req, res);
+      sendError(res, refused.status, refused.code, refused.message);
       return;
     }
     const version = routeRequest(table(), req, random);
@@ -147,7 +193,11 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       keepAliveTimeout: 65_000,
       // A repeated Host (or other single-valued header) is joined, not silently dropped: isValidHost sees it.
       joinDuplicateHeaders: true,
-      headersTimeout: 20_000,
+      headersTimeout: headersTimeoutMs,
+      // Node looks for heads past headersTimeout only this often (30 s by default, which made the
+      // 20 s timeout fire at up to 50 s). A pass is a walk over the connections still reading a
+      // head, in C++: cheap at this rate.
+      connectionsCheckingInterval: Math.max(1, Math.min(HEADERS_TIMEOUT_CHECK_MS, Math.ceil(headersTimeoutMs / 4))),
       requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
       maxHeaderSize: 32 * 1024,
       shouldUpgradeCallback: isWebSocketUpgrade, // Node >= 24.9; older ones tunnel every upgrade
@@ -165,8 +215,9 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       rejectUpgrade(socket, 503, 'shutting_down', 'veer is shutting down');
       return;
     }
-    if (req.headers.host !== undefined && !isValidHost(req.headers.host)) {
-      rejectUpgrade(socket, 400, 'bad_request', BAD_HOST_MESSAGE);
+    const refused = checkRequest(req);
+    if (refused !== null) {
+      rejectUpgrade(socket, refused.status, refused.code, refused.message);
       return;
     }
     const version = routeRequest(table(), req, random);
@@ -188,20 +239,33 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       socket.destroy();
       return;
     }
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? 431 : 400;
-    const body = formatErrorBody('bad_request', tooLarge ? 'request headers too large' : 'malformed HTTP request');
-    log.debug({ err: err.message, code: err.code }, 'rejected malformed request');
+    // veer already refused a request here, with a response that closes the connection; the parser
+    // then failed on what followed (llhttp reads the head of `Transfer-Encoding: gzip` and fails on
+    // its body). That response is the answer: a second one would follow it on a closing connection.
+    if (isClosing(socket as Socket)) return;
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    log.debug({ err: err.message, code: err.code }, timedOut ? 'request head timed out' : 'rejected malformed request');
+    const response = timedOut
+      ? formatSocketError(408, 'request_timeout', `the request head did not arrive within ${headersTimeoutMs} ms`)
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? formatSocketError(431, 'bad_request', 'request headers too large')
+        : // llhttp gives this one code for a coding it does not take (501, as nginx) and for
+          // Content-Length beside Transfer-Encoding: that is a framing conflict, the client's fault (400).
+          err.code === 'HPE_INVALID_TRANSFER_ENCODING' && !/Content-Length/i.test((err as { reason?: string }).reason ?? '')
+          ? formatSocketError(501, UNSUPPORTED_TRANSFER_CODING.code, UNSUPPORTED_TRANSFER_CODING.message)
+          : formatSocketError(400, 'bad_request', 'malformed HTTP request');
     const answer = () => {
       if (socket.destroyed || !socket.writable) return;
-      socket.end(
-        `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      // A client too slow to send a head may never close its side either: once the 408 is out,
+      // the socket goes, rather than wait half-open for the peer.
+      if (timedOut) socket.end(response, () => socket.destroy());
+      else socket.end(response);
     };
-    // A malformed request after complete ones: those are still owed their responses, in order, so the
-    // 400 waits for them. A connection that ended or broke mid-request is answered (and closed) at once.
-    if (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE') whenExchangesEnd(socket as Socket, answer);
+    // A malformed or late request after complete ones: those are still owed their responses, in order, so
+    // the answer waits for them. A connection that ended or broke mid-request is answered (and closed) at once.
+    // A late head may still complete while they finish; the request it makes is not served.
+    if (timedOut) refuseLaterRequests(socket as Socket);
+    if (timedOut || (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE')) whenExchangesEnd(socket as Socket, answer);
     else answer();
   });
 

@@ -1,6 +1,7 @@
 // Header rewriting between client and upstream: hop-by-hop headers dropped
-// (RFC 9110 7.6.1, including every name listed in Connection), forwarding
-// headers set, and the chosen version announced both ways.
+// (RFC 9110 7.6.1, including the names listed in Connection, but never Host
+// or Content-Length), names with `_` dropped, forwarding headers set, and the
+// chosen version announced both ways.
 
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
@@ -31,17 +32,33 @@ for (const name of DROPPED_REQUEST_HEADERS) DROPPED_NAME_LENGTHS[name.length] = 
 // Either of these alone, the usual Connection values, lists no header to drop.
 const PLAIN_CONNECTION_VALUES = new Set(['keep-alive', 'Keep-Alive', 'close', 'Close']);
 
-/** Names listed in a Connection header, lowercased; null when there are none. */
+// Never dropped for being listed in Connection: a client's `Connection: Host` would make undici
+// send the upstream's own address as Host, and `Connection: Content-Length` would re-frame the
+// body. Such fields are meant for every recipient, so listing them is not honoured (RFC 9110
+// 7.6.1). close and keep-alive are options, not header names.
+const NEVER_CONNECTION_OPTIONS = new Set(['close', 'keep-alive', 'host', 'content-length']);
+
+/** Names listed in a Connection header that may be dropped, lowercased; null when there are none. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (value === undefined || (typeof value === 'string' && PLAIN_CONNECTION_VALUES.has(value))) return null;
   const text = Array.isArray(value) ? value.join(',') : value;
   let tokens: Set<string> | null = null;
   for (const raw of text.split(',')) {
     const token = raw.trim().toLowerCase();
-    if (token === '' || token === 'close' || token === 'keep-alive') continue;
+    if (token === '' || NEVER_CONNECTION_OPTIONS.has(token)) continue;
     (tokens ??= new Set()).add(token);
   }
   return tokens;
+}
+
+/**
+ * Whether a header name holds `_`. Such names are not forwarded, as nginx
+ * does by default (underscores_in_headers off): CGI-style backends read
+ * `X_Forwarded_For` and `X-Forwarded-For` as one variable, HTTP_X_FORWARDED_FOR,
+ * so a client could pass off its own as one veer sets.
+ */
+function hasUnderscore(name: string): boolean {
+  return name.includes('_');
 }
 
 /** The client address without the IPv4-mapped IPv6 prefix. */
@@ -61,6 +78,7 @@ export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, 
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (hasUnderscore(name)) continue;
     if (listed === null && (name.length >= 32 || DROPPED_NAME_LENGTHS[name.length] === 0)) {
       out.push(name, raw[i + 1]!);
       continue;

@@ -16,7 +16,7 @@ import { spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 type Line = Record<string, unknown>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const ACCESS_KEYS = ['time', 'msg', 'method', 'host', 'path', 'status', 'service', 'version', 'upstream', 'error', 'durationMs', 'bytesIn', 'bytesOut', 'requestId', 'userAgent'];
+const ACCESS_KEYS = ['time', 'msg', 'method', 'host', 'path', 'status', 'service', 'version', 'failover', 'retries', 'upstream', 'error', 'durationMs', 'bytesIn', 'bytesOut', 'requestId', 'userAgent'];
 
 /** An upstream that reads the whole request body, then answers `size` bytes (in 16 KiB writes). */
 async function sizedUpstream(t: TestScope, size: number): Promise<TestUpstream & { bodies: number[] }> {
@@ -301,4 +301,45 @@ t.test('the writer into a pipe that nobody reads yet: the event loop never waits
   const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Line);
   t.same(lines.map((l) => l.bytesOut), Array.from({ length: n }, (_, i) => i), 'every line once, whole, in order');
   t.equal(log.dropped, 0);
+});
+
+t.test('log.access: a request that failed over names the version that answered; a retried one counts its retries', async (t) => {
+  const app = await sizedUpstream(t, 10);
+  const dead = await freePort();
+  let tries = 0;
+  const flaky = await startUpstream('flaky', (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    res.statusCode = ++tries === 1 ? 503 : 200;
+    res.end('x');
+  });
+  t.teardown(() => flaky.close());
+  const configPath = writeConfig(`listen: 127.0.0.1:0
+admin: { listen: 127.0.0.1:0 }
+log: { level: info, access: true }
+services:
+  - name: canary
+    match: { hosts: [canary.test] }
+    versions:
+      - { name: v1, upstream: "${app.url}" }
+      - { name: v2, upstream: "http://127.0.0.1:${dead}" }
+    split: { weights: { v1: 0, v2: 100 } }
+    resilience: { failover: v1, retries: { attempts: 0 } }
+  - name: flaky
+    match: { hosts: [flaky.test] }
+    versions: [{ name: v1, upstream: "${flaky.url}" }]
+    resilience: { retries: { attempts: 1 } }
+`);
+  const veer = spawnVeer(['serve', '--config', configPath]);
+  t.teardown(async () => {
+    veer.child.kill('SIGTERM');
+    await veer.exited;
+  });
+  const listen = String((await veer.waitForLog('veer is serving')).listen);
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  const first = await rawRequest(port, formatRequest('GET', '/x', [['Host', 'canary.test'], ['Connection', 'close']]));
+  t.equal(first.status, 200);
+  t.match(await nextAccess(t, veer), { service: 'canary', version: 'v2', failover: 'v1', retries: 0, status: 200, error: 'upstream_connect_error', upstream: app.url });
+  const second = await rawRequest(port, formatRequest('GET', '/y', [['Host', 'flaky.test'], ['Connection', 'close']]));
+  t.equal(second.status, 200);
+  t.match(await nextAccess(t, veer), { service: 'flaky', version: 'v1', failover: null, retries: 1, status: 200, error: null });
 });

@@ -142,3 +142,70 @@ t.test('the upstream cannot forge x-veer-version when exposure is off', async (t
   t.equal(res.status, 200);
   t.same(res.headers['x-veer-version'], undefined, 'no x-veer-version reaches the client');
 });
+
+// Regression: `Connection: Host` made veer drop Host (every name listed in Connection was
+// dropped), so undici sent the upstream's own address as Host; `Connection: Content-Length`
+// changed the body's framing. A client's Connection header cannot remove what veer forwards.
+t.test('Connection cannot remove Host or Content-Length from the forwarded request', async (t) => {
+  const up = await startUpstream('v1', (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => res.end(body));
+  });
+  t.teardown(() => up.close());
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
+  const port = veer.veer.dataAddress.port;
+
+  const res = await rawRequest(
+    port,
+    formatRequest('GET', '/', [
+      ['Host', 'shop.example.com'],
+      ['Connection', 'Host, X-Secret, X-Forwarded-For, X-Veer-Version, close'],
+      ['X-Secret', 's'],
+    ]),
+  );
+  t.equal(res.status, 200, 'forwarded');
+  const req = up.seen.at(-1)!;
+  t.same(rawValues(req, 'host'), ['shop.example.com'], 'the upstream got the client Host, not its own address');
+  t.same(rawValues(req, 'x-forwarded-host'), ['shop.example.com'], 'and x-forwarded-host');
+  t.same(rawValues(req, 'x-forwarded-for'), ['127.0.0.1'], 'headers veer sets are still set');
+  t.same(rawValues(req, 'x-veer-version'), ['v1'], 'x-veer-version too');
+  t.same(rawValues(req, 'x-secret'), [], 'other names listed in Connection are still dropped');
+
+  const post = await rawRequest(port, formatRequest('POST', '/', [['Host', 'shop.example.com'], ['Connection', 'content-length, close'], ['Content-Length', '5']], 'hello'));
+  t.equal(post.body.toString(), 'hello', 'the body arrived');
+  const got = up.seen.at(-1)!;
+  t.same(rawValues(got, 'content-length'), ['5'], 'with its Content-Length');
+  t.same(rawValues(got, 'transfer-encoding'), [], 'not re-framed as chunked');
+});
+
+// Regression: header names with `_` reached the upstream. CGI-style backends read
+// `X_Forwarded_For` and `X-Forwarded-For` as the same variable (HTTP_X_FORWARDED_FOR), so a
+// client could forge what veer sets; nginx drops such names by default (underscores_in_headers).
+t.test('header names with an underscore are not forwarded', async (t) => {
+  const up = await recordingUpstream(t);
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url } }));
+  const res = await rawRequest(
+    veer.veer.dataAddress.port,
+    formatRequest('GET', '/', [
+      ['Host', 'shop.example.com'],
+      ['X_Forwarded_For', '10.0.0.1'],
+      ['X-Real_IP', '10.0.0.2'],
+      ['x_veer_version', 'v9'],
+      ['Keep_Alive', 'x'],
+      ['X-Kept', 'yes'],
+      ['Connection', 'close'],
+    ]),
+  );
+  t.equal(res.status, 200, 'the request is still forwarded');
+  const req = up.seen.at(-1)!;
+  const names = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) names.push(req.rawHeaders[i]!);
+  t.same(
+    names.filter((n) => n.includes('_')),
+    [],
+    'no name with an underscore reached the upstream',
+  );
+  t.same(rawValues(req, 'x-forwarded-for'), ['127.0.0.1'], 'x-forwarded-for is the one veer sets');
+  t.same(rawValues(req, 'x-kept'), ['yes'], 'other headers pass');
+});
