@@ -3,7 +3,7 @@
 // V8 writes the profile on exit) and prints the top self-time functions,
 // the hot-path functions' inclusive share, and self time by file/package.
 //
-// `node bench/profile.ts [--proxy veer|bare-undici|node-http-proxy] [--seconds 10]
+// `node bench/profile.ts [--proxy veer|veer-resilience|bare-undici|node-http-proxy] [--seconds 10]
 //  [--dir /tmp/veer-prof] [--top 15] [--profile FILE [--skip-ms N]]` (--profile
 // only summarises an existing .cpuprofile). The baselines can be profiled the
 // same way, to tell veer's own cost from what every Node proxy pays.
@@ -59,11 +59,13 @@ async function recordProfile(): Promise<string> {
     const flags = ['--cpu-prof', '--cpu-prof-dir', values.dir];
     const spawnedAt = performance.now();
     let proxy: BenchChild;
-    if (values.proxy === 'veer') proxy = await spawnVeer(writeVeerConfig([`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`]), flags);
+    const origins = [`http://127.0.0.1:${v1}`, `http://127.0.0.1:${v2}`] as const;
+    if (values.proxy === 'veer') proxy = await spawnVeer(writeVeerConfig(origins), flags);
+    else if (values.proxy === 'veer-resilience') proxy = await spawnVeer(writeVeerConfig(origins, { resilience: true }), flags);
     else if (values.proxy === 'bare-undici' || values.proxy === 'node-http-proxy') {
       const script = join(ROOT, 'bench', 'lib', `${values.proxy}.ts`);
       proxy = await spawnChild(values.proxy, process.execPath, [...flags, script, '--upstream', `http://127.0.0.1:${v1}`], { probe: readyLineProbe });
-    } else throw new Error(`--proxy must be veer, bare-undici or node-http-proxy, not ${values.proxy}`);
+    } else throw new Error(`--proxy must be veer, veer-resilience, bare-undici or node-http-proxy, not ${values.proxy}`);
     try {
       const load = { port: proxy.port, connections: Number(values.connections), seconds: Number(values.seconds) };
       await runAutocannon({ ...load, seconds: 2 }); // warm-up: JIT and pools settle; left out of the summary

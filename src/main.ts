@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { LevelWithSilent } from 'pino';
-import { createAdminServer } from './admin/index.ts';
+import { createAdminServer, type EndpointView } from './admin/index.ts';
 import { resolveWorkerCount, serveFromWorkers } from './cluster/index.ts';
 import {
   FileConfigSource,
@@ -62,6 +62,27 @@ export interface DataPlaneHost {
   settled(): Promise<void>;
   /** Processes configured and serving: not ready while none serves (every worker crashed). */
   readonly workers: { readonly configured: number; readonly serving: number };
+}
+
+/** The endpoints of `service` as this process's data plane has them. */
+function endpointsServedHere(dataPlane: DataPlane, table: RouteTable, service: string): EndpointView[] {
+  const out: EndpointView[] = [];
+  for (const { version, endpoint } of dataPlane.upstreams.endpointStates(table)) {
+    if (version.service.name === service) out.push({ version: version.name, endpoint: endpoint.origin.replace(/^https?:\/\//, ''), up: endpoint.up });
+  }
+  return out;
+}
+
+/** The endpoints of `service` read from veer_endpoint_up in a /metrics text. */
+function endpointsFromMetrics(text: string, service: string): EndpointView[] {
+  const out: EndpointView[] = [];
+  const prefix = `veer_endpoint_up{service=${JSON.stringify(service)},`;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    out.push({ version: labels.version ?? '', endpoint: labels.endpoint ?? '', up: line.endsWith(' 1') });
+  }
+  return out;
 }
 
 /** How long the start waits for the config watcher's first scan. */
@@ -181,6 +202,9 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
       explain: (service, request) => explainChoice(service, describeRequest(request)),
       // The dashboard's numbers: the same per-version windows rollout analysis reads.
       stats: (service, version, spanMs) => metrics.recorder.readSummary(service, version, spanMs),
+      // In one process, the data plane's own view; with workers, what /metrics aggregates (1 only
+      // when every worker has the endpoint in rotation), read from veer_endpoint_up.
+      endpoints: async (service) => (host === null ? endpointsServedHere(dataPlane, state.table, service) : endpointsFromMetrics((await host.render()).body, service)),
     },
     store: () => store.health(),
   });

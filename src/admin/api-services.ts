@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { VeerError } from '../errors.ts';
 import type { RuntimeState } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { describeService, type RolloutStatusOf } from './api-views.ts';
+import { describeService, type EndpointsOf, type RolloutStatusOf } from './api-views.ts';
 
 const ServiceParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) });
 type ServiceParamsT = Static<typeof ServiceParams>;
@@ -41,6 +41,8 @@ export interface ServicesRouteOptions {
   readonly explain: ExplainService;
   readonly rolloutOf: RolloutStatusOf;
   readonly actorOf: (headers: Record<string, unknown>, ip: string) => string;
+  /** The endpoint states GET /services/{name} adds; absent without a data plane to ask. */
+  readonly endpointsOf?: EndpointsOf;
 }
 
 /** Looks a service up in the published table or throws unknown_service. */
@@ -52,11 +54,14 @@ export function serviceOrThrow(runtime: RuntimeState, name: string): CompiledSer
 
 /** Registers the services routes on `app` (mounted under /api/v1). */
 export async function servicesRoutes(app: FastifyInstance, options: ServicesRouteOptions): Promise<void> {
-  const { runtime, rolloutOf, actorOf, explain } = options;
+  const { runtime, rolloutOf, actorOf, explain, endpointsOf } = options;
 
   app.get('/services', async () => ({ services: runtime.table.services.map((s) => describeService(s, runtime, rolloutOf)) }));
 
-  app.get<{ Params: ServiceParamsT }>('/services/:name', { schema: { params: ServiceParams } }, async (req) => describeService(serviceOrThrow(runtime, req.params.name), runtime, rolloutOf));
+  app.get<{ Params: ServiceParamsT }>('/services/:name', { schema: { params: ServiceParams } }, async (req) => {
+    const view = describeService(serviceOrThrow(runtime, req.params.name), runtime, rolloutOf);
+    return endpointsOf === undefined ? view : { ...view, endpoints: await endpointsOf(view.name) };
+  });
 
   app.put<{ Params: ServiceParamsT; Body: Static<typeof WeightsBody> }>('/services/:name/weights', { schema: { params: ServiceParams, body: WeightsBody } }, async (req) => {
     const result = await runtime.setWeights(req.params.name, req.body.weights, actorOf(req.headers, req.ip));

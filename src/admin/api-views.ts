@@ -13,6 +13,18 @@ export interface VersionView {
   readonly upstreams: readonly string[];
 }
 
+/** One upstream endpoint of a version and whether it takes traffic ([Safety nets]). */
+export interface EndpointView {
+  readonly version: string;
+  /** `host:port`: an address the version's upstream resolved to. */
+  readonly endpoint: string;
+  /** False while ejected or failing its health checks. */
+  readonly up: boolean;
+}
+
+/** The endpoints of a service's versions that have sent traffic (where the pools exist), and their state. */
+export type EndpointsOf = (service: string) => Promise<readonly EndpointView[]>;
+
 /** One service as the API shows it. */
 export interface ServiceView {
   readonly name: string;

@@ -19,7 +19,7 @@ import { rolloutRoutes } from './api-rollouts.ts';
 import { servicesRoutes, type ExplainService } from './api-services.ts';
 import { statsRoutes, type StatsSource } from './api-stats.ts';
 import { dashboardRoutes } from './dashboard.ts';
-import type { RolloutStatusOf } from './api-views.ts';
+import type { EndpointsOf, RolloutStatusOf } from './api-views.ts';
 
 /** What the admin API drives. */
 export interface AdminApi {
@@ -32,6 +32,8 @@ export interface AdminApi {
   readonly token: () => string | undefined;
   /** Per-version traffic windows for GET /api/v1/stats and the dashboard; without it both are absent. */
   readonly stats?: StatsSource;
+  /** Endpoint states for GET /api/v1/services/{name}. */
+  readonly endpoints?: EndpointsOf;
 }
 
 const ACTOR_PATTERN = /^[\w.@:/+-][\w.@:/+ -]{0,63}$/;
@@ -79,7 +81,7 @@ export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
       v1.addHook('preValidation', async (req) => {
         if (req.body === undefined && req.method === 'POST') req.body = {};
       });
-      await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf, explain: api.explain });
+      await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf, explain: api.explain, ...(api.endpoints && { endpointsOf: api.endpoints }) });
       await v1.register(historyRoutes, { runtime: api.runtime });
       if (engine) await v1.register(rolloutRoutes, { runtime: api.runtime, engine, actorOf });
       if (api.stats) await v1.register(statsRoutes, { runtime: api.runtime, stats: api.stats });

@@ -6,7 +6,7 @@ export type { AdminOptions } from './server.ts';
 export { registerAdminApi, actorOf } from './api.ts';
 export type { AdminApi } from './api.ts';
 export { checkBearer, PUBLIC_PATHS } from './api-auth.ts';
-export type { ServiceView, VersionView } from './api-views.ts';
+export type { EndpointView, EndpointsOf, ServiceView, VersionView } from './api-views.ts';
 // The answers' types, for clients of the API (the CLI).
 export type { RolloutStatus, ShiftStatus } from '../rollout/index.ts';
 export type { AnalysisResult, HistoryEntry } from '../state/index.ts';

@@ -26,6 +26,11 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connecting' : code === 'UND_ERR_BODY_TIMEOUT' ? 'the response body' : 'the response';
     return { code: 'upstream_timeout', kind: 'timeout', message: `the upstream timed out (${what})` };
   }
+  // undici drops the connection on a 1xx it did not ask for (veer never sends Expect, so any 100
+  // Continue is one): an answer veer cannot read, not a reset, and so never retried.
+  if (code === 'UND_ERR_SOCKET' && (err as Error).message === 'bad response') {
+    return { code: 'upstream_protocol_error', kind: 'protocol', message: 'the upstream sent an interim 1xx response veer did not ask for' };
+  }
   if (RESET_CODES.has(code)) return { code: 'upstream_reset', kind: 'reset', message: 'the upstream closed the connection' };
   // undici's HTTPParserError carries no code (it looks the llhttp error number up in a
   // name -> number table, so `code` is undefined): recognise it by class as well.

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { admin, until } from '../helpers/admin.ts';
-import { startTwoUpstreams, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { freePort, startTwoUpstreams, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { serviceConfig, spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
 
@@ -301,4 +301,29 @@ t.test('workers that cannot listen stop veer with exit 1', async (t) => {
   t.equal(await veer.exited, 1);
   t.match(veer.output(), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
   t.notMatch(veer.output(), /starting a replacement/);
+});
+
+t.test('workers: 2 report endpoint states through the primary: veer_endpoint_up and GET /api/v1/services/{name}', async (t) => {
+  const v1 = await startUpstream('v1');
+  t.teardown(() => v1.close());
+  const dead = await freePort();
+  const yaml = serviceConfig({
+    versions: { v1: '__UP__' },
+    top: 'workers: 2',
+    extra: '    resilience: { failover: none, outlier: { consecutiveErrors: 1, baseEjection: 1m, maxEjectedPercent: 50 } }\n',
+  })
+    .replace('log: { level: silent }', 'log: { level: info }')
+    .replace('upstream: __UP__', `upstream: ["${v1.url}", "http://127.0.0.1:${dead}"]`);
+  const { url, adminUrl } = await start(t, yaml);
+  // Enough requests on fresh connections that both workers try the dead endpoint (and retry on the live one).
+  for (let i = 0; i < 20; i++) t.equal((await fresh(url)).status, 200, '', { diagnostic: false });
+  const service = await admin<{ endpoints: { version: string; endpoint: string; up: boolean }[] }>(adminUrl, 'GET', '/api/v1/services/svc');
+  t.same(
+    [...service.body.endpoints].sort((a, b) => a.endpoint.localeCompare(b.endpoint)),
+    [
+      { version: 'v1', endpoint: `127.0.0.1:${v1.port}`, up: true },
+      { version: 'v1', endpoint: `127.0.0.1:${dead}`, up: false },
+    ].sort((a, b) => a.endpoint.localeCompare(b.endpoint)),
+    'the dead endpoint is out, the live one in, as the workers see them',
+  );
 });

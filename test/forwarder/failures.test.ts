@@ -109,6 +109,23 @@ t.test('an upstream that sends garbage -> 502 upstream_protocol_error', async (t
   checkError(t, res, 502, 'upstream_protocol_error');
 });
 
+t.test('an unsolicited 100 Continue from the upstream -> 502 upstream_protocol_error, never a reset that is retried', async (t) => {
+  // RFC 9110 15.2 wants it ignored or passed on; undici, veer's HTTP client, drops the connection on
+  // it (veer never sends Expect, so it is always unsolicited). Named for what it is, and not retried.
+  let requests = 0;
+  const up = await startRawUpstream((socket) =>
+    onRequestHeads(socket, () => {
+      requests++;
+      socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    }),
+  );
+  t.teardown(() => up.close());
+  const veer = await runVeerIn(t, serviceConfig({ versions: { v1: up.url }, extra: '    resilience: { retries: { attempts: 2 } }\n' }));
+  const res = await rawRequest(veer.veer.dataAddress.port, GET);
+  checkError(t, res, 502, 'upstream_protocol_error');
+  t.equal(requests, 1, 'not retried');
+});
+
 /** An upstream whose responses never finish; records when each request/response closes and whether it finished. */
 async function hangingUpstream(t: TestScope, opts: { sendHead: boolean }) {
   const closes: { at: number; finished: boolean; complete: boolean }[] = [];

@@ -169,6 +169,15 @@ t.test('outlier ejection: a failing endpoint leaves rotation, and comes back whe
   for (let i = 0; i < 8; i++) t.equal((await get(`${veer.url}/x`)).status, 200, '', { diagnostic: false });
   t.equal(await metric(veer, 'veer_endpoint_up', { endpoint: `127.0.0.1:${badPort}` }), 0, 'the refusing endpoint is out');
   t.equal(await metric(veer, 'veer_endpoint_up', { endpoint: `127.0.0.1:${good.port}` }), 1, 'the other one stays (50% cap)');
+  const service = await admin<{ endpoints: { version: string; endpoint: string; up: boolean }[] }>(veer.adminUrl, 'GET', '/api/v1/services/svc');
+  t.same(
+    service.body.endpoints,
+    [
+      { version: 'v1', endpoint: `127.0.0.1:${good.port}`, up: true },
+      { version: 'v1', endpoint: `127.0.0.1:${badPort}`, up: false },
+    ],
+    'the admin API shows each endpoint and whether it is in rotation',
+  );
   const retriesBefore = await metric(veer, 'veer_upstream_retries_total', { version: 'v1', reason: 'connect' });
   for (let i = 0; i < 10; i++) await get(`${veer.url}/x`);
   t.equal(await metric(veer, 'veer_upstream_retries_total', { version: 'v1', reason: 'connect' }), retriesBefore, 'no request tries it while it is out');
