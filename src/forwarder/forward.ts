@@ -438,7 +438,7 @@ const BODY_TIMEOUT: UpstreamFailure = Object.freeze({
 
 const OVERLOADED: UpstreamFailure = Object.freeze({
   code: 'overloaded',
-  kind: 'other',
+  kind: 'overload',
   message: 'too many requests in flight for this version (resilience.maxInFlight)',
 });
 
@@ -490,8 +490,9 @@ function forwardResilient(
   const guard = exchange.guard!;
   const limit = version.service.resilience!.maxInFlight;
   if (limit > 0 && guard.inFlight >= limit) {
-    // Shed at once: a queue here would only make every request late.
-    exchange.answerError(503, OVERLOADED, true);
+    // Shed at once: a queue here would only make every request late. Counted as the version's
+    // `overload` error: its users got a 503, whatever the cause (as Envoy counts overflows).
+    exchange.answerError(503, OVERLOADED);
     return;
   }
   guard.inFlight++;

@@ -5,7 +5,7 @@ import { errors } from './undici-core.ts';
 import type { HttpErrorCode } from '../errors.ts';
 
 /** Failure kinds, used as the `kind` label of veer_upstream_errors_total. */
-export type UpstreamFailureKind = 'connect' | 'timeout' | 'reset' | 'protocol' | 'other';
+export type UpstreamFailureKind = 'connect' | 'timeout' | 'reset' | 'protocol' | 'other' | 'overload';
 
 /** A classified upstream failure. */
 export interface UpstreamFailure {

@@ -29,7 +29,7 @@ export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTION
 export const OTHER_METHOD = METHODS.length - 1;
 
 /** The `kind` label values of veer_upstream_errors_total (the forwarder's UpstreamFailureKind). */
-export const FAILURE_KINDS = ['connect', 'timeout', 'reset', 'protocol', 'other'] as const;
+export const FAILURE_KINDS = ['connect', 'timeout', 'reset', 'protocol', 'other', 'overload'] as const;
 
 /** The `result` label values of veer_config_reloads_total. */
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
@@ -67,6 +67,8 @@ export function foldFailureKind(kind: string): number {
       return 2;
     case 'protocol':
       return 3;
+    case 'overload':
+      return 5;
     default:
       return 4;
   }

@@ -145,6 +145,31 @@ t.test('retries go to another endpoint first; a reset is retried', async (t) => 
   t.equal(await metric(veer, 'veer_upstream_retries_total', { version: 'v1', reason: 'reset' }), 3);
 });
 
+t.test('perTryTimeout: a try whose head is slow is abandoned and retried on another endpoint', async (t) => {
+  const stuck = await upstream(t, 'stuck', () => {}); // never answers
+  const quick = await upstream(t, 'quick');
+  const veer = await start(
+    t,
+    serviceConfig({ versions: { v1: '__URLS__' }, extra: '    resilience: { retries: { attempts: 1, on: [timeout], perTryTimeout: 200ms }, outlier: { maxEjectedPercent: 0 } }\n' }).replace(
+      'upstream: __URLS__',
+      `upstream: ["${stuck.url}", "${quick.url}"]`,
+    ),
+  );
+  const started = performance.now();
+  const answers = await Promise.all([get(`${veer.url}/a`), get(`${veer.url}/b`)]);
+  const ms = performance.now() - started;
+  t.same(
+    answers.map((a) => [a.status, a.text]),
+    [
+      [200, 'quick'],
+      [200, 'quick'],
+    ],
+    'both answered by the quick endpoint',
+  );
+  t.ok(ms < 2000, `within the per-try timeout plus a try, not the 30 s response timeout (${Math.round(ms)} ms)`);
+  t.equal(await metric(veer, 'veer_upstream_retries_total', { version: 'v1', reason: 'timeout' }), 1, 'the stuck try was retried once');
+});
+
 t.test('the retry budget: an upstream that fails everything gets at most 1 + budget times its traffic', async (t) => {
   const down = await upstream(t, 'v1', (_req, res) => {
     res.statusCode = 503;
@@ -215,6 +240,7 @@ t.test('maxInFlight: beyond it, 503 overloaded at once; the held requests finish
   );
   t.match(shed[0]!.text, /overloaded/);
   t.equal(slow.seen.length, 2, 'nothing shed reached the upstream');
+  t.equal(await metric(veer, 'veer_upstream_errors_total', { version: 'v1', kind: 'overload' }), 3, 'each shed request counted as an overload');
   for (const res of held) res.end('done');
   t.same(
     (await Promise.all(first)).map((r) => r.status),

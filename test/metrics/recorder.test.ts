@@ -54,7 +54,7 @@ t.test('the recorder counts requests, durations, failures and in-flight per vers
   t.ok(Math.abs(sumOf(text, 'veer_request_duration_seconds_sum', { version: 'v1' }) - 0.009) < 1e-9);
   t.equal(sumOf(text, 'veer_upstream_errors_total', { version: 'v2', kind: 'connect' }), 1);
   t.equal(sumOf(text, 'veer_upstream_errors_total', { version: 'v1' }), 0, 'every kind is exported at 0');
-  t.equal(samplesOf(text, 'veer_upstream_errors_total', { version: 'v1' }).length, 5);
+  t.equal(samplesOf(text, 'veer_upstream_errors_total', { version: 'v1' }).length, 6, 'one series per failure kind, overload included');
   t.equal(sumOf(text, 'veer_version_weight', { service: 'shop', version: 'v1' }), 90);
   t.equal(sumOf(text, 'veer_version_weight', { service: 'shop', version: 'v2' }), 10);
 
