@@ -452,7 +452,7 @@ export function forwardRequest(
   startedAt: number,
 ): void {
   if (version.service.resilience !== null) {
-    forwardResilient(upstreams, req, res, version, observer, startedAt);
+    forwardResilient(new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt, upstreams), upstreams);
     return;
   }
   const endpoint = upstreams.endpointsOf(version.upstream).pick();
@@ -478,17 +478,9 @@ export function forwardRequest(
 }
 
 /** A service with `resilience`: shed over maxInFlight, then tries with retries and failover. */
-function forwardResilient(
-  upstreams: UpstreamRegistry,
-  req: IncomingMessage,
-  res: ServerResponse,
-  version: CompiledVersion,
-  observer: ExchangeObserver | null,
-  startedAt: number,
-): void {
-  const exchange = new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt, upstreams);
+function forwardResilient(exchange: ProxyExchange, upstreams: UpstreamRegistry): void {
   const guard = exchange.guard!;
-  const limit = version.service.resilience!.maxInFlight;
+  const limit = exchange.resilience!.maxInFlight;
   if (limit > 0 && guard.inFlight >= limit) {
     // Shed at once: a queue here would only make every request late. Counted as the version's
     // `overload` error: its users got a 503, whatever the cause (as Envoy counts overflows).
@@ -498,6 +490,6 @@ function forwardResilient(
   guard.inFlight++;
   exchange.holdsSlot = true;
   exchange.watchBody(upstreams.clientBodyTimeoutMs);
-  guard.noteRequest(startedAt);
+  guard.noteRequest(exchange.startedAt);
   exchange.dispatchTry();
 }

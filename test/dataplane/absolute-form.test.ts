@@ -3,11 +3,10 @@
 // Host. RFC 9112 3.2.2: the target's authority is the host, the Host header
 // is ignored; veer routes on it and forwards origin-form with that Host.
 
-import type { IncomingMessage } from 'node:http';
 import t from 'tap';
-import { formatRequest, rawRequest, sendRawUntilClose, type TestScope } from '../helpers/http.ts';
+import { formatRequest, rawHeaderValues, rawRequest, sendRawUntilClose, type TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeerIn, type RunningVeer } from '../helpers/veer.ts';
+import { oneVersionServices, runVeerIn, type RunningVeer } from '../helpers/veer.ts';
 
 async function upstream(t: TestScope, name: string): Promise<TestUpstream> {
   const up = await startUpstream(name);
@@ -15,30 +14,18 @@ async function upstream(t: TestScope, name: string): Promise<TestUpstream> {
   return up;
 }
 
-/** Every value of a header as the upstream received it (raw, so duplicates show). */
-function rawValues(req: IncomingMessage, name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === name) out.push(req.rawHeaders[i + 1]!);
-  return out;
-}
+const rawValues = rawHeaderValues;
 
 /** veer with `shop` on shop.example.com and `other` on other.test. */
 async function twoHosts(t: TestScope): Promise<{ veer: RunningVeer; shop: TestUpstream; other: TestUpstream }> {
   const shop = await upstream(t, 'shop');
   const other = await upstream(t, 'other');
-  const service = (name: string, host: string, url: string) => `  - name: ${name}
-    match: { hosts: [${host}], pathPrefix: / }
-    versions:
-      - name: v1
-        upstream: ${url}
-`;
   const veer = await runVeerIn(
     t,
-    `listen: 127.0.0.1:0
-admin: { listen: 127.0.0.1:0 }
-log: { level: silent }
-services:
-${service('shop', 'shop.example.com', shop.url)}${service('other', 'other.test', other.url)}`,
+    oneVersionServices([
+      ['shop', '{ hosts: [shop.example.com], pathPrefix: / }', shop.url],
+      ['other', '{ hosts: [other.test], pathPrefix: / }', other.url],
+    ]),
   );
   return { veer, shop, other };
 }

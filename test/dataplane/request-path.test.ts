@@ -7,7 +7,7 @@
 import t from 'tap';
 import { formatRequest, rawRequest, sendRawUntilClose, type TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeerIn, type RunningVeer } from '../helpers/veer.ts';
+import { oneVersionServices, runVeerIn, type RunningVeer } from '../helpers/veer.ts';
 
 async function upstream(t: TestScope, name: string): Promise<TestUpstream> {
   const up = await startUpstream(name);
@@ -19,19 +19,12 @@ async function upstream(t: TestScope, name: string): Promise<TestUpstream> {
 async function twoServices(t: TestScope): Promise<{ veer: RunningVeer; internal: TestUpstream; pub: TestUpstream }> {
   const internal = await upstream(t, 'internal');
   const pub = await upstream(t, 'public');
-  const service = (name: string, prefix: string, url: string) => `  - name: ${name}
-    match: { pathPrefix: ${prefix} }
-    versions:
-      - name: v1
-        upstream: ${url}
-`;
   const veer = await runVeerIn(
     t,
-    `listen: 127.0.0.1:0
-admin: { listen: 127.0.0.1:0 }
-log: { level: silent }
-services:
-${service('internal', '/internal', internal.url)}${service('public', '/', pub.url)}`,
+    oneVersionServices([
+      ['internal', '{ pathPrefix: /internal }', internal.url],
+      ['public', '{ pathPrefix: / }', pub.url],
+    ]),
   );
   return { veer, internal, pub };
 }

@@ -1,9 +1,8 @@
 // Forwarding and hop-by-hop headers, both directions, over raw sockets so no
 // client library adds, merges or drops headers on its own.
 
-import type { IncomingMessage } from 'node:http';
 import t from 'tap';
-import { formatRequest, onRequestHeads, rawRequest, startRawUpstream, type RawUpstream, type TestScope } from '../helpers/http.ts';
+import { formatRequest, onRequestHeads, rawHeaderValues, rawRequest, startRawUpstream, type RawUpstream, type TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeerIn, serviceConfig } from '../helpers/veer.ts';
 
@@ -16,12 +15,7 @@ async function recordingUpstream(t: TestScope): Promise<TestUpstream> {
   return up;
 }
 
-/** Every value of a header as the upstream received it (raw, so duplicates show). */
-function rawValues(req: IncomingMessage, name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === name) out.push(req.rawHeaders[i + 1]!);
-  return out;
-}
+const rawValues = rawHeaderValues;
 
 t.test('the upstream gets forwarding headers and x-veer-version, and no hop-by-hop headers', async (t) => {
   const up = await recordingUpstream(t);

@@ -3,6 +3,7 @@
 // bounded polling, and /proc readings of a child process's memory.
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { listenOnLoopback } from './upstreams.ts';
 
@@ -324,4 +325,11 @@ export function resetPeakRss(pid: number): boolean {
 /** The part of a tap test that owns cleanup; helpers register their teardown on it. */
 export interface TestScope {
   teardown(fn: () => unknown): void;
+}
+
+/** Every value of a header as a server received it (raw, so duplicates show). */
+export function rawHeaderValues(req: IncomingMessage, name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === name) out.push(req.rawHeaders[i + 1]!);
+  return out;
 }

@@ -51,6 +51,12 @@ ${versions}
 ${opts.sticky ? `      sticky: ${opts.sticky}\n` : ''}${opts.timeouts ? `    timeouts: ${opts.timeouts}\n` : ''}${opts.extra ?? ''}`;
 }
 
+/** A config of services with one version (v1) each: [name, the `match` mapping, upstream URL]. */
+export function oneVersionServices(services: readonly (readonly [name: string, match: string, url: string])[]): string {
+  const blocks = services.map(([name, match, url]) => `  - name: ${name}\n    match: ${match}\n    versions:\n      - name: v1\n        upstream: ${url}\n`);
+  return `listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\nlog: { level: silent }\nservices:\n${blocks.join('')}`;
+}
+
 /** A veer started in this process, with its URLs. */
 export interface RunningVeer {
   readonly veer: Veer;
