@@ -62,6 +62,7 @@ export const ERRORS = {
   admin_token_required: config,
   invalid_etcd_endpoint: config,
   invalid_etcd_tls: config,
+  invalid_tls_certificate: config,
   // config issues: found by compile (per service)
   duplicate_service: config,
   duplicate_route: config,

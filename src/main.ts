@@ -20,9 +20,10 @@ import {
   type ConfigIssue,
   type ConfigLoadResult,
   type ConfigSource,
+  type PathIssue,
   type ConfigWatcher,
 } from './config/index.ts';
-import { createDataPlane, type DataPlane } from './dataplane/index.ts';
+import { createDataPlane, openCertificateStore, type CertificateStore, type DataPlane } from './dataplane/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type MetricsText, type VeerMetrics } from './metrics/index.ts';
 import { LocalWindowsSource, RolloutEngine } from './rollout/index.ts';
@@ -119,7 +120,17 @@ export function checkLoadedConfig(loaded: ConfigLoadResult, configPath: string):
   if (!compiled.ok) return { ok: false, issues: locateIssues(compiled.issues, loaded.locate) };
   const files = readEtcdSecurity(loaded.config.state, dirname(configPath));
   if (!files.ok) return { ok: false, issues: locateIssues(files.issues, loaded.locate) };
+  const certificates = checkCertificates(loaded.config, configPath);
+  if (certificates.length > 0) return { ok: false, issues: locateIssues(certificates, loaded.locate) };
   return { ok: true, config: loaded.config, table: compiled.table };
+}
+
+/** The problems of the TLS listener's certificates (none without `tls`), as config issues. */
+function checkCertificates(config: Config, configPath: string): PathIssue[] {
+  if (config.tls === undefined) return [];
+  const { store, problems } = openCertificateStore(config.tls, dirname(configPath));
+  store.close();
+  return problems.map((p) => ({ code: 'invalid_tls_certificate', path: p.path, message: `${p.cert}: ${p.message}` }));
 }
 
 /** `veer validate`: checks a config file as `veer serve` would at start. */
@@ -149,8 +160,24 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const security = readEtcdSecurity(config.state, dirname(configPath));
   if (!security.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(security.issues, loaded.locate));
 
+  // The TLS listener's certificates, read once here (a broken one stops the start), then polled.
+  let certificates: CertificateStore | null = null;
+  if (config.tls !== undefined && options.dataPlane !== undefined) {
+    throw new StartupError('tls is served by one process for now: set workers: 1 with tls');
+  }
+  if (config.tls !== undefined) {
+    const opened = openCertificateStore(config.tls, dirname(configPath), (p) => log.error({ cert: p.cert, error: p.message }, 'TLS certificate not usable; the last good one keeps serving'));
+    if (opened.problems.length > 0) {
+      opened.store.close();
+      throw new StartupError(`invalid config ${configPath}`, locateIssues(opened.problems.map((p) => ({ code: 'invalid_tls_certificate', path: p.path, message: `${p.cert}: ${p.message}` })), loaded.locate));
+    }
+    certificates = opened.store;
+    certificates.watch();
+  }
+
   const state = new TablePublisher();
   const metrics = createVeerMetrics({ window: VERSION_WINDOW, rolloutPhases: ROLLOUT_PHASES });
+  if (certificates !== null) metrics.readCertificatesFrom(certificates);
   state.onPublish((table) => metrics.observeTable(table));
   const compiled = state.applyConfig(config);
   if (!compiled.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(compiled.issues, loaded.locate));
@@ -183,7 +210,13 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   });
 
   // log.access is read once (a reload that flips it warns: restart-only); 1 is stdout.
-  const dataPlane = createDataPlane({ table: () => state.table, log, observer: metrics.recorder, accessLog: config.log.access ? 1 : null });
+  const dataPlane = createDataPlane({
+    table: () => state.table,
+    log,
+    observer: metrics.recorder,
+    accessLog: config.log.access ? 1 : null,
+    tls: certificates === null ? null : { certificates, redirectHttp: config.tls!.redirectHttp },
+  });
   metrics.readEndpointsFrom(() => dataPlane.upstreams.endpointStates(state.table));
   const host = options.dataPlane?.({ state, metrics, log }) ?? null;
   const served = host ?? dataPlane;
@@ -195,6 +228,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     metrics: () => (host === null ? metrics.render() : host.render()),
     settle: host === null ? undefined : () => host.settled(),
     workers: host === null ? undefined : () => host.workers,
+    ...(certificates !== null && { certificates: () => certificates.list() }),
     api: {
       runtime,
       rollouts,
@@ -218,6 +252,17 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     await store.close();
     throw new StartupError(`cannot listen on ${config.listen}: ${(err as Error).message}`);
   }
+  let tlsAddress: { host: string; port: number } | null = null;
+  if (certificates !== null) {
+    const at = parseListenAddress(config.tls!.listen)!;
+    try {
+      tlsAddress = await dataPlane.listenTls(at.host, at.port);
+    } catch (err) {
+      await served.drain(0);
+      await store.close();
+      throw new StartupError(`cannot listen on tls.listen ${config.tls!.listen}: ${(err as Error).message}`);
+    }
+  }
   try {
     await admin.listen({ host: adminListen.host, port: adminListen.port });
   } catch (err) {
@@ -239,7 +284,13 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   }
 
   log.info(
-    { config: configPath, listen: `${dataAddress.host}:${dataAddress.port}`, admin: `${adminAddress.host}:${adminAddress.port}`, services: state.table.services.length },
+    {
+      config: configPath,
+      listen: `${dataAddress.host}:${dataAddress.port}`,
+      ...(tlsAddress !== null && { tls: `${tlsAddress.host}:${tlsAddress.port}` }),
+      admin: `${adminAddress.host}:${adminAddress.port}`,
+      services: state.table.services.length,
+    },
     'veer is serving',
   );
 

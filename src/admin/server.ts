@@ -21,6 +21,8 @@ export interface AdminOptions {
   readonly settle?: () => Promise<void>;
   /** Cluster workers configured and serving; with none serving, veer is not ready. */
   readonly workers?: () => { readonly configured: number; readonly serving: number };
+  /** The TLS listener's certificates in use (names, expiry), for /readyz. */
+  readonly certificates?: () => readonly { readonly cert: string; readonly names: readonly string[]; readonly notAfter: string }[];
 }
 
 /** Builds the admin server (not yet listening). */
@@ -55,6 +57,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
       },
       store,
       ...(workers === undefined ? {} : { workers }),
+      ...(options.certificates === undefined ? {} : { certificates: options.certificates().map(({ cert, names, notAfter }) => ({ cert, names, notAfter })) }),
     };
   });
 

@@ -190,6 +190,13 @@ function checkConfigRules(config: Config, locate: Locate): ConfigIssue[] {
   if (listen && admin && listen.port !== 0 && listen.port === admin.port && (listen.host === admin.host || listen.host === '0.0.0.0' || admin.host === '0.0.0.0')) {
     issues.push(issue('invalid_listen', ['admin', 'listen'], `the admin API and the data plane cannot share port ${admin.port}`, locate));
   }
+  if (config.tls !== undefined) {
+    const tls = parseListenAddress(config.tls.listen);
+    if (!tls) issues.push(issue('invalid_listen', ['tls', 'listen'], `"${config.tls.listen}" is not an address such as 0.0.0.0:8443`, locate));
+    else if (tls.port !== 0 && [listen, admin].some((other) => other && other.port === tls.port && (other.host === tls.host || other.host === '0.0.0.0' || tls.host === '0.0.0.0'))) {
+      issues.push(issue('invalid_listen', ['tls', 'listen'], `the TLS listener cannot share port ${tls.port} with listen or admin.listen`, locate));
+    }
+  }
   if (config.state.store === 'etcd' && !config.state.etcd) {
     issues.push(issue('required', ['state', 'etcd'], 'is required when state.store is etcd (e.g. { endpoints: [http://127.0.0.1:2379] })', locate));
   }

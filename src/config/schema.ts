@@ -280,6 +280,23 @@ export const ConfigSchema = Type.Object(
     ),
     exposeVersionHeader: Type.Boolean({ default: true }),
     drainTimeout: durationWithDefault('25s'),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          listen: listenAddress('0.0.0.0:8443'),
+          certificates: Type.Array(
+            Type.Union([Type.Object({ cert: PemFile, key: PemFile }, Strict), Type.Object({ dir: Type.String({ minLength: 1, description: 'a folder of mounted TLS Secrets' }) }, Strict)], {
+              description: '{ cert, key } or { dir } (a folder of mounted Kubernetes TLS Secrets)',
+            }),
+            { minItems: 1 },
+          ),
+          defaultCertificate: Type.Optional(PemFile),
+          http2: Type.Boolean({ default: true }),
+          redirectHttp: Type.Boolean({ default: false }),
+        },
+        Strict,
+      ),
+    ),
     resolver: Type.Object(
       {
         servers: Type.Optional(

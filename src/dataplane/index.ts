@@ -3,3 +3,5 @@
 
 export { createDataPlane } from './server.ts';
 export type { DataPlane, DataPlaneOptions } from './server.ts';
+export { CertificateStore, openCertificateStore } from './certificates.ts';
+export type { CertificateInfo, CertificateProblem, CertificateConfig, PlacedCertificateProblem } from './certificates.ts';

@@ -3,6 +3,8 @@
 // reload never changes the table a request is already using.
 
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { CertificateStore } from './certificates.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
@@ -40,12 +42,16 @@ export interface DataPlaneOptions {
   readonly retireEveryMs?: number;
   /** How long a request head may take to arrive before it is answered 408 (default 20 s). */
   readonly headersTimeoutMs?: number;
+  /** The TLS listener (`tls:`): its certificates, and whether plain HTTP is redirected to it. */
+  readonly tls?: { readonly certificates: CertificateStore; readonly redirectHttp: boolean } | null;
 }
 
 /** A running data plane. */
 export interface DataPlane {
   readonly server: Server;
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  /** Listens for TLS (only with the `tls` option). */
+  listenTls(host: string, port: number): Promise<{ host: string; port: number }>;
   /** Stops accepting, lets in-flight requests finish until `deadlineMs`, then closes what is left. */
   drain(deadlineMs: number): Promise<{ forced: number }>;
   /** Requests being served right now. */
@@ -187,8 +193,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     forwardRequest(upstreams, req, res, version, observer, startedAt);
   };
 
-  const server = createServer(
-    {
+  const serverOptions = {
       // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
       keepAliveTimeout: 65_000,
       // A repeated Host (or other single-valued header) is joined, not silently dropped: isValidHost sees it.
@@ -205,10 +210,51 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       // veer forwards none: Node skips its readable life cycle ('end', 'close': ticks and
       // events on every GET). Node >= 24.12; older ones ignore it.
       optimizeEmptyRequests: true,
-    },
-    onRequest,
-  );
+  };
 
+  const tls = options.tls ?? null;
+  // `redirectHttp`: the plain listener answers every request with 308 to the same host and path over
+  // https (as nginx's `return 308 https://$host$request_uri`: no port, the TLS port is 443 outside).
+  const onPlainRequest =
+    tls?.redirectHttp === true
+      ? (req: IncomingMessage, res: ServerResponse): void => {
+          const refused = checkRequest(req);
+          if (refused !== null && refused !== FAULTY_FRAMING) {
+            closeAfterResponse(req, res);
+            sendError(res, refused.status, refused.code, refused.message);
+            return;
+          }
+          const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+          res.writeHead(308, { location: `https://${host}${req.url ?? '/'}`, 'content-length': 0 });
+          res.end();
+        }
+      : onRequest;
+  const server = createServer(serverOptions, onPlainRequest);
+  // The TLS listener serves exactly what the plain one does; SNI picks the certificate per handshake.
+  const tlsServer =
+    tls === null
+      ? null
+      : createHttpsServer(
+          {
+            ...serverOptions,
+            ...tls.certificates.defaultPair,
+            SNICallback: (servername, done) => done(null, tls.certificates.contextFor(servername)),
+            ALPNProtocols: ['http/1.1'],
+          },
+          onRequest,
+        );
+  if (tlsServer !== null) {
+    // A renewed default certificate reaches clients without SNI too.
+    tls!.certificates.onChange(() => {
+      const pair = tls!.certificates.defaultPair;
+      if (pair !== null) tlsServer.setSecureContext({ ...pair });
+    });
+  }
+
+  const servers = tlsServer === null ? [server] : [server, tlsServer];
+  for (const listener of servers) attachHandlers(listener);
+
+  function attachHandlers(server: Server): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (draining) {
@@ -268,6 +314,17 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     if (timedOut || (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE')) whenExchangesEnd(socket as Socket, answer);
     else answer();
   });
+  }
+
+  const listenOn = (listener: Server, host: string, port: number): Promise<{ host: string; port: number }> =>
+    new Promise((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
+        const address = listener.address();
+        resolve(typeof address === 'object' && address ? { host: address.address, port: address.port } : { host, port });
+      });
+    });
 
   return {
     server,
@@ -275,22 +332,19 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
     get inFlight() {
       return inFlight;
     },
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const address = server.address();
-          resolve(typeof address === 'object' && address ? { host: address.address, port: address.port } : { host, port });
-        });
-      });
+    listen: (host, port) => listenOn(server, host, port),
+    listenTls(host, port) {
+      if (tlsServer === null) return Promise.reject(new Error('this data plane has no TLS listener'));
+      return listenOn(tlsServer, host, port);
     },
     async drain(deadlineMs) {
       draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const closed = Promise.all(servers.map((listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve()))));
+      for (const listener of servers) listener.closeIdleConnections();
       // Connections become idle as their last response ends; close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const sweep = setInterval(() => {
+        for (const listener of servers) listener.closeIdleConnections();
+      }, 50);
       let forced = 0;
       const deadline = new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), deadlineMs).unref());
       const tunnelsClosed = (async () => {
@@ -301,10 +355,11 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       if (outcome === 'deadline') {
         forced = inFlight + tunnels.size;
         for (const socket of tunnels) socket.destroy();
-        server.closeAllConnections();
+        for (const listener of servers) listener.closeAllConnections();
         await closed;
       }
       clearInterval(retiring);
+      tls?.certificates.close();
       await upstreams.close(forced > 0);
       // The process exits after a drain: the last access lines go out first (bounded).
       await accessLog?.flush(ACCESS_LOG_FLUSH_MS);

@@ -135,3 +135,28 @@ export function createWeightMetric(recorder: ExchangeRecorder): Metric {
     return values;
   });
 }
+
+/** What the TLS listener's certificate store reports (the data plane's store fits). */
+export interface MeasuredCertificates {
+  list(): readonly { readonly cert: string; readonly names: readonly string[]; readonly expiresInSeconds: number }[];
+  readonly failures: number;
+}
+
+/**
+ * veer_tls_certificate_expiry_seconds{name}: seconds until each certificate
+ * in use expires (name: its first DNS name), and
+ * veer_tls_certificate_failures_total: pairs that could not be loaded or
+ * renewed (the last good one kept serving). With workers, each loads the
+ * same files: `min` and `max`.
+ */
+export function createCertificateMetrics(read: () => MeasuredCertificates | null): Metric[] {
+  const expiry = defineMetric(METRIC_NAMES.certificateExpiry, 'Seconds until each TLS certificate in use expires, by its first name.', 'gauge', 'min', () => {
+    const store = read();
+    return store === null ? [] : store.list().map((c) => ({ labels: { name: c.names[0] ?? c.cert }, value: c.expiresInSeconds }));
+  });
+  const failures = defineMetric(METRIC_NAMES.certificateFailures, 'TLS certificate pairs that could not be loaded or renewed (the last good one kept serving).', 'counter', 'max', () => {
+    const store = read();
+    return store === null ? [] : [{ labels: {}, value: store.failures }];
+  });
+  return [expiry, failures];
+}

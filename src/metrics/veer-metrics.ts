@@ -10,7 +10,7 @@
 // are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createEndpointMetric, createRecorderMetrics, createWeightMetric } from './collectors.ts';
+import { createCertificateMetrics, createEndpointMetric, createRecorderMetrics, createWeightMetric, type MeasuredCertificates } from './collectors.ts';
 import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
 import type { MeasuredEndpoint, MeasuredTable } from './measured.ts';
 import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
@@ -47,6 +47,8 @@ export interface VeerMetrics {
   countReload(result: 'success' | 'failure'): void;
   /** Where veer_endpoint_up reads the endpoints in use (the data plane's upstream registry), at scrape time. */
   readEndpointsFrom(read: () => Iterable<MeasuredEndpoint>): void;
+  /** Where the TLS certificate metrics read the certificates in use (the data plane's store). */
+  readCertificatesFrom(store: MeasuredCertificates): void;
   /** This process's metrics as JSON (one worker's share when aggregating). */
   snapshot(): Promise<MetricSnapshot>;
   /** This process's metrics in the Prometheus text format. */
@@ -62,6 +64,8 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   registry.registerMetric(createWeightMetric(recorder));
   let readEndpoints: () => Iterable<MeasuredEndpoint> = () => [];
   registry.registerMetric(createEndpointMetric(() => readEndpoints()));
+  let certificates: MeasuredCertificates | null = null;
+  for (const metric of createCertificateMetrics(() => certificates)) registry.registerMetric(metric);
   const rolloutInfo = new Gauge({
     name: METRIC_NAMES.rolloutInfo,
     help: 'Rollout state of a service: one series per phase for the current canary, 1 on the current phase.',
@@ -109,6 +113,9 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     },
     readEndpointsFrom(read) {
       readEndpoints = read;
+    },
+    readCertificatesFrom(store) {
+      certificates = store;
     },
     snapshot: () => registry.getMetricsAsJSON(),
     async render() {

@@ -53,3 +53,15 @@ export function makePki(name = 'veer-test-ca'): TestPki {
     destroy: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * Makes `<dir>/<name>.crt` and `.key`, signed by `pki`'s CA, for the DNS
+ * names `dnsNames` (SANs; none: the CN alone). Returns the two paths.
+ */
+export function makeServerCert(pki: TestPki, name: string, dnsNames: readonly string[], dir = pki.dir, cn = dnsNames[0] ?? name): { cert: string; key: string } {
+  const ext = `${dnsNames.length > 0 ? `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}\n` : ''}extendedKeyUsage=serverAuth\n`;
+  writeFileSync(join(pki.dir, `${name}.ext`), ext);
+  openssl(pki.dir, 'req', ...KEY, '-keyout', join(dir, `${name}.key`), '-out', join(pki.dir, `${name}.csr`), '-subj', `/CN=${cn}`);
+  openssl(pki.dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', join(dir, `${name}.crt`), '-days', '1', '-extfile', `${name}.ext`);
+  return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
