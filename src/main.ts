@@ -63,6 +63,8 @@ export interface DataPlaneHost {
   settled(): Promise<void>;
   /** Processes configured and serving: not ready while none serves (every worker crashed). */
   readonly workers: { readonly configured: number; readonly serving: number };
+  /** The TLS listener's address once listening (null without `tls`). */
+  readonly tlsAddress: { readonly host: string; readonly port: number } | null;
 }
 
 /** The endpoints of `service` as this process's data plane has them. */
@@ -162,9 +164,6 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
 
   // The TLS listener's certificates, read once here (a broken one stops the start), then polled.
   let certificates: CertificateStore | null = null;
-  if (config.tls !== undefined && options.dataPlane !== undefined) {
-    throw new StartupError('tls is served by one process for now: set workers: 1 with tls');
-  }
   if (config.tls !== undefined) {
     const opened = openCertificateStore(config.tls, dirname(configPath), (p) => log.error({ cert: p.cert, error: p.message }, 'TLS certificate not usable; the last good one keeps serving'));
     if (opened.problems.length > 0) {
@@ -252,8 +251,8 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     await store.close();
     throw new StartupError(`cannot listen on ${config.listen}: ${(err as Error).message}`);
   }
-  let tlsAddress: { host: string; port: number } | null = null;
-  if (certificates !== null) {
+  let tlsAddress: { host: string; port: number } | null = host?.tlsAddress ?? null;
+  if (certificates !== null && host === null) {
     const at = parseListenAddress(config.tls!.listen)!;
     try {
       tlsAddress = await dataPlane.listenTls(at.host, at.port);
@@ -328,7 +327,8 @@ export async function runServe(options: StartOptions): Promise<number> {
   const loaded = await readOrThrow(source);
   // workers > 1: this process becomes the cluster primary and the data plane runs in node:cluster workers.
   const workers = resolveWorkerCount(loaded.config.workers);
-  const veer = await startFrom(source, loaded, workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY }) } : options);
+  const tls = loaded.config.tls === undefined ? null : { listen: parseListenAddress(loaded.config.tls.listen)!, configDir: dirname(source.path) };
+  const veer = await startFrom(source, loaded, workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY, tls }) } : options);
   const onHup = () => void veer.reloader.reload('SIGHUP');
   process.on('SIGHUP', onHup);
   return await new Promise<number>((resolveExit) => {

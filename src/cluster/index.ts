@@ -15,6 +15,10 @@ export type { WindowDelta } from './window-sync.ts';
 export type { ToWorker, FromWorker, TableMessage, WeightsMessage, ReadyMessage, WindowsMessage } from './messages.ts';
 
 /** A startVeer data-plane factory that serves from `workers` node:cluster workers running `exec`. */
-export function serveFromWorkers(options: { workers: number; exec: string }): (wiring: { state: TablePublisher; metrics: VeerMetrics; log: Logger }) => WorkerPool {
+export function serveFromWorkers(options: {
+  workers: number;
+  exec: string;
+  tls?: { readonly listen: { readonly host: string; readonly port: number }; readonly configDir: string } | null;
+}): (wiring: { state: TablePublisher; metrics: VeerMetrics; log: Logger }) => WorkerPool {
   return (wiring) => new WorkerPool({ ...options, ...wiring });
 }

@@ -31,6 +31,8 @@ export interface TableMessage {
   readonly runtimeWeights: RuntimeWeights;
   /** Where to listen (the config's address when the table is the first one). */
   readonly listen: { readonly host: string; readonly port: number };
+  /** The TLS listener: where, and the config file's folder its certificate paths are relative to. */
+  readonly tls: { readonly listen: { readonly host: string; readonly port: number }; readonly configDir: string } | null;
 }
 
 /** Primary -> worker: new runtime weights for some services, on top of table `generation - 1`. */
@@ -65,6 +67,8 @@ export interface ReadyMessage {
   readonly type: 'ready';
   readonly generation: number;
   readonly address: { readonly host: string; readonly port: number };
+  /** The TLS listener's address, when there is one. */
+  readonly tlsAddress: { readonly host: string; readonly port: number } | null;
 }
 
 /** Worker -> primary: a weights message did not follow its table (one was missed); send the whole table. */

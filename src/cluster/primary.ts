@@ -37,6 +37,8 @@ export interface WorkerPoolOptions {
   readonly settleTimeoutMs?: number;
   /** How long start-up waits for every worker to listen (default 30 s). */
   readonly startTimeoutMs?: number;
+  /** The TLS listener every worker opens beside the plain one (`tls:`), and the folder its certificate paths are relative to. */
+  readonly tls?: { readonly listen: { readonly host: string; readonly port: number }; readonly configDir: string } | null;
 }
 
 /** A worker process and what the primary knows of it (its worker, pid, hello and last metrics snapshot: MetricsSource). */
@@ -71,6 +73,7 @@ export class WorkerPool {
   readonly #exitWaiters = new Set<() => void>();
   readonly #gatherer: MetricsGatherer<Member>;
   #listenAt: { host: string; port: number } | null = null;
+  #tlsAddress: { host: string; port: number } | null = null;
   #address: { host: string; port: number } | null = null;
   #starting: { resolve: () => void; reject: (err: Error) => void } | null = null;
   #stopping = false;
@@ -98,6 +101,11 @@ export class WorkerPool {
     let n = 0;
     for (const m of this.#members.values()) n += m.inFlight;
     return n;
+  }
+
+  /** The shared address of the workers' TLS listener, once they listen (null without `tls`). */
+  get tlsAddress(): { host: string; port: number } | null {
+    return this.#tlsAddress;
   }
 
   /** Workers configured, and those listening now (a crashed one is not, until its replacement is). */
@@ -218,6 +226,7 @@ export class WorkerPool {
         if (!member.ready) {
           member.ready = true;
           this.#address ??= message.address;
+          this.#tlsAddress ??= message.tlsAddress;
           this.#log.info({ worker: member.worker.id, workerPid: member.pid, generation: message.generation, listen: `${message.address.host}:${message.address.port}` }, 'worker ready');
           if (this.#starting !== null && [...this.#members.values()].filter((m) => m.ready).length >= this.#options.workers) this.#starting.resolve();
         }
@@ -277,7 +286,7 @@ export class WorkerPool {
   }
 
   #tableMessage(table: RouteTable): TableMessage {
-    return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: table.runtimeWeights, listen: this.#listenAt! };
+    return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: table.runtimeWeights, listen: this.#listenAt!, tls: this.#options.tls ?? null };
   }
 
   #send(member: Member, message: ToWorker): boolean {

@@ -5,7 +5,7 @@
 // API, no config file: everything arrives over IPC.
 
 import type { LevelWithSilent } from 'pino';
-import { createDataPlane, type DataPlane } from '../dataplane/index.ts';
+import { createDataPlane, openCertificateStore, type CertificateStore, type DataPlane } from '../dataplane/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type VeerMetrics } from '../metrics/index.ts';
 import { parseDuration, TablePublisher, type TableChange } from '../state/index.ts';
@@ -30,6 +30,7 @@ export function runWorker(): void {
   let dataPlane: DataPlane | null = null;
   let listening: Promise<void> | null = null;
   let address: { host: string; port: number } | null = null;
+  let tlsAddress: { host: string; port: number } | null = null;
   let draining = false;
 
   const applied = (generation: number, result: CompileResult, change: TableChange['kind']): void => {
@@ -40,7 +41,7 @@ export function runWorker(): void {
       send({ type: 'failed', generation, stage: 'compile', error });
       return;
     }
-    if (listening === null && address !== null) send({ type: 'ready', generation, address });
+    if (listening === null && address !== null) send({ type: 'ready', generation, address, tlsAddress });
   };
 
   const applyTable = (message: TableMessage): void => {
@@ -49,7 +50,7 @@ export function runWorker(): void {
     if (log === null) log = createLogger(level);
     else log.level = level;
     applied(message.generation, tables.applyConfig(message.config, message.runtimeWeights, message.generation), 'config');
-    if (dataPlane === null && tables.ready) listening = listen(message.listen);
+    if (dataPlane === null && tables.ready) listening = listen(message.listen, message.tls);
   };
 
   const applyWeights = (message: WeightsMessage): void => {
@@ -62,20 +63,41 @@ export function runWorker(): void {
     applied(message.generation, tables.publishWeights(message.changes), 'weights');
   };
 
-  const listen = async (at: { host: string; port: number }): Promise<void> => {
+  const listen = async (at: { host: string; port: number }, tls: TableMessage['tls']): Promise<void> => {
+    // The TLS listener's certificates, read by each worker from the same files (the primary checked them at start).
+    const tlsConfig = tables.table.config.tls;
+    let certificates: CertificateStore | null = null;
+    if (tls !== null && tlsConfig !== undefined) {
+      const opened = openCertificateStore(tlsConfig, tls.configDir, (p) => log!.error({ cert: p.cert, error: p.message }, 'TLS certificate not usable; the last good one keeps serving'));
+      if (opened.problems.length > 0) {
+        opened.store.close();
+        send({ type: 'failed', generation: tables.table.generation, stage: 'listen', error: opened.problems.map((p) => `${p.cert}: ${p.message}`).join('; ') }, () => process.exit(1));
+        return;
+      }
+      certificates = opened.store;
+      certificates.watch();
+      metrics.readCertificatesFrom(certificates);
+    }
     // log.access as the first table has it: restart-only, like the listener (1 is stdout).
-    dataPlane = createDataPlane({ table: () => tables.table, log: log!, observer: metrics.recorder, accessLog: tables.table.config.log.access ? 1 : null });
+    dataPlane = createDataPlane({
+      table: () => tables.table,
+      log: log!,
+      observer: metrics.recorder,
+      accessLog: tables.table.config.log.access ? 1 : null,
+      tls: certificates === null ? null : { certificates, redirectHttp: tlsConfig!.redirectHttp },
+    });
     const upstreams = dataPlane.upstreams;
     metrics.readEndpointsFrom(() => upstreams.endpointStates(tables.table));
     try {
       address = await dataPlane.listen(at.host, at.port);
+      if (tls !== null && certificates !== null) tlsAddress = await dataPlane.listenTls(tls.listen.host, tls.listen.port);
     } catch (err) {
       send({ type: 'failed', generation: tables.table.generation, stage: 'listen', error: (err as Error).message }, () => process.exit(1));
       return;
     }
     listening = null;
     // Tables that arrived while listening were applied already: report the latest.
-    send({ type: 'ready', generation: tables.table.generation, address });
+    send({ type: 'ready', generation: tables.table.generation, address, tlsAddress });
   };
 
   const report = (): void => {

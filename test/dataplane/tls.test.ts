@@ -209,3 +209,41 @@ services:
   t.equal(res.headers.location, 'https://shop.test/cart?item=42', 'same host (no port) and path with its query');
   await res.body.text();
 });
+
+t.test('with workers: 2, every worker serves TLS with the same certificates', { skip: skip ?? false }, async (t) => {
+  const { pki, shop } = certificates(t);
+  const upstream = await startUpstream('v1');
+  t.teardown(() => upstream.close());
+  const configPath = writeConfig(`listen: 127.0.0.1:0
+admin: { listen: 127.0.0.1:0 }
+workers: 2
+log: { level: info }
+tls: { listen: 127.0.0.1:0, certificates: [{ cert: ${shop.cert}, key: ${shop.key} }] }
+services:
+  - name: svc
+    versions: [{ name: v1, upstream: "${upstream.url}" }]
+`);
+  const veer = spawnVeer(['serve', '--config', configPath]);
+  const pids: number[] = [];
+  t.teardown(() => {
+    for (const pid of [veer.pid, ...pids]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+  for (let i = 0; i < 2; i++) pids.push(Number((await veer.waitForLog('worker started')).workerPid));
+  const serving = await veer.waitForLog('veer is serving');
+  const tlsPort = Number(String(serving.tls).split(':').at(-1));
+  // Fresh connections: the primary hands them to the workers in turn.
+  for (let i = 0; i < 4; i++) {
+    const dispatcher = new Agent({ connect: { ca: readFileSync(pki.ca), servername: 'shop.test' } });
+    const res = await request(`https://127.0.0.1:${tlsPort}/w${i}`, { dispatcher, headers: { host: 'shop.test' } });
+    t.equal(res.statusCode, 200, `request ${i} over TLS`);
+    await res.body.text();
+    await dispatcher.close();
+  }
+  t.equal(upstream.seen.length, 4, 'each reached the upstream');
+});
