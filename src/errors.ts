@@ -28,6 +28,7 @@ export const ERRORS = {
   upstream_connect_error: request(502),
   upstream_reset: request(502),
   upstream_protocol_error: request(502),
+  upstream_tls_error: request(502),
   upstream_error: request(502),
   upstream_timeout: request(504),
   bad_request: request(400),

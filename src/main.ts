@@ -15,6 +15,7 @@ import {
   parseDuration,
   parseListenAddress,
   readEtcdSecurity,
+  readPemFile,
   restartOnlyChanges,
   type Config,
   type ConfigIssue,
@@ -122,7 +123,7 @@ export function checkLoadedConfig(loaded: ConfigLoadResult, configPath: string):
   if (!compiled.ok) return { ok: false, issues: locateIssues(compiled.issues, loaded.locate) };
   const files = readEtcdSecurity(loaded.config.state, dirname(configPath));
   if (!files.ok) return { ok: false, issues: locateIssues(files.issues, loaded.locate) };
-  const certificates = checkCertificates(loaded.config, configPath);
+  const certificates = [...checkCertificates(loaded.config, configPath), ...checkUpstreamTlsFiles(loaded.config, configPath)];
   if (certificates.length > 0) return { ok: false, issues: locateIssues(certificates, loaded.locate) };
   return { ok: true, config: loaded.config, table: compiled.table };
 }
@@ -133,6 +134,24 @@ function checkCertificates(config: Config, configPath: string): PathIssue[] {
   const { store, problems } = openCertificateStore(config.tls, dirname(configPath));
   store.close();
   return problems.map((p) => ({ code: 'invalid_tls_certificate', path: p.path, message: `${p.cert}: ${p.message}` }));
+}
+
+/** The PEM files of https:// upstreams (`upstream.tls`): each readable and PEM, a certificate with its key. */
+function checkUpstreamTlsFiles(config: Config, configPath: string): PathIssue[] {
+  const issues: PathIssue[] = [];
+  config.services.forEach((service, si) => {
+    service.versions.forEach((version, vi) => {
+      const tls = typeof version.upstream === 'object' && !Array.isArray(version.upstream) ? version.upstream.tls : undefined;
+      if (tls === undefined) return;
+      const at = ['services', si, 'versions', vi, 'upstream', 'tls'];
+      for (const key of ['ca', 'cert', 'key'] as const) {
+        const file = tls[key];
+        if (file !== undefined) readPemFile(file, dirname(configPath), [...at, key], 'invalid_upstream', issues);
+      }
+      if ((tls.cert === undefined) !== (tls.key === undefined)) issues.push({ code: 'invalid_upstream', path: at, message: 'cert and key go together (a client certificate needs its key)' });
+    });
+  });
+  return issues;
 }
 
 /** `veer validate`: checks a config file as `veer serve` would at start. */
@@ -162,6 +181,15 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const security = readEtcdSecurity(config.state, dirname(configPath));
   if (!security.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(security.issues, loaded.locate));
 
+  const upstreamFiles = checkUpstreamTlsFiles(config, configPath);
+  if (upstreamFiles.length > 0) throw new StartupError(`invalid config ${configPath}`, locateIssues(upstreamFiles, loaded.locate));
+  for (const service of config.services) {
+    for (const version of service.versions) {
+      if (typeof version.upstream === 'object' && !Array.isArray(version.upstream) && version.upstream.tls?.insecureSkipVerify === true) {
+        log.warn({ service: service.name, version: version.name }, 'insecureSkipVerify: the upstream certificate is NOT verified; anyone on the path can impersonate it');
+      }
+    }
+  }
   // The TLS listener's certificates, read once here (a broken one stops the start), then polled.
   let certificates: CertificateStore | null = null;
   if (config.tls !== undefined) {
@@ -214,6 +242,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     log,
     observer: metrics.recorder,
     accessLog: config.log.access ? 1 : null,
+    configDir: dirname(configPath),
     tls: certificates === null ? null : { certificates, redirectHttp: config.tls!.redirectHttp },
   });
   metrics.readEndpointsFrom(() => dataPlane.upstreams.endpointStates(state.table));
@@ -328,7 +357,7 @@ export async function runServe(options: StartOptions): Promise<number> {
   // workers > 1: this process becomes the cluster primary and the data plane runs in node:cluster workers.
   const workers = resolveWorkerCount(loaded.config.workers);
   const tls = loaded.config.tls === undefined ? null : { listen: parseListenAddress(loaded.config.tls.listen)!, configDir: dirname(source.path) };
-  const veer = await startFrom(source, loaded, workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY, tls }) } : options);
+  const veer = await startFrom(source, loaded, workers > 1 && options.dataPlane === undefined ? { ...options, dataPlane: serveFromWorkers({ workers, exec: WORKER_ENTRY, tls, configDir: dirname(source.path) }) } : options);
   const onHup = () => void veer.reloader.reload('SIGHUP');
   process.on('SIGHUP', onHup);
   return await new Promise<number>((resolveExit) => {

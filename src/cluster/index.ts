@@ -18,6 +18,7 @@ export type { ToWorker, FromWorker, TableMessage, WeightsMessage, ReadyMessage, 
 export function serveFromWorkers(options: {
   workers: number;
   exec: string;
+  configDir?: string;
   tls?: { readonly listen: { readonly host: string; readonly port: number }; readonly configDir: string } | null;
 }): (wiring: { state: TablePublisher; metrics: VeerMetrics; log: Logger }) => WorkerPool {
   return (wiring) => new WorkerPool({ ...options, ...wiring });

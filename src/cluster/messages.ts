@@ -31,6 +31,8 @@ export interface TableMessage {
   readonly runtimeWeights: RuntimeWeights;
   /** Where to listen (the config's address when the table is the first one). */
   readonly listen: { readonly host: string; readonly port: number };
+  /** The config file's folder: relative file paths in the config are read from it. */
+  readonly configDir: string;
   /** The TLS listener: where, and the config file's folder its certificate paths are relative to. */
   readonly tls: { readonly listen: { readonly host: string; readonly port: number }; readonly configDir: string } | null;
 }

@@ -37,6 +37,8 @@ export interface WorkerPoolOptions {
   readonly settleTimeoutMs?: number;
   /** How long start-up waits for every worker to listen (default 30 s). */
   readonly startTimeoutMs?: number;
+  /** The config file's folder (relative file paths in the config are read from it). */
+  readonly configDir?: string;
   /** The TLS listener every worker opens beside the plain one (`tls:`), and the folder its certificate paths are relative to. */
   readonly tls?: { readonly listen: { readonly host: string; readonly port: number }; readonly configDir: string } | null;
 }
@@ -286,7 +288,7 @@ export class WorkerPool {
   }
 
   #tableMessage(table: RouteTable): TableMessage {
-    return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: table.runtimeWeights, listen: this.#listenAt!, tls: this.#options.tls ?? null };
+    return { type: 'table', generation: table.generation, config: table.config, runtimeWeights: table.runtimeWeights, listen: this.#listenAt!, tls: this.#options.tls ?? null, configDir: this.#options.configDir ?? '.' };
   }
 
   #send(member: Member, message: ToWorker): boolean {

@@ -50,7 +50,7 @@ export function runWorker(): void {
     if (log === null) log = createLogger(level);
     else log.level = level;
     applied(message.generation, tables.applyConfig(message.config, message.runtimeWeights, message.generation), 'config');
-    if (dataPlane === null && tables.ready) listening = listen(message.listen, message.tls);
+    if (dataPlane === null && tables.ready) listening = listen(message.listen, message.tls, message.configDir);
   };
 
   const applyWeights = (message: WeightsMessage): void => {
@@ -63,7 +63,7 @@ export function runWorker(): void {
     applied(message.generation, tables.publishWeights(message.changes), 'weights');
   };
 
-  const listen = async (at: { host: string; port: number }, tls: TableMessage['tls']): Promise<void> => {
+  const listen = async (at: { host: string; port: number }, tls: TableMessage['tls'], configDir: string): Promise<void> => {
     // The TLS listener's certificates, read by each worker from the same files (the primary checked them at start).
     const tlsConfig = tables.table.config.tls;
     let certificates: CertificateStore | null = null;
@@ -84,6 +84,7 @@ export function runWorker(): void {
       log: log!,
       observer: metrics.recorder,
       accessLog: tables.table.config.log.access ? 1 : null,
+      configDir,
       tls: certificates === null ? null : { certificates, redirectHttp: tlsConfig!.redirectHttp },
     });
     const upstreams = dataPlane.upstreams;

@@ -169,6 +169,18 @@ const HealthCheck = Type.Object(
   Strict,
 );
 
+/** How veer connects to https:// upstreams: the CA to trust (default: the system's), a client certificate, the name to verify. */
+const UpstreamTls = Type.Object(
+  {
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'a path to a PEM file' })),
+    cert: Type.Optional(Type.String({ minLength: 1, description: 'a path to a PEM file' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'a path to a PEM file' })),
+    servername: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    insecureSkipVerify: Type.Optional(Type.Boolean()),
+  },
+  Strict,
+);
+
 const UpstreamList = Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
   description: 'a URL or a non-empty list of URLs',
 });
@@ -180,7 +192,7 @@ const Version = Type.Object(
       [
         UpstreamUrl,
         Type.Array(UpstreamUrl, { minItems: 1 }),
-        Type.Object({ urls: UpstreamList, health: Type.Optional(HealthCheck) }, Strict),
+        Type.Object({ urls: UpstreamList, health: Type.Optional(HealthCheck), tls: Type.Optional(UpstreamTls) }, Strict),
       ],
       { description: 'a URL, a non-empty list of URLs, or { urls, health }' },
     ),

@@ -42,6 +42,8 @@ export interface DataPlaneOptions {
   readonly retireEveryMs?: number;
   /** How long a request head may take to arrive before it is answered 408 (default 20 s). */
   readonly headersTimeoutMs?: number;
+  /** The folder relative file paths of the config are read from (upstream TLS files); default: the working directory. */
+  readonly configDir?: string;
   /** The TLS listener (`tls:`): its certificates, and whether plain HTTP is redirected to it. */
   readonly tls?: { readonly certificates: CertificateStore; readonly redirectHttp: boolean } | null;
 }
@@ -127,7 +129,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   const downstream = options.observer ?? null;
   const random = options.random ?? Math.random;
   const tunnels = new Set<Duplex>();
-  const upstreams = new UpstreamRegistry();
+  const upstreams = new UpstreamRegistry(options.configDir === undefined ? {} : { configDir: options.configDir });
   // Pools outlive reloads; once a new config no longer names one, it is retired (after a grace).
   let retiredFor: unknown = null;
   const retiring = setInterval(() => {

@@ -27,13 +27,19 @@ export function createHostResolver(policy: DnsPolicy): HostResolver {
   };
 }
 
+/** An address to connect to, and the name it was resolved from (for TLS: the name to verify; null for an IP). */
+export interface ResolvedOrigin {
+  readonly origin: string;
+  readonly name: string | null;
+}
+
 /** The origins `origins` stand for now: each name replaced by one origin per address (config order, then address order). */
-export async function resolveOrigins(origins: readonly string[], resolve: HostResolver): Promise<string[] | null> {
-  const out: string[] = [];
+export async function resolveOrigins(origins: readonly string[], resolve: HostResolver): Promise<ResolvedOrigin[] | null> {
+  const out: ResolvedOrigin[] = [];
   for (const origin of origins) {
     const host = hostOf(origin);
     if (isIP(host) !== 0) {
-      out.push(origin);
+      out.push({ origin, name: null });
       continue;
     }
     let addresses: string[];
@@ -46,7 +52,7 @@ export async function resolveOrigins(origins: readonly string[], resolve: HostRe
     const url = new URL(origin);
     for (const address of [...new Set(addresses)].sort()) {
       url.hostname = isIP(address) === 6 ? `[${address}]` : address;
-      out.push(url.origin);
+      out.push({ origin: url.origin, name: host });
     }
   }
   return out;
@@ -58,13 +64,13 @@ export class DnsRefresher {
   #last = '';
   #running = false;
 
-  constructor(origins: readonly string[], policy: DnsPolicy, apply: (origins: string[]) => void, resolve: HostResolver = createHostResolver(policy)) {
+  constructor(origins: readonly string[], policy: DnsPolicy, apply: (origins: ResolvedOrigin[]) => void, resolve: HostResolver = createHostResolver(policy)) {
     const refresh = async () => {
       if (this.#running) return;
       this.#running = true;
       try {
         const next = await resolveOrigins(origins, resolve);
-        const key = next?.join(' ') ?? '';
+        const key = next?.map((o) => o.origin).join(' ') ?? '';
         if (next !== null && key !== this.#last) {
           this.#last = key;
           apply(next);

@@ -16,12 +16,15 @@ export interface UpstreamFailure {
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ECONNABORTED']);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|CERT_|EPROTO$)/;
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 /** Classifies an error raised by the upstream dispatcher. */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = (err as { code?: string } | null)?.code ?? '';
   if (CONNECT_CODES.has(code)) return { code: 'upstream_connect_error', kind: 'connect', message: `could not connect to the upstream (${code})` };
+  // Certificate verification and handshake failures (OpenSSL's codes): the connection was never usable.
+  if (TLS_CODE.test(code)) return { code: 'upstream_tls_error', kind: 'connect', message: `TLS to the upstream failed (${code})` };
   if (TIMEOUT_CODES.has(code)) {
     const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connecting' : code === 'UND_ERR_BODY_TIMEOUT' ? 'the response body' : 'the response';
     return { code: 'upstream_timeout', kind: 'timeout', message: `the upstream timed out (${what})` };

@@ -10,7 +10,9 @@
 //                          with `resilience` only
 
 import { Pool } from './undici-core.ts';
-import type { CompiledVersion, RouteTable, UpstreamSpec } from '../table/index.ts';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { tlsKeyOf, type CompiledVersion, type RouteTable, type UpstreamSpec } from '../table/index.ts';
 import { RoundRobinEndpoints, type Endpoint, type EndpointListener, type EndpointSet } from './endpoints.ts';
 import { DnsRefresher } from './dns-endpoints.ts';
 import { HealthChecker } from './health-checks.ts';
@@ -24,6 +26,8 @@ export interface PoolSettings {
   readonly connectionsPerOrigin: number | null;
   /** A request body that sends nothing for this long is answered 408 and its upstream request aborted (nginx's client_body_timeout). */
   readonly clientBodyTimeoutMs: number;
+  /** The folder relative paths in the config are read from (upstream TLS files): the config file's. */
+  readonly configDir: string;
   /** Told when outlier detection ejects an endpoint or lets it back. */
   readonly onEndpointChange: EndpointListener | null;
   /** How long a pool that no table names any more stays open for requests still on it. */
@@ -31,7 +35,7 @@ export interface PoolSettings {
 }
 
 // 1024 connections per origin: Envoy's default circuit breaker, so a slow upstream cannot make veer open sockets without bound.
-const DEFAULT_SETTINGS: PoolSettings = { keepAliveTimeoutMs: 4000, connectionsPerOrigin: 1024, retireGraceMs: 30_000, clientBodyTimeoutMs: 60_000, onEndpointChange: null };
+const DEFAULT_SETTINGS: PoolSettings = { keepAliveTimeoutMs: 4000, connectionsPerOrigin: 1024, retireGraceMs: 30_000, clientBodyTimeoutMs: 60_000, onEndpointChange: null, configDir: '.' };
 
 /** Owns every upstream pool of this process. */
 export class UpstreamRegistry {
@@ -119,19 +123,17 @@ export class UpstreamRegistry {
   }
 
   #open(spec: UpstreamSpec): EndpointSet {
-    const endpoints = spec.origins.map((origin) => {
-      const key = `${origin}#${spec.connectTimeoutMs}`;
-      return { origin, poolKey: key, dispatcher: this.#pool(key, origin, spec.connectTimeoutMs) };
-    });
+    const endpointOf = (origin: string, name: string | null) => {
+      const key = `${origin}#${spec.connectTimeoutMs}${tlsKeyOf(spec.tls)}${name === null ? '' : `#name:${name}`}`;
+      return { origin, poolKey: key, dispatcher: this.#pool(key, origin, spec, name) };
+    };
+    const endpoints = spec.origins.map((origin) => endpointOf(origin, null));
     const set = new RoundRobinEndpoints(endpoints, spec.outlier, this.#settings.onEndpointChange);
     this.#sets.set(spec.key, set);
     if (spec.dns !== null) {
       const refresher = new DnsRefresher(spec.origins, spec.dns, (origins) => {
         if (this.#sets.get(spec.key) !== set) return;
-        set.setEndpoints(origins.map((origin) => {
-          const key = `${origin}#${spec.connectTimeoutMs}`;
-          return { origin, poolKey: key, dispatcher: this.#pool(key, origin, spec.connectTimeoutMs) };
-        }));
+        set.setEndpoints(origins.map(({ origin, name }) => endpointOf(origin, name)));
       });
       this.#refreshers.set(spec.key, refresher);
     }
@@ -139,13 +141,31 @@ export class UpstreamRegistry {
     return set;
   }
 
-  #pool(key: string, origin: string, connectTimeoutMs: number): Pool {
+  /**
+   * The pool of one origin. For https://, TLS as the spec says: its CA (else
+   * the system's), client certificate, and the name to verify (`servername`,
+   * else the host name the address was resolved from, else the origin's).
+   * The files are read here, once per pool (veer validate checked them).
+   */
+  #pool(key: string, origin: string, spec: UpstreamSpec, resolvedFrom: string | null): Pool {
     let pool = this.#pools.get(key);
     if (pool === undefined) {
+      const tls = spec.tls;
+      const read = (file: string | null) => (file === null ? undefined : readFileSync(resolve(this.#settings.configDir, file)));
+      const servername = tls?.servername ?? resolvedFrom ?? undefined;
       pool = new Pool(origin, {
         connections: this.#settings.connectionsPerOrigin,
         keepAliveTimeout: this.#settings.keepAliveTimeoutMs,
-        connect: { timeout: connectTimeoutMs },
+        connect: {
+          timeout: spec.connectTimeoutMs,
+          ...(origin.startsWith('https:') && {
+            ...(tls?.ca != null && { ca: read(tls.ca) }),
+            ...(tls?.cert != null && { cert: read(tls.cert) }),
+            ...(tls?.key != null && { key: read(tls.key) }),
+            ...(servername !== undefined && { servername }),
+            ...(tls?.insecureSkipVerify === true && { rejectUnauthorized: false }),
+          }),
+        },
         pipelining: 1,
       });
       this.#pools.set(key, pool);

@@ -18,6 +18,7 @@ export type {
   OutlierPolicy,
   DnsPolicy,
   HealthPolicy,
+  UpstreamTls,
   RetryPolicy,
   CompiledResilience,
   CompileIssue,
@@ -25,6 +26,6 @@ export type {
 export { BUCKETS, bucketOf, hashSeed } from './hash.ts';
 export { allocateBuckets, bucketEnds, rangeIndexOf } from './split.ts';
 export { normalizeHostPattern, normalizeRequestHost } from './hosts.ts';
-export { hostOf } from './upstreams.ts';
+export { hostOf, tlsKeyOf } from './upstreams.ts';
 export { createMatcher, createValueReader, MATCHERS, MAX_REGEX_INPUT } from './matchers.ts';
 export type { RequestView, Matcher, MatcherFactory, ValueReader } from './matchers.ts';

@@ -40,6 +40,17 @@ export interface UpstreamSpec {
   readonly dns: DnsPolicy | null;
   /** Active health checks of every endpoint; null when the version configures none. */
   readonly health: HealthPolicy | null;
+  /** TLS to https:// origins; null: Node's defaults (system CAs, the origin's host name verified). */
+  readonly tls: UpstreamTls | null;
+}
+
+/** How to connect to https:// origins. File paths as the config writes them (relative to its folder). */
+export interface UpstreamTls {
+  readonly ca: string | null;
+  readonly cert: string | null;
+  readonly key: string | null;
+  readonly servername: string | null;
+  readonly insecureSkipVerify: boolean;
 }
 
 /** Active health checks: GET `path` on every endpoint each `intervalMs`; 2xx and 3xx pass. */

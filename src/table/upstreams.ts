@@ -3,10 +3,10 @@
 
 import { isIP } from 'node:net';
 import { parseDuration } from '../config/index.ts';
-import type { DnsPolicy, HealthPolicy, OutlierPolicy, UpstreamSpec } from './types.ts';
+import type { DnsPolicy, HealthPolicy, OutlierPolicy, UpstreamSpec, UpstreamTls } from './types.ts';
 
 /** A version's `upstream` as written: one URL, a list, or the long form. */
-export type UpstreamConfig = string | readonly string[] | { readonly urls: string | readonly string[]; readonly health?: HealthConfig };
+export type UpstreamConfig = string | readonly string[] | { readonly urls: string | readonly string[]; readonly health?: HealthConfig; readonly tls?: Partial<UpstreamTls> };
 interface HealthConfig {
   readonly path?: string;
   readonly interval?: string;
@@ -38,6 +38,17 @@ export function compileUpstream(
           unhealthyAfter: healthConfig.unhealthyAfter ?? 3,
           healthyAfter: healthConfig.healthyAfter ?? 2,
         });
+  const tlsConfig = typeof config === 'object' && !Array.isArray(config) ? (config as { tls?: Partial<UpstreamTls> }).tls : undefined;
+  const tls: UpstreamTls | null =
+    tlsConfig === undefined
+      ? null
+      : Object.freeze({
+          ca: tlsConfig.ca ?? null,
+          cert: tlsConfig.cert ?? null,
+          key: tlsConfig.key ?? null,
+          servername: tlsConfig.servername ?? null,
+          insecureSkipVerify: tlsConfig.insecureSkipVerify ?? false,
+        });
   const urls = typeof upstream === 'string' ? [upstream] : upstream;
   const origins: string[] = [];
   urls.forEach((url, i) => {
@@ -51,12 +62,13 @@ export function compileUpstream(
   const resolving = dns === null ? '' : `#dns:${dns.servers.join(',')}/${dns.refreshMs}`;
   const checking = health === null ? '' : `#health:${health.path}/${health.intervalMs}/${health.timeoutMs}/${health.unhealthyAfter}/${health.healthyAfter}`;
   return Object.freeze({
-    key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}${checking}`,
+    key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}${checking}${tlsKeyOf(tls)}`,
     origins: Object.freeze(origins),
     connectTimeoutMs,
     outlier,
     dns,
     health,
+    tls,
   });
 }
 
@@ -80,4 +92,9 @@ export function parseOrigin(text: string): string | { error: string } {
 export function hostOf(origin: string): string {
   const host = new URL(origin).hostname;
   return host.startsWith('[') ? host.slice(1, -1) : host;
+}
+
+/** The part of a pool's identity its TLS settings make ('' for the defaults). */
+export function tlsKeyOf(tls: UpstreamTls | null): string {
+  return tls === null ? '' : `#tls:${JSON.stringify([tls.ca, tls.cert, tls.key, tls.servername, tls.insecureSkipVerify])}`;
 }
