@@ -101,14 +101,16 @@ export function createRecorderMetrics(recorder: ExchangeRecorder): Metric[] {
 
 /**
  * veer_endpoint_up: 1 while an endpoint is in rotation, 0 while outlier
- * detection keeps it out; one series per endpoint of a version that has sent
- * traffic. With workers, each has its own view: `min`, so 1 means every
- * worker uses it.
+ * detection or health checks keep it out; one series per endpoint of a
+ * version that has had traffic (as the request series: none before), so a
+ * pool that 10 000 versions share costs the versions that use it. With
+ * workers, each has its own view: `min`, so 1 means every worker uses it.
  */
-export function createEndpointMetric(read: () => Iterable<MeasuredEndpoint>): Metric {
-  return defineMetric(METRIC_NAMES.endpointUp, 'Whether an upstream endpoint (address:port) is in rotation (1) or ejected (0), by service and version.', 'gauge', 'min', () => {
+export function createEndpointMetric(read: () => Iterable<MeasuredEndpoint>, sawTraffic: (service: string, version: string) => boolean): Metric {
+  return defineMetric(METRIC_NAMES.endpointUp, 'Whether an upstream endpoint (address:port) is in rotation (1) or out (0), by service and version.', 'gauge', 'min', () => {
     const values: Sample[] = [];
     for (const { version, endpoint } of read()) {
+      if (!sawTraffic(version.service.name, version.name)) continue;
       values.push({ labels: { service: version.service.name, version: version.name, endpoint: endpoint.origin.replace(/^https?:\/\//, '') }, value: endpoint.up ? 1 : 0 });
     }
     return values;

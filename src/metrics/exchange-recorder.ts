@@ -146,6 +146,8 @@ export class ExchangeRecorder {
     }
     const to = exchange.failedOverTo;
     if (to !== null) {
+      // The version that answered has served traffic too (its endpoints are reported from now on).
+      if (this.#byVersion.get(to) === undefined) this.#recordOf(to);
       const failovers = (record.failovers ??= new Map());
       failovers.set(to.name, (failovers.get(to.name) ?? 0) + 1);
     }
@@ -171,6 +173,11 @@ export class ExchangeRecorder {
     if (!this.#configured(service, version)) return null;
     this.#empty ??= new VersionWindow({ ...this.#window, bounds: DURATION_BUCKETS });
     return this.#empty.read(this.#now(), spanMs);
+  }
+
+  /** Whether the version has a record: it has had traffic since it was configured. */
+  hasRecord(service: string, version: string): boolean {
+    return this.#byName.has(service + '\0' + version);
   }
 
   /** The record of a configured version by name, made when it has none yet; null for a version the table lacks. */

@@ -63,7 +63,7 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
 
   registry.registerMetric(createWeightMetric(recorder));
   let readEndpoints: () => Iterable<MeasuredEndpoint> = () => [];
-  registry.registerMetric(createEndpointMetric(() => readEndpoints()));
+  registry.registerMetric(createEndpointMetric(() => readEndpoints(), (service, version) => recorder.hasRecord(service, version)));
   let certificates: MeasuredCertificates | null = null;
   for (const metric of createCertificateMetrics(() => certificates)) registry.registerMetric(metric);
   const rolloutInfo = new Gauge({

@@ -107,6 +107,9 @@ t.test('failover: none, or a named version; an unknown one is a config error', a
   const res = await get(`${named.url}/x`);
   t.equal(res.status, 200);
   t.equal(res.version, 'v3', 'goes to the named version, even at weight 0');
+  const text = (await admin<string>(named.adminUrl, 'GET', '/metrics')).body;
+  t.match(text, /veer_endpoint_up\{service="svc",version="v3",endpoint="[^"]+"\} 1/, 'an endpoint series for a version with traffic');
+  t.notMatch(text, /veer_endpoint_up\{service="svc",version="v1"/, 'none for a version without any');
   const refused = await runVeer(serviceConfig({ versions: { v1: v1.url }, extra: '    resilience: { failover: v9 }\n' })).catch((err: unknown) => err);
   t.match(refused, { issues: [{ code: 'unknown_version', path: 'services[0].resilience.failover' }] }, 'an unknown failover version does not start');
 });
