@@ -12,9 +12,9 @@ const upstreams = await Promise.all([startDemoUpstream('v1', 3001), startDemoUps
 process.stderr.write('demo upstreams: v1 on http://127.0.0.1:3001, v2 on http://127.0.0.1:3002\n');
 
 const veer = spawn(process.execPath, [join(root, 'bin', 'veer.js'), 'serve', '--config', configPath], { cwd: root, stdio: 'inherit' });
-// Ctrl-C reaches veer from the terminal too; a plain `kill` of this process is passed on.
-process.on('SIGTERM', () => veer.kill('SIGTERM'));
-process.on('SIGINT', () => {});
+// Either signal is passed on as SIGTERM: veer drains once, whether or not the terminal's
+// Ctrl-C reached it too (a second stop signal is the same stop).
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => veer.kill('SIGTERM'));
 veer.on('exit', (code, signal) => {
   for (const s of upstreams) s.close();
   process.exit(code ?? (signal ? 1 : 0));
