@@ -257,65 +257,65 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   for (const listener of servers) attachHandlers(listener);
 
   function attachHandlers(server: Server): void {
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    if (draining) {
-      rejectUpgrade(socket, 503, 'shutting_down', 'veer is shutting down');
-      return;
-    }
-    const refused = checkRequest(req);
-    if (refused !== null) {
-      rejectUpgrade(socket, refused.status, refused.code, refused.message);
-      return;
-    }
-    const version = routeRequest(table(), req, random);
-    if (version === null) {
-      rejectUpgrade(socket, 404, 'no_route', NO_ROUTE_MESSAGE);
-      return;
-    }
-    forwardUpgrade(upstreams, req, socket, head, version, tunnels);
-  });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      if (draining) {
+        rejectUpgrade(socket, 503, 'shutting_down', 'veer is shutting down');
+        return;
+      }
+      const refused = checkRequest(req);
+      if (refused !== null) {
+        rejectUpgrade(socket, refused.status, refused.code, refused.message);
+        return;
+      }
+      const version = routeRequest(table(), req, random);
+      if (version === null) {
+        rejectUpgrade(socket, 404, 'no_route', NO_ROUTE_MESSAGE);
+        return;
+      }
+      forwardUpgrade(upstreams, req, socket, head, version, tunnels);
+    });
 
-  // Node hands CONNECT to this event, never to 'request'; without a listener it drops the socket unanswered.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.on('error', () => socket.destroy());
-    rejectUpgrade(socket, 405, 'bad_request', 'CONNECT is not supported');
-  });
+    // Node hands CONNECT to this event, never to 'request'; without a listener it drops the socket unanswered.
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      rejectUpgrade(socket, 405, 'bad_request', 'CONNECT is not supported');
+    });
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (socket.destroyed || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    // veer already refused a request here, with a response that closes the connection; the parser
-    // then failed on what followed (llhttp reads the head of `Transfer-Encoding: gzip` and fails on
-    // its body). That response is the answer: a second one would follow it on a closing connection.
-    if (isClosing(socket as Socket)) return;
-    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    log.debug({ err: err.message, code: err.code }, timedOut ? 'request head timed out' : 'rejected malformed request');
-    const response = timedOut
-      ? formatSocketError(408, 'request_timeout', `the request head did not arrive within ${headersTimeoutMs} ms`)
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? formatSocketError(431, 'bad_request', 'request headers too large')
-        : // llhttp gives this one code for a coding it does not take (501, as nginx) and for
-          // Content-Length beside Transfer-Encoding: that is a framing conflict, the client's fault (400).
-          err.code === 'HPE_INVALID_TRANSFER_ENCODING' && !/Content-Length/i.test((err as { reason?: string }).reason ?? '')
-          ? formatSocketError(501, UNSUPPORTED_TRANSFER_CODING.code, UNSUPPORTED_TRANSFER_CODING.message)
-          : formatSocketError(400, 'bad_request', 'malformed HTTP request');
-    const answer = () => {
-      if (socket.destroyed || !socket.writable) return;
-      // A client too slow to send a head may never close its side either: once the 408 is out,
-      // the socket goes, rather than wait half-open for the peer.
-      if (timedOut) socket.end(response, () => socket.destroy());
-      else socket.end(response);
-    };
-    // A malformed or late request after complete ones: those are still owed their responses, in order, so
-    // the answer waits for them. A connection that ended or broke mid-request is answered (and closed) at once.
-    // A late head may still complete while they finish; the request it makes is not served.
-    if (timedOut) refuseLaterRequests(socket as Socket);
-    if (timedOut || (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE')) whenExchangesEnd(socket as Socket, answer);
-    else answer();
-  });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (socket.destroyed || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      // veer already refused a request here, with a response that closes the connection; the parser
+      // then failed on what followed (llhttp reads the head of `Transfer-Encoding: gzip` and fails on
+      // its body). That response is the answer: a second one would follow it on a closing connection.
+      if (isClosing(socket as Socket)) return;
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      log.debug({ err: err.message, code: err.code }, timedOut ? 'request head timed out' : 'rejected malformed request');
+      const response = timedOut
+        ? formatSocketError(408, 'request_timeout', `the request head did not arrive within ${headersTimeoutMs} ms`)
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? formatSocketError(431, 'bad_request', 'request headers too large')
+          : // llhttp gives this one code for a coding it does not take (501, as nginx) and for
+            // Content-Length beside Transfer-Encoding: that is a framing conflict, the client's fault (400).
+            err.code === 'HPE_INVALID_TRANSFER_ENCODING' && !/Content-Length/i.test((err as { reason?: string }).reason ?? '')
+            ? formatSocketError(501, UNSUPPORTED_TRANSFER_CODING.code, UNSUPPORTED_TRANSFER_CODING.message)
+            : formatSocketError(400, 'bad_request', 'malformed HTTP request');
+      const answer = () => {
+        if (socket.destroyed || !socket.writable) return;
+        // A client too slow to send a head may never close its side either: once the 408 is out,
+        // the socket goes, rather than wait half-open for the peer.
+        if (timedOut) socket.end(response, () => socket.destroy());
+        else socket.end(response);
+      };
+      // A malformed or late request after complete ones: those are still owed their responses, in order, so
+      // the answer waits for them. A connection that ended or broke mid-request is answered (and closed) at once.
+      // A late head may still complete while they finish; the request it makes is not served.
+      if (timedOut) refuseLaterRequests(socket as Socket);
+      if (timedOut || (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE')) whenExchangesEnd(socket as Socket, answer);
+      else answer();
+    });
   }
 
   const listenOn = (listener: Server, host: string, port: number): Promise<{ host: string; port: number }> =>
