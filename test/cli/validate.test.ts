@@ -41,6 +41,7 @@ const EXPECTED_SERVICES: Record<string, string[]> = {
   'test/fixtures/valid/minimal.yaml': ['web'],
   'test/fixtures/valid/env.yaml': ['env'],
   'test/fixtures/valid/hosts.yaml': ['shop-root', 'shop-api', 'tenants', 'eu-tenants', 'local6', 'fallback', 'fallback-static'],
+  'test/fixtures/valid/safety-nets.yaml': ['shop'],
 };
 
 /** What a valid run must print. */
