@@ -3,7 +3,7 @@
 // reload never changes the table a request is already using.
 
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { CertificateStore } from './certificates.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -196,22 +196,22 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   };
 
   const serverOptions = {
-      // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
-      keepAliveTimeout: 65_000,
-      // A repeated Host (or other single-valued header) is joined, not silently dropped: isValidHost sees it.
-      joinDuplicateHeaders: true,
-      headersTimeout: headersTimeoutMs,
-      // Node looks for heads past headersTimeout only this often (30 s by default, which made the
-      // 20 s timeout fire at up to 50 s). A pass is a walk over the connections still reading a
-      // head, in C++: cheap at this rate.
-      connectionsCheckingInterval: Math.max(1, Math.min(HEADERS_TIMEOUT_CHECK_MS, Math.ceil(headersTimeoutMs / 4))),
-      requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
-      maxHeaderSize: 32 * 1024,
-      shouldUpgradeCallback: isWebSocketUpgrade, // Node >= 24.9; older ones tunnel every upgrade
-      // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3) and
-      // veer forwards none: Node skips its readable life cycle ('end', 'close': ticks and
-      // events on every GET). Node >= 24.12; older ones ignore it.
-      optimizeEmptyRequests: true,
+    // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
+    keepAliveTimeout: 65_000,
+    // A repeated Host (or other single-valued header) is joined, not silently dropped: isValidHost sees it.
+    joinDuplicateHeaders: true,
+    headersTimeout: headersTimeoutMs,
+    // Node looks for heads past headersTimeout only this often (30 s by default, which made the
+    // 20 s timeout fire at up to 50 s). A pass is a walk over the connections still reading a
+    // head, in C++: cheap at this rate.
+    connectionsCheckingInterval: Math.max(1, Math.min(HEADERS_TIMEOUT_CHECK_MS, Math.ceil(headersTimeoutMs / 4))),
+    requestTimeout: 0, // bodies may stream for long; upstream timeouts bound the exchange
+    maxHeaderSize: 32 * 1024,
+    shouldUpgradeCallback: isWebSocketUpgrade, // Node >= 24.9; older ones tunnel every upgrade
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3) and
+    // veer forwards none: Node skips its readable life cycle ('end', 'close': ticks and
+    // events on every GET). Node >= 24.12; older ones ignore it.
+    optimizeEmptyRequests: true,
   };
 
   const tls = options.tls ?? null;
@@ -232,25 +232,24 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         }
       : onRequest;
   const server = createServer(serverOptions, onPlainRequest);
-  // The TLS listener serves exactly what the plain one does; SNI picks the certificate per handshake.
-  const tlsServer =
-    tls === null
-      ? null
-      : createHttpsServer(
-          {
-            ...serverOptions,
-            ...tls.certificates.defaultPair,
-            SNICallback: (servername, done) => done(null, tls.certificates.contextFor(servername)),
-            ALPNProtocols: ['http/1.1'],
-          },
-          onRequest,
-        );
-  if (tlsServer !== null) {
+  const tlsServer = tls === null ? null : createTlsServer(tls.certificates);
+  /** The TLS listener serves exactly what the plain one does; SNI picks the certificate per handshake. */
+  function createTlsServer(certificates: CertificateStore): HttpsServer {
+    const listener = createHttpsServer(
+      {
+        ...serverOptions,
+        ...certificates.defaultPair,
+        SNICallback: (servername, done) => done(null, certificates.contextFor(servername)),
+        ALPNProtocols: ['http/1.1'],
+      },
+      onRequest,
+    );
     // A renewed default certificate reaches clients without SNI too.
-    tls!.certificates.onChange(() => {
-      const pair = tls!.certificates.defaultPair;
-      if (pair !== null) tlsServer.setSecureContext({ ...pair });
+    certificates.onChange(() => {
+      const pair = certificates.defaultPair;
+      if (pair !== null) listener.setSecureContext({ ...pair });
     });
+    return listener;
   }
 
   const servers = tlsServer === null ? [server] : [server, tlsServer];

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { admin, until } from '../helpers/admin.ts';
 import { freePort, startTwoUpstreams, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { serviceConfig, spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
+import { serveInChild, serviceConfig, spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
 
 /** One request on a fresh connection (so the primary hands each to the next worker in turn). */
@@ -50,20 +50,7 @@ function logsOf(veer: VeerProcess, msg: string): Record<string, unknown>[] {
 
 async function start(t: Test, yaml: string): Promise<{ veer: VeerProcess; url: string; adminUrl: string; workerPids: number[]; configPath: string }> {
   const configPath = writeConfig(yaml);
-  const veer = spawnVeer(['serve', '--config', configPath]);
-  const workerPids: number[] = [];
-  t.teardown(() => {
-    // By pid: the primary and each worker it ever started (a replacement included).
-    for (const pid of [veer.pid, ...workerPids]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-  for (let i = 0; i < 2; i++) workerPids.push(Number((await veer.waitForLog('worker started')).workerPid));
-  const serving = await veer.waitForLog('veer is serving');
+  const { veer, serving, workerPids } = await serveInChild(t, configPath, { workers: 2 });
   return { veer, url: `http://${String(serving.listen)}`, adminUrl: `http://${String(serving.admin)}`, workerPids, configPath };
 }
 

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { AccessLog } from '../../src/dataplane/access-log.ts';
 import { formatRequest, rawRequest, RawHttpConnection, waitFor, type TestScope } from '../helpers/http.ts';
 import { freePort, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
+import { serveInChild, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 
 type Line = Record<string, unknown>;
 
@@ -62,12 +62,7 @@ ${service('app', '/', opts.app)}${service('down', '/down', opts.down)}${service(
 /** Starts `veer serve` on `yaml` (stopped when the test ends) and returns it with its data-plane port. */
 async function serve(t: TestScope, yaml: string): Promise<{ veer: VeerProcess; port: number; configPath: string }> {
   const configPath = writeConfig(yaml);
-  const veer = spawnVeer(['serve', '--config', configPath]);
-  t.teardown(async () => {
-    veer.child.kill('SIGTERM');
-    await veer.exited;
-  });
-  const serving = await veer.waitForLog('veer is serving');
+  const { veer, serving } = await serveInChild(t, configPath);
   const listen = String(serving.listen);
   return { veer, port: Number(listen.slice(listen.lastIndexOf(':') + 1)), configPath };
 }
@@ -329,12 +324,8 @@ services:
     versions: [{ name: v1, upstream: "${flaky.url}" }]
     resilience: { retries: { attempts: 1 } }
 `);
-  const veer = spawnVeer(['serve', '--config', configPath]);
-  t.teardown(async () => {
-    veer.child.kill('SIGTERM');
-    await veer.exited;
-  });
-  const listen = String((await veer.waitForLog('veer is serving')).listen);
+  const { veer, serving } = await serveInChild(t, configPath);
+  const listen = String(serving.listen);
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   const first = await rawRequest(port, formatRequest('GET', '/x', [['Host', 'canary.test'], ['Connection', 'close']]));
   t.equal(first.status, 200);

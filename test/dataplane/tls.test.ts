@@ -14,7 +14,7 @@ import { CertificateStore, openCertificateStore } from '../../src/dataplane/inde
 import { admin, until } from '../helpers/admin.ts';
 import { makePki, makeServerCert, opensslMissing, type TestPki } from '../helpers/certs.ts';
 import { runCli } from '../helpers/cli.ts';
-import { spawnVeer, writeConfig } from '../helpers/veer.ts';
+import { serveInChild, writeConfig } from '../helpers/veer.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
 
 const skip = opensslMissing();
@@ -121,12 +121,7 @@ services:
   - name: svc
     versions: [{ name: v1, upstream: "${upstream.url}" }]
 `);
-  const veer = spawnVeer(['serve', '--config', configPath]);
-  t.teardown(async () => {
-    veer.child.kill('SIGTERM');
-    await veer.exited;
-  });
-  const serving = await veer.waitForLog('veer is serving');
+  const { veer, serving } = await serveInChild(t, configPath);
   const tlsPort = Number(String(serving.tls).split(':').at(-1));
   const adminUrl = `http://${String(serving.admin)}`;
 
@@ -198,12 +193,7 @@ services:
   - name: svc
     versions: [{ name: v1, upstream: "${upstream.url}" }]
 `);
-  const veer = spawnVeer(['serve', '--config', configPath]);
-  t.teardown(async () => {
-    veer.child.kill('SIGTERM');
-    await veer.exited;
-  });
-  const serving = await veer.waitForLog('veer is serving');
+  const { serving } = await serveInChild(t, configPath);
   const res = await request(`http://${String(serving.listen)}/cart?item=42`, { headers: { host: 'shop.test:8080' } });
   t.equal(res.statusCode, 308);
   t.equal(res.headers.location, 'https://shop.test/cart?item=42', 'same host (no port) and path with its query');
@@ -223,19 +213,7 @@ services:
   - name: svc
     versions: [{ name: v1, upstream: "${upstream.url}" }]
 `);
-  const veer = spawnVeer(['serve', '--config', configPath]);
-  const pids: number[] = [];
-  t.teardown(() => {
-    for (const pid of [veer.pid, ...pids]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  });
-  for (let i = 0; i < 2; i++) pids.push(Number((await veer.waitForLog('worker started')).workerPid));
-  const serving = await veer.waitForLog('veer is serving');
+  const { serving } = await serveInChild(t, configPath, { workers: 2 });
   const tlsPort = Number(String(serving.tls).split(':').at(-1));
   // Fresh connections: the primary hands them to the workers in turn.
   for (let i = 0; i < 4; i++) {

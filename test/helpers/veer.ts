@@ -166,3 +166,36 @@ export async function runVeerIn(t: { teardown(fn: () => unknown): void }, yaml: 
   t.teardown(() => veer.stop());
   return veer;
 }
+
+/**
+ * `veer serve --config FILE` as a child process, stopped when `t` ends:
+ * SIGTERM and its exit, or with `workers`, SIGKILL by pid of the primary and
+ * of every worker in `workerPids` (a test adds replacements it sees).
+ * Resolves once it serves, with its "veer is serving" record.
+ */
+export async function serveInChild(
+  t: { teardown(fn: () => unknown): void },
+  configPath: string,
+  options: { workers?: number; env?: NodeJS.ProcessEnv; bin?: string } = {},
+): Promise<{ veer: VeerProcess; serving: Record<string, unknown>; workerPids: number[] }> {
+  const veer = spawnVeer(['serve', '--config', configPath], options.env, options.bin);
+  const workerPids: number[] = [];
+  if (options.workers === undefined) {
+    t.teardown(async () => {
+      veer.child.kill('SIGTERM');
+      await veer.exited;
+    });
+  } else {
+    t.teardown(() => {
+      for (const pid of [veer.pid, ...workerPids]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+    for (let i = 0; i < options.workers; i++) workerPids.push(Number((await veer.waitForLog('worker started')).workerPid));
+  }
+  return { veer, serving: await veer.waitForLog('veer is serving'), workerPids };
+}

@@ -13,7 +13,7 @@ import t from 'tap';
 import { parseConfigText, type ConfigLoadResult } from '../../src/config/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
-import { ROOT, serviceConfig, spawnVeer, writeConfig } from '../helpers/veer.ts';
+import { ROOT, serveInChild, serviceConfig, writeConfig } from '../helpers/veer.ts';
 
 const image = mkdtempSync(join(tmpdir(), 'veer-build-'));
 t.teardown(() => rmSync(image, { recursive: true, force: true }));
@@ -76,12 +76,7 @@ t.test('the compiled binary serves, from dist/', async (t) => {
   const upstream = await startUpstream('v1');
   t.teardown(() => upstream.close());
   const file = writeConfig(serviceConfig({ versions: { v1: upstream.url } }).replace('log: { level: silent }', 'log: { level: info }'));
-  const veer = spawnVeer(['serve', '--config', file], COMPILED, compiledBin);
-  t.teardown(() => {
-    veer.child.kill('SIGTERM');
-    return veer.exited;
-  });
-  const ready = await veer.waitForLog('veer is serving');
+  const { veer, serving: ready } = await serveInChild(t, file, { env: COMPILED, bin: compiledBin });
   const res = await fetch(`http://${String(ready.listen)}/`);
   t.equal(res.status, 200);
   t.equal(res.headers.get('x-upstream'), 'v1');
