@@ -100,6 +100,8 @@ export interface Veer {
   readonly config: () => Config;
   readonly dataAddress: { host: string; port: number };
   readonly adminAddress: { host: string; port: number };
+  /** The TLS listener's address (null without `tls`). */
+  readonly tlsAddress: { readonly host: string; readonly port: number } | null;
   readonly state: TablePublisher;
   readonly reloader: ConfigReloader;
   /** The in-process data plane; idle (never listening) when `StartOptions.dataPlane` serves instead. */
@@ -243,7 +245,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     observer: metrics.recorder,
     accessLog: config.log.access ? 1 : null,
     configDir: dirname(configPath),
-    tls: certificates === null ? null : { certificates, redirectHttp: config.tls!.redirectHttp },
+    tls: certificates === null ? null : { certificates, redirectHttp: config.tls!.redirectHttp, http2: config.tls!.http2 },
   });
   metrics.readEndpointsFrom(() => dataPlane.upstreams.endpointStates(state.table));
   const host = options.dataPlane?.({ state, metrics, log }) ?? null;
@@ -327,6 +329,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     config: () => config,
     dataAddress,
     adminAddress,
+    tlsAddress,
     state,
     reloader,
     dataPlane,

@@ -85,7 +85,7 @@ export function runWorker(): void {
       observer: metrics.recorder,
       accessLog: tables.table.config.log.access ? 1 : null,
       configDir,
-      tls: certificates === null ? null : { certificates, redirectHttp: tlsConfig!.redirectHttp },
+      tls: certificates === null ? null : { certificates, redirectHttp: tlsConfig!.redirectHttp, http2: tlsConfig!.http2 },
     });
     const upstreams = dataPlane.upstreams;
     metrics.readEndpointsFrom(() => upstreams.endpointStates(tables.table));

@@ -5,6 +5,8 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { CertificateStore } from './certificates.ts';
+import { createHttp2Front, type Http2Front } from './http2.ts';
+import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
@@ -45,7 +47,7 @@ export interface DataPlaneOptions {
   /** The folder relative file paths of the config are read from (upstream TLS files); default: the working directory. */
   readonly configDir?: string;
   /** The TLS listener (`tls:`): its certificates, and whether plain HTTP is redirected to it. */
-  readonly tls?: { readonly certificates: CertificateStore; readonly redirectHttp: boolean } | null;
+  readonly tls?: { readonly certificates: CertificateStore; readonly redirectHttp: boolean; readonly http2?: boolean } | null;
 }
 
 /** A running data plane. */
@@ -232,18 +234,31 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         }
       : onRequest;
   const server = createServer(serverOptions, onPlainRequest);
-  const tlsServer = tls === null ? null : createTlsServer(tls.certificates);
-  /** The TLS listener serves exactly what the plain one does; SNI picks the certificate per handshake. */
-  function createTlsServer(certificates: CertificateStore): HttpsServer {
+  const h2 = tls === null || tls.http2 === false ? null : createHttp2Front(onRequest, { idleTimeoutMs: serverOptions.keepAliveTimeout, maxHeaderSize: serverOptions.maxHeaderSize });
+  const tlsServer = tls === null ? null : createTlsServer(tls.certificates, h2);
+  /**
+   * The TLS listener serves exactly what the plain one does; SNI picks the certificate per
+   * handshake, and ALPN the protocol: h2 connections go to the HTTP/2 front, the rest to the
+   * https server's own HTTP/1.1 parser.
+   */
+  function createTlsServer(certificates: CertificateStore, h2: Http2Front | null): HttpsServer {
     const listener = createHttpsServer(
       {
         ...serverOptions,
         ...certificates.defaultPair,
         SNICallback: (servername, done) => done(null, certificates.contextFor(servername)),
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: h2 === null ? ['http/1.1'] : ['h2', 'http/1.1'],
       },
       onRequest,
     );
+    if (h2 !== null) {
+      const [http1] = listener.listeners('secureConnection') as ((this: HttpsServer, socket: TLSSocket) => void)[];
+      listener.removeAllListeners('secureConnection');
+      listener.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol === 'h2') h2.accept(socket);
+        else http1!.call(listener, socket);
+      });
+    }
     // A renewed default certificate reaches clients without SNI too.
     certificates.onChange(() => {
       const pair = certificates.defaultPair;
@@ -342,6 +357,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       draining = true;
       const closed = Promise.all(servers.map((listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve()))));
       for (const listener of servers) listener.closeIdleConnections();
+      // GOAWAY: HTTP/2 clients finish their streams and open new connections elsewhere.
+      h2?.closeSessions();
       // Connections become idle as their last response ends; close them as they do.
       const sweep = setInterval(() => {
         for (const listener of servers) listener.closeIdleConnections();
@@ -357,6 +374,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         forced = inFlight + tunnels.size;
         for (const socket of tunnels) socket.destroy();
         for (const listener of servers) listener.closeAllConnections();
+        h2?.destroySessions();
         await closed;
       }
       clearInterval(retiring);

@@ -11,7 +11,13 @@
 // An exchange links itself in when it starts and out when it ends; when the
 // socket closes, every exchange still linked is told its client is gone.
 
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/**
+ * What a request arrived on: its TCP (or TLS) connection, or for HTTP/2 its
+ * stream (a client resetting it is that request's client going away).
+ */
+export type ClientConnection = Duplex;
 
 /** What the watcher needs from an exchange: its links, and what to do when the client is gone. */
 export interface WatchedExchange {
@@ -36,7 +42,7 @@ export class ConnectionExchanges {
  * when none is): an error answer to a later, malformed request must come
  * after the responses the connection already owes, in order.
  */
-export function whenExchangesEnd(socket: Socket, then: () => void): void {
+export function whenExchangesEnd(socket: ClientConnection, then: () => void): void {
   const list = byConnection.get(socket);
   if (list === undefined || list.head === null || !allRequestsComplete(list)) {
     // Nothing owed, or a request whose body broke off: it can never be answered, so no waiting.
@@ -51,9 +57,9 @@ function allRequestsComplete(list: ConnectionExchanges): boolean {
   return true;
 }
 
-const byConnection = new WeakMap<Socket, ConnectionExchanges>();
+const byConnection = new WeakMap<ClientConnection, ConnectionExchanges>();
 
-function onConnectionClose(this: Socket): void {
+function onConnectionClose(this: ClientConnection): void {
   const list = byConnection.get(this);
   if (list === undefined) return;
   byConnection.delete(this);
@@ -68,7 +74,7 @@ function onConnectionClose(this: Socket): void {
 }
 
 /** Links `exchange` to its client connection; a connection already closed tells it at once. */
-export function watchClientConnection(socket: Socket, exchange: WatchedExchange): void {
+export function watchClientConnection(socket: ClientConnection, exchange: WatchedExchange): void {
   if (socket.destroyed) {
     exchange.clientGone();
     return;

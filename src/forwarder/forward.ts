@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 
 type DispatchController = Dispatcher.DispatchController;
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
@@ -93,8 +94,9 @@ function hasNoBody(status: number, method: string | undefined): boolean {
   return status === 204 || status === 304 || (status >= 100 && status < 200) || method === 'HEAD';
 }
 
-/** True when the request has a body to stream (RFC 9112 6.3). */
+/** True when the request has a body to stream (RFC 9112 6.3; an HTTP/2 request has one unless its HEADERS ended the stream). */
 function hasBody(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
@@ -117,6 +119,19 @@ export function sendError(res: ServerResponse, status: number, code: HttpErrorCo
 // one write, instead of queueing the head and writev-ing both. Node writes
 // strings up to 16 KiB from a stack buffer, head included.
 const SINGLE_WRITE_MAX_BODY = 8 * 1024;
+
+/** Adds the upstream's trailers to an HTTP/2 response, connection-specific fields left out. */
+function relayTrailers(res: ServerResponse, trailers: IncomingHttpHeaders): void {
+  let kept: Record<string, string | string[]> | null = null;
+  for (const name in trailers) {
+    const value = trailers[name];
+    if (value === undefined || name.charCodeAt(0) === 0x3a || HOP_BY_HOP_TRAILERS.has(name)) continue;
+    (kept ??= {})[name] = value;
+  }
+  if (kept !== null) res.addTrailers(kept);
+}
+
+const HOP_BY_HOP_TRAILERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
 /** The Content-Length of a response as a number of bytes, or -1 when absent or not a plain number. */
 function bodyLengthOf(headers: IncomingHttpHeaders): number {
@@ -186,7 +201,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     this.upstreams = resilience === null ? null : upstreams;
     this.guard = resilience === null ? null : upstreams!.guardOf(version);
     observer?.onExchangeStart?.(version, this);
-    watchClientConnection(req.socket, this);
+    // An HTTP/2 request's own stream: `req.socket` stands for the whole connection there.
+    watchClientConnection(req.httpVersionMajor === 2 ? (req as unknown as Http2ServerRequest).stream : req.socket, this);
   }
 
   /**
@@ -259,7 +275,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.target.name : null;
     this.bodyLeft = bodyLengthOf(headers);
-    res.writeHead(statusCode, statusMessage || undefined, buildClientHeaders(headers, expose));
+    // HTTP/2 has no reason phrase (RFC 9113 8.3.2); Node warns when given one.
+    res.writeHead(statusCode, this.req.httpVersionMajor === 2 ? undefined : statusMessage || undefined, buildClientHeaders(headers, expose));
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
@@ -284,9 +301,13 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: DispatchController, trailers: IncomingHttpHeaders | null): void {
     if (this.finished || this.status === 0) return;
-    if (!this.ended) this.res.end();
+    if (!this.ended) {
+      // Trailers (gRPC's grpc-status) reach an HTTP/2 client; HTTP/1.1 responses are relayed without them.
+      if (trailers !== null && this.req.httpVersionMajor === 2) relayTrailers(this.res, trailers);
+      this.res.end();
+    }
     this.finish(this.status, null);
   }
 
@@ -362,7 +383,7 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
       {
         path: this.req.url ?? '/',
         method: this.req.method ?? 'GET',
-        headers: buildUpstreamHeaders(this.req, this.target.name, 'http'),
+        headers: buildUpstreamHeaders(this.req, this.target.name),
         body: hasBody(this.req) ? this.req : null,
         headersTimeout: this.resilience!.retries?.perTryTimeoutMs ?? timeouts.responseMs,
         bodyTimeout: timeouts.responseMs,
@@ -468,7 +489,7 @@ export function forwardRequest(
     {
       path: req.url ?? '/',
       method: req.method ?? 'GET',
-      headers: buildUpstreamHeaders(req, version.name, 'http'),
+      headers: buildUpstreamHeaders(req, version.name),
       body: hasBody(req) ? req : null,
       headersTimeout: timeouts.responseMs,
       bodyTimeout: timeouts.responseMs,

@@ -4,6 +4,7 @@
 // chosen version announced both ways.
 
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 
 /** The header naming the chosen version, to the upstream and back to the client. */
 export const VERSION_HEADER = 'x-veer-version';
@@ -67,12 +68,18 @@ function clientAddress(req: IncomingMessage): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/** What veer was reached over: `https` on the TLS listener (HTTP/1.1 or HTTP/2), else `http`. */
+function protoOf(req: IncomingMessage): string {
+  return (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
+}
+
 /**
  * Headers for the upstream request, as a flat [name, value, ...] list that
  * keeps the client's order and case. For WebSocket requests the dispatcher
  * adds Connection/Upgrade itself.
  */
-export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, proto: string): string[] {
+export function buildUpstreamHeaders(req: IncomingMessage, versionName: string): string[] {
+  if (req.httpVersionMajor === 2) return buildFromHttp2(req, versionName);
   const raw = req.rawHeaders;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
@@ -88,18 +95,41 @@ export function buildUpstreamHeaders(req: IncomingMessage, versionName: string, 
     if (listed !== null && listed.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
+  appendForwarding(out, req, versionName);
+  return out;
+}
+
+/** x-forwarded-*, and the version, after the client's own headers. */
+function appendForwarding(out: string[], req: IncomingMessage, versionName: string): void {
   const prior = req.headers['x-forwarded-for'];
   const address = clientAddress(req);
-  out.push(
-    'x-forwarded-for',
-    prior ? `${prior}, ${address}` : address,
-    'x-forwarded-proto',
-    proto,
-    VERSION_HEADER,
-    versionName,
-  );
+  out.push('x-forwarded-for', prior ? `${prior}, ${address}` : address, 'x-forwarded-proto', protoOf(req), VERSION_HEADER, versionName);
   const host = req.headers.host;
   if (host !== undefined) out.push('x-forwarded-host', host);
+}
+
+const COLON = 0x3a;
+
+/**
+ * The upstream headers of an HTTP/2 request (names already lowercase, cookies
+ * already joined): pseudo-headers become Host (`:authority`, which the data
+ * plane copied into `host`) and the request line; connection-specific fields
+ * cannot arrive (RFC 9113 8.2.2: the HTTP/2 layer refuses such a stream), and
+ * `te: trailers`, the one TE HTTP/2 allows, is passed on: veer relays
+ * trailers, and gRPC servers expect it.
+ */
+function buildFromHttp2(req: IncomingMessage, versionName: string): string[] {
+  const headers = req.headers;
+  const out: string[] = [];
+  for (const name in headers) {
+    if (name.charCodeAt(0) === COLON || hasUnderscore(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (DROPPED_REQUEST_HEADERS.has(name) && !(name === 'te' && value === 'trailers')) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  appendForwarding(out, req, versionName);
   return out;
 }
 

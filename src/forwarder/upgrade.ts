@@ -143,7 +143,7 @@ export function forwardUpgrade(upstreams: UpstreamRegistry, req: IncomingMessage
     {
       path: req.url ?? '/',
       method: 'GET',
-      headers: buildUpstreamHeaders(req, version.name, 'http'),
+      headers: buildUpstreamHeaders(req, version.name),
       upgrade: upgradeProtocol,
       headersTimeout: version.service.timeouts.responseMs,
     },

@@ -1,0 +1,92 @@
+// HTTP/2 to clients. The TLS listener offers h2 and http/1.1 by ALPN; a
+// connection that picked h2 is handed to a node:http2 server that never
+// listens itself, and each of its streams becomes a request served by the
+// same handler as HTTP/1.1 (Node's compatibility request and response), so
+// routing, sticky keys, rules, metrics and the access log are one code path.
+//
+//   TLS handshake ──alpn h2──────> Http2Front.accept ─> session ─> stream ─> onRequest
+//                 └─alpn http/1.1─> the https server's own HTTP/1.1 parser ──> onRequest
+//
+// What HTTP/2 changes for a request: the host is `:authority` (copied into
+// `host`, which routing reads); connection-specific headers, a TE other than
+// `trailers` and malformed pseudo-headers never get here (nghttp2 resets the
+// stream, RFC 9113 8.2.2 and 8.3); a stream the client resets closes its
+// request's "socket", which the forwarder already watches (499, upstream
+// request aborted).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { sendError } from '../forwarder/index.ts';
+
+/** Serves HTTP/2 connections that a listener accepted. */
+export interface Http2Front {
+  /** Takes over a connection that negotiated h2. */
+  accept(socket: Duplex): void;
+  /** HTTP/2 connections open now. */
+  readonly sessions: number;
+  /** Sends GOAWAY on every connection: streams running finish, no new ones start, then the connection closes. */
+  closeSessions(): void;
+  /** Closes every connection at once. */
+  destroySessions(): void;
+}
+
+export interface Http2FrontOptions {
+  /** How long a connection with no frames stays open (as the HTTP/1.1 keep-alive timeout). */
+  readonly idleTimeoutMs: number;
+  /** The most bytes of header fields a request may carry. */
+  readonly maxHeaderSize: number;
+}
+
+/** Streams one client connection may run at once: nginx's http2_max_concurrent_streams. */
+const MAX_CONCURRENT_STREAMS = 128;
+
+/** Creates the HTTP/2 front; `onRequest` serves each stream as a request. */
+export function createHttp2Front(onRequest: (req: IncomingMessage, res: ServerResponse) => void, options: Http2FrontOptions): Http2Front {
+  const sessions = new Set<ServerHttp2Session>();
+  const server = createServer({
+    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: options.maxHeaderSize },
+    maxSessionInvalidFrames: 100,
+  });
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    // A broken connection is the client's business: its streams see 'close' (499) and nothing else is owed.
+    session.on('error', () => session.destroy());
+    session.setTimeout(options.idleTimeoutMs, () => session.close());
+  });
+  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    const request = req as unknown as IncomingMessage;
+    const response = res as unknown as ServerResponse;
+    const headers = req.headers;
+    const authority = headers[':authority'];
+    if (authority !== undefined) {
+      // RFC 9113 8.3.1: a Host naming something else than :authority makes the request malformed.
+      const host = headers.host;
+      if (host !== undefined && host !== authority) {
+        sendError(response, 400, 'bad_request', 'the Host header and :authority differ (RFC 9113 8.3.1)');
+        return;
+      }
+      headers.host = authority;
+    }
+    if (req.method === 'CONNECT') {
+      sendError(response, 405, 'bad_request', 'CONNECT is not supported');
+      return;
+    }
+    onRequest(request, response);
+  });
+  return {
+    accept(socket) {
+      server.emit('connection', socket);
+    },
+    get sessions() {
+      return sessions.size;
+    },
+    closeSessions() {
+      for (const session of sessions) session.close();
+    },
+    destroySessions() {
+      for (const session of sessions) session.destroy(undefined, constants.NGHTTP2_NO_ERROR);
+    },
+  };
+}
