@@ -1,11 +1,13 @@
 // deploy/kubernetes, checked offline: how the rendered objects fit together -
 // security contexts, probes and ports against veer.yaml, draining inside the
 // grace period, the admin token Secret, Services, PDB, ServiceMonitor, the
-// example app's upstream URLs and the etcd overlay. Rendering, schemas and
-// `veer validate` are kubernetes-render.test.ts.
+// example app's upstream URLs, the etcd overlay and the TLS overlay (Secrets
+// mounted whole where `tls.certificates` looks, the https port end to end).
+// Rendering, schemas and `veer validate` are kubernetes-render.test.ts.
 
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -13,8 +15,16 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { parseDuration, parseListenAddress } from '../../src/config/index.ts';
-import { containerPortFor, containersOf, find, podSpecOf, renders, selects, serviceForUrl, veerConfigOf, workloadsSelected, type Manifest } from '../helpers/kubernetes.ts';
+import { containerPortFor, containersOf, find, keyOf, podSpecOf, selects, serviceForUrl, veerConfigOf, workloadsSelected, type Manifest, type VeerConfig } from '../helpers/kubernetes.ts';
 import { ROOT } from '../helpers/veer.ts';
+import { allRenders as renders } from './kubernetes-overlays.ts';
+
+/** `tls` of veer's config, which the helper's VeerConfig leaves out. */
+interface TlsPart {
+  tls?: { listen?: string; certificates: ({ dir: string } | { cert: string; key: string })[]; redirectHttp?: boolean };
+}
+/** The TLS listener's port (tls.listen, default 0.0.0.0:8443), or null without `tls`. */
+const tlsPortOf = (config: VeerConfig & TlsPart) => (config.tls ? parseListenAddress(config.tls.listen ?? '0.0.0.0:8443')!.port : null);
 
 t.test('the veer Deployment runs non-root on a read-only root filesystem', async (t) => {
   for (const [name, objects] of renders) {
@@ -83,10 +93,11 @@ t.test('the Services reach the veer pods on the right ports', async (t) => {
     const admin = find<IService>(objects, 'Service', 'veer-admin');
     t.equal(traffic.spec?.type, 'LoadBalancer', `${name}: traffic through a LoadBalancer`);
     t.equal(admin.spec?.type ?? 'ClusterIP', 'ClusterIP', `${name}: admin inside the cluster only`);
-    for (const [service, want] of [[traffic, parseListenAddress(config.listen)!.port], [admin, parseListenAddress(config.admin.listen)!.port]] as const) {
+    const dataPorts = [parseListenAddress(config.listen)!.port, tlsPortOf(config)].filter((p) => p !== null);
+    for (const [service, want] of [[traffic, dataPorts], [admin, [parseListenAddress(config.admin.listen)!.port]]] as const) {
       const workloads = workloadsSelected(objects, service.metadata?.namespace, service.spec?.selector);
       t.same(workloads.map((w) => w.metadata?.name), ['veer'], `${name}: Service ${service.metadata?.name} selects the veer pods and nothing else`);
-      t.same(service.spec?.ports?.map((p) => containerPortFor(workloads[0]!, p.targetPort)), [want], `${name}: Service ${service.metadata?.name} reaches port ${want}`);
+      t.same(service.spec?.ports?.map((p) => containerPortFor(workloads[0]!, p.targetPort)).sort(), [...want].sort(), `${name}: Service ${service.metadata?.name} reaches ports ${want.join(', ')}`);
     }
     // Every Service in the render reaches some pod, on a port that exists.
     for (const svc of objects.filter((o) => o.kind === 'Service') as unknown as IService[]) {
@@ -123,7 +134,7 @@ t.test('the ServiceMonitor scrapes /metrics on the admin port', async (t) => {
 });
 
 t.test('every upstream in the config is a Service of the example app', async (t) => {
-  for (const name of ['root', 'etcd'] as const) {
+  for (const name of ['root', 'etcd', 'tls'] as const) {
     const objects = renders.get(name)!;
     const { config, deployment } = veerConfigOf(objects);
     const seen = new Set<string>();
@@ -159,6 +170,58 @@ t.test('the etcd overlay shares state through the etcd it deploys', async (t) =>
     t.equal((etcd as IStatefulSet | undefined)?.spec?.serviceName, target?.service.metadata?.name, 'the StatefulSet\'s governing Service');
   }
   t.ok(config.state.etcd?.endpoints.length, 'endpoints are set');
+});
+
+t.test('only the TLS overlay serves HTTPS, and it changes only the config, the Deployment and the Service', async (t) => {
+  for (const [name, objects] of renders) {
+    const { container, config } = veerConfigOf(objects);
+    t.equal((config as TlsPart).tls !== undefined, name === 'tls', `${name}: ${name === 'tls' ? 'tls' : 'no tls: plain HTTP, no Secret needed to start'}`);
+    t.equal(container.ports?.some((p) => p.name === 'https'), name === 'tls', `${name}: ${name === 'tls' ? 'a' : 'no'} port https`);
+  }
+  const root = renders.get('root')!;
+  const tls = renders.get('tls')!;
+  t.same({ ...veerConfigOf(tls).config, tls: null }, { ...veerConfigOf(root).config, tls: null }, 'the configs differ only in tls');
+  const changed = tls.filter((o) => !root.some((r) => isDeepStrictEqual(r, o))).map(keyOf);
+  t.same(changed, ['ConfigMap/veer/veer-config', 'Deployment/veer/veer', 'Service/veer/veer'], 'every other object is the quick start\'s');
+});
+
+t.test('TLS Secrets are mounted whole, one folder each, where tls.certificates looks', async (t) => {
+  for (const [name, objects] of renders) {
+    const { pod, container, config } = veerConfigOf(objects);
+    const dirs = ((config as TlsPart).tls?.certificates ?? []).flatMap((c) => ('dir' in c ? [c.dir] : []));
+    if ((config as TlsPart).tls) t.ok(dirs.length > 0, `${name}: tls.certificates reads a folder of Secrets`);
+    for (const dir of dirs) {
+      const under = (container.volumeMounts ?? []).filter((m) => m.mountPath === dir || m.mountPath.startsWith(`${dir}/`));
+      t.ok(under.length > 0, `${name}: a Secret is mounted under ${dir}`);
+      for (const mount of under) {
+        const where = `${name}: ${mount.mountPath}`;
+        const secret = pod.volumes?.find((v) => v.name === mount.name)?.secret;
+        t.ok(secret?.secretName, `${where}: a Secret volume`);
+        t.equal(dirname(mount.mountPath), dir, `${where}: one folder below ${dir} (veer reads ${dir}/*/tls.crt)`);
+        t.equal(basename(mount.mountPath), secret?.secretName, `${where}: the folder is named after the Secret`);
+        t.equal(mount.subPath ?? mount.subPathExpr, undefined, `${where}: no subPath, so a renewed Secret reaches the files veer polls`);
+        t.equal(mount.readOnly, true, `${where}: read-only`);
+        t.equal(secret?.items, undefined, `${where}: every key under its own name (tls.crt, tls.key)`);
+        // The kubelet makes Secret files root's, group fsGroup: veer's uid reads tls.key through the group or not at all.
+        const mode = secret?.defaultMode ?? 0o644;
+        const readable = (mode & 0o004) !== 0 || ((mode & 0o040) !== 0 && pod.securityContext?.fsGroup !== undefined);
+        t.ok(readable, `${where}: mode ${mode.toString(8)} lets veer (uid ${pod.securityContext?.runAsUser}) read tls.key`);
+      }
+    }
+  }
+});
+
+t.test('the TLS port: tls.listen is the container port https, which the veer Service\'s 443 reaches', async (t) => {
+  const objects = renders.get('tls')!;
+  const { container, config } = veerConfigOf(objects);
+  const tlsPort = tlsPortOf(config);
+  t.equal(container.ports?.find((p) => p.name === 'https')?.containerPort, tlsPort, `port https is tls.listen (${tlsPort})`);
+  const traffic = find<IService>(objects, 'Service', 'veer');
+  const [veerPods] = workloadsSelected(objects, traffic.metadata?.namespace, traffic.spec?.selector);
+  const servicePort = (port: number) => traffic.spec?.ports?.find((p) => p.port === port);
+  t.equal(servicePort(443)?.targetPort, 'https', 'the Service\'s 443 targets port https by name');
+  t.equal(veerPods && containerPortFor(veerPods, servicePort(443)?.targetPort), tlsPort, '443 reaches the TLS listener');
+  t.equal(veerPods && containerPortFor(veerPods, servicePort(80)?.targetPort), parseListenAddress(config.listen)!.port, '80 still reaches the plain listener');
 });
 
 t.test('every pod runs non-root, read-only, from a pinned image', async (t) => {
