@@ -71,11 +71,13 @@ export class AccessLog {
     const failedOverTo = exchange.failedOverTo;
     // Safety nets used: the common case (none) reuses one constant string.
     const nets = failedOverTo === null && exchange.retries === 0 ? NO_NETS : `"failover":${failedOverTo === null ? 'null' : quoted(failedOverTo.name)},"retries":${exchange.retries}`;
+    // A gRPC call's outcome is its grpc-status (the HTTP status is 200 either way).
+    const grpc = exchange.grpcStatus < 0 ? '' : `,"grpcStatus":${exchange.grpcStatus}`;
     this.#sink.push(
       this.#format(
         exchange.req,
         exchange.status,
-        `${versionFields},${nets}`,
+        `${versionFields},${nets}${grpc}`,
         upstreamField,
         failure === null ? 'null' : `"${failure.code}"`,
         exchange.startedAt,

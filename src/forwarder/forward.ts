@@ -18,6 +18,7 @@ import type { CompiledResilience, CompiledVersion } from '../table/index.ts';
 import { NO_ENDPOINT, type Endpoint, type EndpointSet } from './endpoints.ts';
 import { buildClientHeaders, buildUpstreamHeaders, VERSION_HEADER } from './headers.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
+import { grpcStatusForHttp, GrpcStatus, isGrpcRequest, NO_GRPC_STATUS, parseGrpcTimeout, readGrpcStatus, sendGrpcError } from './grpc.ts';
 import type { UpstreamRegistry } from './upstream-registry.ts';
 import type { VersionGuard } from './version-guard.ts';
 import { unwatchClientConnection, watchClientConnection, type ConnectionExchanges, type WatchedExchange } from './client-connections.ts';
@@ -47,6 +48,8 @@ export interface FinishedExchange {
   readonly bytesIn: number;
   /** Response body bytes handed to the client (upstream body, or veer's error body); a client that went away may not have read them all. */
   readonly bytesOut: number;
+  /** The call's grpc-status for a gRPC request (the upstream's, or veer's own error); NO_GRPC_STATUS (-1) otherwise. */
+  readonly grpcStatus: number;
 }
 
 /** An exchange as observers see it when it starts. */
@@ -101,10 +104,19 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Writes a JSON error response unless the head has already gone out; returns the body's length in bytes (0 when none went out). */
+/**
+ * Writes a JSON error response unless the head has already gone out; returns
+ * the body's length in bytes (0 when none went out). A gRPC request gets the
+ * error as a gRPC status instead (grpc.ts).
+ */
 export function sendError(res: ServerResponse, status: number, code: HttpErrorCode, message: string): number {
   if (res.headersSent) {
     res.destroy();
+    return 0;
+  }
+  const req = res.req as IncomingMessage | undefined;
+  if (req !== undefined && req.httpVersionMajor === 2 && isGrpcRequest(req)) {
+    sendGrpcError(res, grpcStatusForHttp(status), code, message);
     return 0;
   }
   const body = formatErrorBody(code, message);
@@ -174,6 +186,10 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   ended = false;
   bytesIn = 0;
   bytesOut = 0;
+  /** gRPC over HTTP/2: the outcome is grpc-status, and grpc-timeout is the call's deadline. */
+  readonly grpc: boolean;
+  grpcStatus = NO_GRPC_STATUS;
+  deadline: NodeJS.Timeout | null = null;
   connection: ConnectionExchanges | null = null;
   prevOnConnection: WatchedExchange | null = null;
   nextOnConnection: WatchedExchange | null = null;
@@ -200,6 +216,11 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     this.resilience = resilience;
     this.upstreams = resilience === null ? null : upstreams;
     this.guard = resilience === null ? null : upstreams!.guardOf(version);
+    this.grpc = req.httpVersionMajor === 2 && isGrpcRequest(req);
+    if (this.grpc) {
+      const ms = parseGrpcTimeout(req.headers['grpc-timeout']);
+      if (ms > 0) this.deadline = setTimeout(() => this.deadlineExceeded(), ms);
+    }
     observer?.onExchangeStart?.(version, this);
     // An HTTP/2 request's own stream: `req.socket` stands for the whole connection there.
     watchClientConnection(req.httpVersionMajor === 2 ? (req as unknown as Http2ServerRequest).stream : req.socket, this);
@@ -247,6 +268,25 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     });
   }
 
+  /**
+   * The gRPC deadline passed before the call ended: the upstream request is
+   * aborted and the client told DEADLINE_EXCEEDED, as a trailers-only answer
+   * or, once the upstream's head went out, in the trailers (as Envoy does).
+   */
+  deadlineExceeded(): void {
+    this.deadline = null;
+    if (this.finished || this.ended) return;
+    this.controller?.abort(new ClientClosedError());
+    if (this.status === 0) {
+      this.answerError(504, GRPC_DEADLINE);
+      return;
+    }
+    this.res.addTrailers({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'deadline exceeded (grpc-timeout)' });
+    this.res.end();
+    this.grpcStatus = GrpcStatus.DEADLINE_EXCEEDED;
+    this.finish(this.status, GRPC_DEADLINE);
+  }
+
   clientGone(): void {
     if (this.finished) return;
     this.finish(CLIENT_CLOSED_STATUS, null);
@@ -275,6 +315,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.target.name : null;
     this.bodyLeft = bodyLengthOf(headers);
+    // A trailers-only answer carries the call's status in its head.
+    if (this.grpc) this.grpcStatus = readGrpcStatus(headers);
     // HTTP/2 has no reason phrase (RFC 9113 8.3.2); Node warns when given one.
     res.writeHead(statusCode, this.req.httpVersionMajor === 2 ? undefined : statusMessage || undefined, buildClientHeaders(headers, expose));
   }
@@ -305,7 +347,13 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     if (this.finished || this.status === 0) return;
     if (!this.ended) {
       // Trailers (gRPC's grpc-status) reach an HTTP/2 client; HTTP/1.1 responses are relayed without them.
-      if (trailers !== null && this.req.httpVersionMajor === 2) relayTrailers(this.res, trailers);
+      if (trailers !== null && this.req.httpVersionMajor === 2) {
+        relayTrailers(this.res, trailers);
+        if (this.grpc) {
+          const status = readGrpcStatus(trailers);
+          if (status !== NO_GRPC_STATUS) this.grpcStatus = status;
+        }
+      }
       this.res.end();
     }
     this.finish(this.status, null);
@@ -362,6 +410,12 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     // Which version failed is what an operator watching a canary needs to know.
     if (this.version.service.exposeVersionHeader) this.res.setHeader(VERSION_HEADER, this.target.name);
     this.bytesOut = sendError(this.res, status, failure.code, failure.message);
+    if (this.grpc) {
+      // The client got HTTP 200 and the error as a gRPC status (sendError).
+      this.grpcStatus = grpcStatusForHttp(status);
+      this.finish(200, shed ? null : failure);
+      return;
+    }
     this.finish(status, shed ? null : failure);
   }
 
@@ -432,6 +486,10 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
 
   finish(status: number, failure: UpstreamFailure | null): void {
     this.finished = true;
+    if (this.deadline !== null) {
+      clearTimeout(this.deadline);
+      this.deadline = null;
+    }
     this.status = status;
     // A request that failed over is an error of the version it was meant for, whatever the failover answered.
     this.failure = failure ?? this.failoverCause;
@@ -449,6 +507,12 @@ const NO_LIVE_ENDPOINT: UpstreamFailure = Object.freeze({
   code: 'no_healthy_upstream',
   kind: 'connect',
   message: 'every endpoint of the version is out of rotation, and there is no failover version',
+});
+
+const GRPC_DEADLINE: UpstreamFailure = Object.freeze({
+  code: 'upstream_timeout',
+  kind: 'timeout',
+  message: 'the call passed its gRPC deadline (grpc-timeout) before the upstream answered',
 });
 
 const BODY_TIMEOUT: UpstreamFailure = Object.freeze({

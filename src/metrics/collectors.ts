@@ -96,7 +96,25 @@ export function createRecorderMetrics(recorder: ExchangeRecorder): Metric[] {
     return values;
   });
 
-  return [requests, duration, upstreamErrors, inFlight, retries, failovers];
+  const grpcResponses = defineMetric(
+    METRIC_NAMES.grpcResponses,
+    'gRPC calls by service, version and grpc-status (the HTTP status of a gRPC call is 200 whatever its outcome).',
+    'counter',
+    'sum',
+    () => {
+      const values: Sample[] = [];
+      for (const record of recorder.records()) {
+        const counts = record.grpc;
+        if (counts === null) continue;
+        for (let status = 0; status < counts.length; status++) {
+          if (counts[status]! > 0) values.push({ labels: { ...record.labels, grpc_status: String(status) }, value: counts[status]! });
+        }
+      }
+      return values;
+    },
+  );
+
+  return [requests, duration, upstreamErrors, inFlight, retries, failovers, grpcResponses];
 }
 
 /**

@@ -16,7 +16,7 @@
 // Prometheus text is only produced at scrape time (see collectors.ts).
 
 import type { MeasuredExchange, MeasuredTable, MeasuredVersion } from './measured.ts';
-import { DURATION_BUCKETS, FAILURE_KINDS, METHODS, bucketIndexOf, foldFailureKind, foldMethod, foldStatus } from './names.ts';
+import { DURATION_BUCKETS, FAILURE_KINDS, GRPC_STATUS_COUNT, METHODS, bucketIndexOf, foldFailureKind, foldGrpcStatus, foldMethod, foldStatus } from './names.ts';
 import { summarizeWindow, VersionWindow, type WindowOptions, type WindowStats, type WindowSummary } from './version-window.ts';
 
 /** The labels of one veer_requests_total series and its count. */
@@ -43,6 +43,8 @@ export class VersionRecord {
   retries: Map<string, number> | null = null;
   /** Requests that failed over, by the version that took them; made on the first. */
   failovers: Map<string, number> | null = null;
+  /** gRPC calls by grpc-status (0-16); made on the first gRPC call. */
+  grpc: Float64Array | null = null;
   readonly window: VersionWindow;
 
   constructor(service: string, version: string, window: WindowOptions) {
@@ -137,7 +139,15 @@ export class ExchangeRecorder {
     if (failure !== null) record.failures[foldFailureKind(failure.kind)]! += 1;
     // An end without a start (a record bound after the exchange began) takes nothing away.
     if (record.inFlight > 0) record.inFlight--;
-    record.window.recordBucket(now, bucket, failure !== null || (status >= 500 && status <= 599));
+    const grpcStatus = exchange.grpcStatus;
+    let failed = failure !== null || (status >= 500 && status <= 599);
+    if (grpcStatus >= 0) {
+      const folded = foldGrpcStatus(grpcStatus);
+      (record.grpc ??= new Float64Array(GRPC_STATUS_COUNT))[folded]! += 1;
+      // UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE: the server failed the call, under an HTTP 200.
+      failed ||= folded === 2 || folded === 4 || folded === 13 || folded === 14;
+    }
+    record.window.recordBucket(now, bucket, failed);
     // Only exchanges that used a safety net pay for counting it.
     const reasons = exchange.retryReasons;
     if (reasons !== null) {

@@ -36,6 +36,8 @@ export interface MeasuredExchange {
   readonly retryReasons: readonly string[] | null;
   /** The version that answered instead of `version`; null when it did not fail over. */
   readonly failedOverTo: MeasuredVersion | null;
+  /** The call's grpc-status for a gRPC exchange; negative for any other. */
+  readonly grpcStatus: number;
 }
 
 /** An upstream endpoint of a version, and whether it is in rotation (the forwarder's registry fits). */

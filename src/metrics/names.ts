@@ -13,6 +13,7 @@ export const METRIC_NAMES = {
   configReloads: 'veer_config_reloads_total',
   retries: 'veer_upstream_retries_total',
   failovers: 'veer_failovers_total',
+  grpcResponses: 'veer_grpc_responses_total',
   endpointUp: 'veer_endpoint_up',
   certificateExpiry: 'veer_tls_certificate_expiry_seconds',
   certificateFailures: 'veer_tls_certificate_failures_total',
@@ -32,6 +33,14 @@ export const OTHER_METHOD = METHODS.length - 1;
 
 /** The `kind` label values of veer_upstream_errors_total (the forwarder's UpstreamFailureKind). */
 export const FAILURE_KINDS = ['connect', 'timeout', 'reset', 'protocol', 'other', 'overload'] as const;
+
+/** gRPC's status codes, 0 (OK) to 16 (UNAUTHENTICATED): the `grpc_status` label values; any other is counted as 2 (UNKNOWN), as gRPC clients read it. */
+export const GRPC_STATUS_COUNT = 17;
+
+/** Folds a grpc-status to a label index (0-16). */
+export function foldGrpcStatus(status: number): number {
+  return status >= 0 && status < GRPC_STATUS_COUNT ? status : 2;
+}
 
 /** The `result` label values of veer_config_reloads_total. */
 export const RELOAD_RESULTS = ['success', 'failure'] as const;

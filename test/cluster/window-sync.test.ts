@@ -31,7 +31,7 @@ t.test('deltas conserve every request across reports, even for a slot still fill
   const ship = () => mergeWindowDeltas(primary.metrics.recorder, reporter.collect(), { sentAt: worker.clock.now, slotMs: WINDOW.slotMs }, worker.clock.now + 1000);
   const end = (version: string, status: number, at: number) => {
     worker.clock.now = at;
-    worker.metrics.recorder.onExchangeEnd({ version: versionOf(table, version), status: status, failure: null, startedAt: at - 3, method: 'GET', retryReasons: null, failedOverTo: null });
+    worker.metrics.recorder.onExchangeEnd({ version: versionOf(table, version), status: status, failure: null, startedAt: at - 3, method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
   };
 
   end('v1', 200, 5010);
@@ -68,8 +68,8 @@ t.test('versions the primary does not know are dropped; a slot the ring passed i
   const worker = processAt(workerTable, 1000);
   const primary = processAt(primaryTable, 1000);
   const reporter = new WindowReporter(worker.metrics.recorder, () => worker.clock.now);
-  worker.metrics.recorder.onExchangeEnd({ version: versionOf(workerTable, 'v3'), status: 200, failure: null, startedAt: 990, method: 'GET', retryReasons: null, failedOverTo: null });
-  worker.metrics.recorder.onExchangeEnd({ version: versionOf(workerTable, 'v1'), status: 200, failure: null, startedAt: 990, method: 'GET', retryReasons: null, failedOverTo: null });
+  worker.metrics.recorder.onExchangeEnd({ version: versionOf(workerTable, 'v3'), status: 200, failure: null, startedAt: 990, method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
+  worker.metrics.recorder.onExchangeEnd({ version: versionOf(workerTable, 'v1'), status: 200, failure: null, startedAt: 990, method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
   mergeWindowDeltas(primary.metrics.recorder, reporter.collect(), { sentAt: 1000, slotMs: 250 }, 1000);
   t.equal(primary.metrics.recorder.readWindow('svc', 'v1', 1000)!.requests, 1);
   t.equal(primary.metrics.recorder.readWindow('svc', 'v2', 1000)!.requests, 0);

@@ -35,11 +35,11 @@ t.test('the recorder counts requests, durations, failures and in-flight per vers
   let text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 2, 'two started, none ended');
   now = 1004;
-  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null });
-  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null });
-  r.onExchangeEnd({ version: v1, status: 404, failure: null, startedAt: 1003, method: 'PROPFIND', retryReasons: null, failedOverTo: null });
-  r.onExchangeEnd({ version: v2, status: 502, failure: connectFailure, startedAt: 1000, method: 'POST', retryReasons: null, failedOverTo: null });
-  r.onExchangeEnd({ version: v2, status: 499, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null });
+  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
+  r.onExchangeEnd({ version: v1, status: 200, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
+  r.onExchangeEnd({ version: v1, status: 404, failure: null, startedAt: 1003, method: 'PROPFIND', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
+  r.onExchangeEnd({ version: v2, status: 502, failure: connectFailure, startedAt: 1000, method: 'POST', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
+  r.onExchangeEnd({ version: v2, status: 499, failure: null, startedAt: 1000, method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
 
   text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_in_flight', { version: 'v1' }), 0, 'in-flight never goes negative');
@@ -65,15 +65,34 @@ t.test('the recorder counts requests, durations, failures and in-flight per vers
   t.equal(r.readWindow('shop', 'nope', 60_000), null);
 });
 
+t.test('gRPC calls are counted by grpc-status, and 2, 4, 13, 14 are errors under an HTTP 200', async (t) => {
+  const metrics = createVeerMetrics({ processMetrics: false });
+  const table = fakeTable({ grpc: { v1: 50, v2: 50 } });
+  metrics.observeTable(table);
+  const r = metrics.recorder;
+  const end = (version: string, grpcStatus: number) =>
+    r.onExchangeEnd({ version: versionOf(table, 'grpc', version), status: 200, failure: null, startedAt: performance.now(), method: 'POST', retryReasons: null, failedOverTo: null, grpcStatus });
+  for (const status of [0, 0, 5, 3, 16]) end('v1', status);
+  for (const status of [0, 2, 4, 13, 14, 99]) end('v2', status);
+  const text = parsePromText((await metrics.render()).body);
+  t.equal(sumOf(text, 'veer_grpc_responses_total', { version: 'v1', grpc_status: '0' }), 2);
+  t.equal(sumOf(text, 'veer_grpc_responses_total', { version: 'v1', grpc_status: '5' }), 1);
+  t.equal(sumOf(text, 'veer_grpc_responses_total', { version: 'v2', grpc_status: '2' }), 2, 'a status past 16 is counted as UNKNOWN');
+  t.equal(sumOf(text, 'veer_requests_total', { version: 'v2', code: '200' }), 6, 'code stays the HTTP status');
+  t.equal(r.readWindow('grpc', 'v1', 60_000)!.errors, 0, 'NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED are answers, not errors');
+  t.equal(r.readWindow('grpc', 'v2', 60_000)!.errors, 5, 'UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE (and the folded 99) are');
+  t.equal(samplesOf(text, 'veer_grpc_responses_total', { version: 'v1', grpc_status: '1' }).length, 0, 'no series for a status never seen');
+});
+
 t.test('series follow the config: weights change, removed versions disappear', async (t) => {
   const metrics = createVeerMetrics({ processMetrics: false });
   const first = fakeTable({ shop: { v1: 50, v2: 50 } });
   metrics.observeTable(first);
-  metrics.recorder.onExchangeEnd({ version: versionOf(first, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
+  metrics.recorder.onExchangeEnd({ version: versionOf(first, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
   // A new table (new version objects) with the same names keeps counting into the same series.
   const second = fakeTable({ shop: { v1: 20, v2: 80 } });
   metrics.observeTable(second);
-  metrics.recorder.onExchangeEnd({ version: versionOf(second, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
+  metrics.recorder.onExchangeEnd({ version: versionOf(second, 'shop', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
   let text = parsePromText((await metrics.render()).body);
   t.equal(sumOf(text, 'veer_requests_total', { version: 'v2' }), 2, 'counts survive a publish');
   t.equal(sumOf(text, 'veer_version_weight', { version: 'v2' }), 80);
@@ -121,7 +140,7 @@ t.test('snapshots of several processes aggregate into one exposition (cluster-re
   for (const [i, m] of workers.entries()) {
     const table = fakeTable({ shop: { v1: 70, v2: 30 } });
     m.observeTable(table);
-    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd({ version: versionOf(table, 'shop', 'v1'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
+    for (let n = 0; n <= i; n++) m.recorder.onExchangeEnd({ version: versionOf(table, 'shop', 'v1'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
     m.countReload('success');
   }
   const merged = await renderSnapshots(await Promise.all(workers.map((m) => m.snapshot())));
@@ -150,7 +169,7 @@ t.test('versions without traffic cost no series but their weight, and read as em
   t.match(metrics.recorder.readWindow('quiet', 'v2', 10_000), { requests: 0, errors: 0 }, 'a configured version reads as empty');
   t.equal(metrics.recorder.readWindow('quiet', 'v3', 10_000), null, 'an unknown one as null');
 
-  metrics.recorder.onExchangeEnd({ version: versionOf(table, 'busy', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null });
+  metrics.recorder.onExchangeEnd({ version: versionOf(table, 'busy', 'v2'), status: 200, failure: null, startedAt: performance.now(), method: 'GET', retryReasons: null, failedOverTo: null, grpcStatus: -1 });
   text = parsePromText((await metrics.render()).body);
   t.same(
     [...new Set(samplesOf(text, 'veer_request_duration_seconds_bucket').map((s) => `${s.labels.service}/${s.labels.version}`))],
