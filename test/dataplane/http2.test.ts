@@ -10,6 +10,9 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import t, { type Test } from 'tap';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { until } from '../helpers/admin.ts';
 import { makePki, makeServerCert, opensslMissing, type TestPki } from '../helpers/certs.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
@@ -293,4 +296,29 @@ t.test('draining sends GOAWAY: a running stream finishes, the session closes', {
   t.equal(answer.body, 'done', 'the stream running at the drain finished');
   await stopped;
   t.ok(await until(() => session.closed || session.destroyed, 5000), 'the session closed');
+});
+
+t.test('WebSocket keeps working over HTTP/1.1 on the TLS listener that offers h2', { skip: skip ?? false }, async (t) => {
+  const server = createHttpServer((_req, res) => res.end('plain'));
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${String(data)}`)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  const edge = await startEdge(t, `  - name: ws\n    versions: [{ name: v1, upstream: http://127.0.0.1:${(server.address() as AddressInfo).port} }]`);
+  const ws = new WebSocket(`wss://shop.test:${edge.port}/ws`, { ca: edge.ca, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }] as never, 4) } as never);
+  t.teardown(() => ws.terminate());
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const reply = await new Promise<string>((resolve) => {
+    ws.once('message', (data) => resolve(String(data)));
+    ws.send('hi');
+  });
+  t.equal(reply, 'echo:hi', 'the tunnel through the TLS listener echoes');
 });
