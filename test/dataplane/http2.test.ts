@@ -310,7 +310,7 @@ t.test('WebSocket keeps working over HTTP/1.1 on the TLS listener that offers h2
     server.close();
   });
   const edge = await startEdge(t, `  - name: ws\n    versions: [{ name: v1, upstream: http://127.0.0.1:${(server.address() as AddressInfo).port} }]`);
-  const ws = new WebSocket(`wss://127.0.0.1:${edge.port}/ws`, { ca: edge.ca, servername: 'shop.test', headers: { host: 'shop.test' } });
+  const ws = new WebSocket(`wss://127.0.0.1:${edge.port}/ws`, { ca: edge.ca, headers: { host: 'shop.test' }, ...{ servername: 'shop.test' } });
   t.teardown(() => ws.terminate());
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
