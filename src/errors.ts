@@ -120,6 +120,6 @@ export class VeerError extends CodedError<HttpErrorCode> {
 }
 
 /** The JSON body every error response carries: `{"error":{"code","message"}}`. */
-export function formatErrorBody(code: HttpErrorCode, message: string): string {
-  return JSON.stringify({ error: { code, message } });
+export function formatErrorBody(code: HttpErrorCode, message: string, requestId?: string): string {
+  return JSON.stringify({ error: requestId === undefined ? { code, message } : { code, message, requestId } });
 }

@@ -24,7 +24,7 @@ import {
   type PathIssue,
   type ConfigWatcher,
 } from './config/index.ts';
-import { createDataPlane, openCertificateStore, type CertificateStore, type DataPlane } from './dataplane/index.ts';
+import { createDataPlane, openCertificateStore, openTracing, type CertificateStore, type DataPlane } from './dataplane/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type MetricsText, type VeerMetrics } from './metrics/index.ts';
 import { LocalWindowsSource, RolloutEngine } from './rollout/index.ts';
@@ -244,6 +244,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     log,
     observer: metrics.recorder,
     accessLog: config.log.access ? 1 : null,
+    tracing: config.tracing === undefined ? null : openTracing(config.tracing, parseDuration(config.tracing.otlp?.timeout ?? '5s'), log, (count) => metrics.countDroppedSpans(count)),
     configDir: dirname(configPath),
     tls: certificates === null ? null : { certificates, redirectHttp: config.tls!.redirectHttp, http2: config.tls!.http2 },
   });

@@ -5,7 +5,7 @@
 // API, no config file: everything arrives over IPC.
 
 import type { LevelWithSilent } from 'pino';
-import { createDataPlane, openCertificateStore, type CertificateStore, type DataPlane } from '../dataplane/index.ts';
+import { createDataPlane, openCertificateStore, openTracing, type CertificateStore, type DataPlane } from '../dataplane/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type VeerMetrics } from '../metrics/index.ts';
 import { parseDuration, TablePublisher, type TableChange } from '../state/index.ts';
@@ -78,12 +78,14 @@ export function runWorker(): void {
       certificates.watch();
       metrics.readCertificatesFrom(certificates);
     }
-    // log.access as the first table has it: restart-only, like the listener (1 is stdout).
+    // log.access and tracing as the first table has them: restart-only, like the listener (1 is stdout).
+    const tracingConfig = tables.table.config.tracing;
     dataPlane = createDataPlane({
       table: () => tables.table,
       log: log!,
       observer: metrics.recorder,
       accessLog: tables.table.config.log.access ? 1 : null,
+      tracing: tracingConfig === undefined ? null : openTracing(tracingConfig, parseDuration(tracingConfig.otlp?.timeout ?? '5s'), log!, (count) => metrics.countDroppedSpans(count)),
       configDir,
       tls: certificates === null ? null : { certificates, redirectHttp: tlsConfig!.redirectHttp, http2: tlsConfig!.http2 },
     });

@@ -309,6 +309,25 @@ export const ConfigSchema = Type.Object(
         Strict,
       ),
     ),
+    tracing: Type.Optional(
+      Type.Object(
+        {
+          sampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'the share of traces started at veer that are sampled, 0 to 1' }),
+          serviceName: Type.String({ minLength: 1, default: 'veer' }),
+          otlp: Type.Optional(
+            Type.Object(
+              {
+                endpoint: Type.String({ pattern: '^https?://[^\\s]+$', description: "the collector's OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces" }),
+                headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String())),
+                timeout: durationWithDefault('5s'),
+              },
+              Strict,
+            ),
+          ),
+        },
+        Strict,
+      ),
+    ),
     resolver: Type.Object(
       {
         servers: Type.Optional(

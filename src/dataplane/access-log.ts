@@ -15,7 +15,8 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Endpoint, FinishedExchange } from '../forwarder/index.ts';
+import type { Endpoint, FinishedExchange, StartingExchange } from '../forwarder/index.ts';
+import { traceIdOf } from './tracing.ts';
 import type { CompiledVersion } from '../table/index.ts';
 import { LineSink, type LineDestination } from './line-sink.ts';
 
@@ -44,13 +45,22 @@ export class AccessLog {
   #isoMs = -1;
   #iso = '';
 
-  constructor(destination: AccessLogDestination) {
+  /** Whether requests are traced (`tracing:`): then each line has the trace id. */
+  readonly #traces: boolean;
+
+  constructor(destination: AccessLogDestination, traces = false) {
+    this.#traces = traces;
     this.#sink = new LineSink(destination, (count) => `{"time":"${this.#now()}","msg":"access log lines dropped","dropped":${count}}\n`);
   }
 
   /** Lines dropped so far because the destination did not keep up (or failed). */
   get dropped(): number {
     return this.#sink.dropped;
+  }
+
+  /** Counts the request body of an exchange as it is read (for `bytesIn`). */
+  countBytesOf(exchange: StartingExchange): void {
+    exchange.countBytesIn();
   }
 
   /** Logs an exchange that went to an upstream (or failed to). */
@@ -111,8 +121,9 @@ export class AccessLog {
     const requestId = headers['x-request-id'];
     // Generated here only, for the log line; passing it upstream and back is a later change.
     const id = typeof requestId === 'string' ? requestId : randomUUID();
+    const trace = this.#traces ? `,"traceId":${quoted(traceIdOf(req))}` : '';
     const durationMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
-    return `{"time":"${this.#now()}","msg":"access","method":${quoted(req.method)},"host":${quoted(headers.host)},"path":${quoted(req.url)},"status":${status},${versionFields},"upstream":${upstream},"error":${error},"durationMs":${durationMs},"bytesIn":${bytesIn},"bytesOut":${bytesOut},"requestId":${JSON.stringify(id)},"userAgent":${quoted(headers['user-agent'])}}\n`;
+    return `{"time":"${this.#now()}","msg":"access","method":${quoted(req.method)},"host":${quoted(headers.host)},"path":${quoted(req.url)},"status":${status},${versionFields},"upstream":${upstream},"error":${error},"durationMs":${durationMs},"bytesIn":${bytesIn},"bytesOut":${bytesOut},"requestId":${JSON.stringify(id)}${trace},"userAgent":${quoted(headers['user-agent'])}}\n`;
   }
 
   #now(): string {

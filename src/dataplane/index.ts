@@ -5,3 +5,7 @@ export { createDataPlane } from './server.ts';
 export type { DataPlane, DataPlaneOptions } from './server.ts';
 export { CertificateStore, openCertificateStore } from './certificates.ts';
 export type { CertificateInfo, CertificateProblem, CertificateConfig, PlacedCertificateProblem } from './certificates.ts';
+export { openTracing, parseTraceParent, Tracer } from './tracing.ts';
+export type { TracingOptions, TracingSettings } from './tracing.ts';
+export { OtlpExporter } from './otlp-exporter.ts';
+export type { OtlpSpan } from './otlp-exporter.ts';

@@ -6,6 +6,8 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { CertificateStore } from './certificates.ts';
 import { createHttp2Front, type Http2Front } from './http2.ts';
+import { ensureRequestId } from './request-id.ts';
+import { Tracer, type TracingOptions } from './tracing.ts';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -46,6 +48,8 @@ export interface DataPlaneOptions {
   readonly headersTimeoutMs?: number;
   /** The folder relative file paths of the config are read from (upstream TLS files); default: the working directory. */
   readonly configDir?: string;
+  /** Traces (`tracing:`): veer's span per exchange, propagated upstream and exported when sampled; null or absent: off, not one step per request. */
+  readonly tracing?: TracingOptions | null;
   /** The TLS listener (`tls:`): its certificates, and whether plain HTTP is redirected to it. */
   readonly tls?: { readonly certificates: CertificateStore; readonly redirectHttp: boolean; readonly http2?: boolean } | null;
 }
@@ -145,10 +149,11 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   let draining = false;
   // Decided here, once: with the access log off the observer and the 404 path are exactly
   // what they are without it, so an off access log costs no test per request.
-  const accessLog = options.accessLog == null ? null : new AccessLog(options.accessLog);
+  const tracer = options.tracing == null ? null : new Tracer(options.tracing);
+  const accessLog = options.accessLog == null ? null : new AccessLog(options.accessLog, tracer !== null);
   // Counts exchanges in flight for draining, then hands each event on (metrics).
   const observer: ExchangeObserver =
-    accessLog === null
+    accessLog === null && tracer === null
       ? {
           onExchangeStart(version, exchange) {
             inFlight++;
@@ -162,13 +167,15 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       : {
           onExchangeStart(version, exchange) {
             inFlight++;
+            tracer?.onExchangeStart(version, exchange);
             downstream?.onExchangeStart?.(version, exchange);
-            exchange.countBytesIn();
+            accessLog?.countBytesOf(exchange);
           },
           onExchangeEnd(exchange: FinishedExchange) {
             inFlight--;
             downstream?.onExchangeEnd(exchange);
-            accessLog.logExchange(exchange);
+            tracer?.onExchangeEnd(exchange);
+            accessLog?.logExchange(exchange);
           },
         };
   const noRoute: (req: IncomingMessage, res: ServerResponse, startedAt: number) => void =
@@ -178,6 +185,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
+    ensureRequestId(req);
     if (draining) res.shouldKeepAlive = false;
     const refused = isAfterClose(req, res) ? AFTER_CLOSE : checkRequest(req);
     if (refused === FAULTY_FRAMING) {
@@ -282,6 +290,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         rejectUpgrade(socket, refused.status, refused.code, refused.message);
         return;
       }
+      ensureRequestId(req);
       const version = routeRequest(table(), req, random);
       if (version === null) {
         rejectUpgrade(socket, 404, 'no_route', NO_ROUTE_MESSAGE);
@@ -379,6 +388,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       }
       clearInterval(retiring);
       tls?.certificates.close();
+      // The last spans go to the collector (bounded, as the access log's last lines).
+      await options.tracing?.exporter?.close(ACCESS_LOG_FLUSH_MS);
       await upstreams.close(forced > 0);
       // The process exits after a drain: the last access lines go out first (bounded).
       await accessLog?.flush(ACCESS_LOG_FLUSH_MS);

@@ -16,7 +16,7 @@ type DispatchController = Dispatcher.DispatchController;
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
 import type { CompiledResilience, CompiledVersion } from '../table/index.ts';
 import { NO_ENDPOINT, type Endpoint, type EndpointSet } from './endpoints.ts';
-import { buildClientHeaders, buildUpstreamHeaders, VERSION_HEADER } from './headers.ts';
+import { buildClientHeaders, buildUpstreamHeaders, REQUEST_ID_HEADER, VERSION_HEADER } from './headers.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
 import { grpcStatusForHttp, GrpcStatus, isGrpcRequest, NO_GRPC_STATUS, parseGrpcTimeout, readGrpcStatus, sendGrpcError } from './grpc.ts';
 import type { UpstreamRegistry } from './upstream-registry.ts';
@@ -54,6 +54,9 @@ export interface FinishedExchange {
 
 /** An exchange as observers see it when it starts. */
 export interface StartingExchange {
+  readonly req: IncomingMessage;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
   /**
    * Counts the request body into `bytesIn` from here on. Costs a 'data'
    * listener per request with a body, so only an observer that reports it
@@ -115,11 +118,13 @@ export function sendError(res: ServerResponse, status: number, code: HttpErrorCo
     return 0;
   }
   const req = res.req as IncomingMessage | undefined;
+  const requestId = req?.headers[REQUEST_ID_HEADER];
+  if (typeof requestId === 'string') res.setHeader(REQUEST_ID_HEADER, requestId);
   if (req !== undefined && req.httpVersionMajor === 2 && isGrpcRequest(req)) {
     sendGrpcError(res, grpcStatusForHttp(status), code, message);
     return 0;
   }
-  const body = formatErrorBody(code, message);
+  const body = formatErrorBody(code, message, typeof requestId === 'string' ? requestId : undefined);
   const length = Buffer.byteLength(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': length });
   res.end(body);
@@ -318,7 +323,7 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     // A trailers-only answer carries the call's status in its head.
     if (this.grpc) this.grpcStatus = readGrpcStatus(headers);
     // HTTP/2 has no reason phrase (RFC 9113 8.3.2); Node warns when given one.
-    res.writeHead(statusCode, this.req.httpVersionMajor === 2 ? undefined : statusMessage || undefined, buildClientHeaders(headers, expose));
+    res.writeHead(statusCode, this.req.httpVersionMajor === 2 ? undefined : statusMessage || undefined, buildClientHeaders(headers, expose, this.req.headers[REQUEST_ID_HEADER]));
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {

@@ -133,18 +133,25 @@ function buildFromHttp2(req: IncomingMessage, versionName: string): string[] {
   return out;
 }
 
-/** Response headers for the client as a flat list, hop-by-hop removed. */
-export function buildClientHeaders(headers: IncomingHttpHeaders, versionName: string | null): string[] {
+/** The header carrying the request's id (dataplane/request-id.ts), to the upstream and back. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/**
+ * Response headers for the client as a flat list, hop-by-hop removed; the
+ * version and the request's id are veer's (an upstream's copy is replaced).
+ */
+export function buildClientHeaders(headers: IncomingHttpHeaders, versionName: string | null, requestId?: string | string[]): string[] {
   const listed = connectionTokens(headers.connection);
   const out: string[] = [];
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name)) || name === VERSION_HEADER) continue;
+    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name)) || name === VERSION_HEADER || name === REQUEST_ID_HEADER) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
   }
   if (versionName !== null) out.push(VERSION_HEADER, versionName);
+  if (typeof requestId === 'string') out.push(REQUEST_ID_HEADER, requestId);
   return out;
 }
 

@@ -3,7 +3,7 @@
 // Must not touch: version choice, config files, state; it reads only the compiled table it is handed.
 
 export { forwardRequest, sendError, CLIENT_CLOSED_STATUS } from './forward.ts';
-export type { ExchangeObserver, FinishedExchange } from './forward.ts';
+export type { ExchangeObserver, FinishedExchange, StartingExchange } from './forward.ts';
 export { forwardUpgrade, rejectUpgrade } from './upgrade.ts';
 export { whenExchangesEnd } from './client-connections.ts';
 export { UpstreamRegistry } from './upstream-registry.ts';
@@ -12,4 +12,4 @@ export { RoundRobinEndpoints } from './endpoints.ts';
 export type { Endpoint, EndpointSet } from './endpoints.ts';
 export { classifyUpstreamError } from './upstream-errors.ts';
 export type { UpstreamFailure, UpstreamFailureKind } from './upstream-errors.ts';
-export { VERSION_HEADER, buildUpstreamHeaders, buildClientHeaders } from './headers.ts';
+export { VERSION_HEADER, REQUEST_ID_HEADER, buildUpstreamHeaders, buildClientHeaders } from './headers.ts';

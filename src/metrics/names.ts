@@ -14,6 +14,7 @@ export const METRIC_NAMES = {
   retries: 'veer_upstream_retries_total',
   failovers: 'veer_failovers_total',
   grpcResponses: 'veer_grpc_responses_total',
+  traceSpansDropped: 'veer_trace_spans_dropped_total',
   endpointUp: 'veer_endpoint_up',
   certificateExpiry: 'veer_tls_certificate_expiry_seconds',
   certificateFailures: 'veer_tls_certificate_failures_total',

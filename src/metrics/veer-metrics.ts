@@ -45,6 +45,8 @@ export interface VeerMetrics {
   clearRollout(service: string): void;
   /** Counts one config reload by its result. */
   countReload(result: 'success' | 'failure'): void;
+  /** Counts spans the trace exporter dropped (its queue full, or the collector down). */
+  countDroppedSpans(count: number): void;
   /** Where veer_endpoint_up reads the endpoints in use (the data plane's upstream registry), at scrape time. */
   readEndpointsFrom(read: () => Iterable<MeasuredEndpoint>): void;
   /** Where the TLS certificate metrics read the certificates in use (the data plane's store). */
@@ -82,6 +84,11 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     registers: [registry],
   });
   for (const result of RELOAD_RESULTS) reloads.inc({ result }, 0);
+  const droppedSpans = new Counter({
+    name: METRIC_NAMES.traceSpansDropped,
+    help: 'Trace spans not exported: the queue was full or the collector did not take them (tracing.otlp).',
+    registers: [registry],
+  });
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const phases = options.rolloutPhases ?? [];
@@ -110,6 +117,9 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     clearRollout,
     countReload(result) {
       reloads.inc({ result });
+    },
+    countDroppedSpans(count) {
+      droppedSpans.inc(count);
     },
     readEndpointsFrom(read) {
       readEndpoints = read;

@@ -34,7 +34,7 @@ function checkError(t: Test, res: RawResponse, status: number, code: string): vo
   t.equal(body.error?.code, code, `error code ${code}`);
   t.type(body.error?.message, 'string', 'error message is a string');
   t.same(Object.keys(body), ['error'], 'only an error member');
-  t.same(Object.keys(body.error ?? {}).sort(), ['code', 'message'], 'error has code and message');
+  t.same(Object.keys(body.error ?? {}).sort(), ['code', 'message', 'requestId'], 'error has code, message and the request id');
 }
 
 t.test('connection refused -> 502 upstream_connect_error', async (t) => {
