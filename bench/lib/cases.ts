@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { spawnChild, readyLineProbe, type BenchChild } from './child.ts';
 import { findBinary, startHaproxy, startNginx } from './native.ts';
+import { startOtlpSink } from './otlp-sink.ts';
 import { ROOT, spawnVeer, writeVeerConfig } from './veer.ts';
 
 /** A running case: the port to load and the process whose CPU is the proxy's (null for direct). */
@@ -49,10 +50,10 @@ const NODE_BASELINES = [
 ] as const;
 
 /** Every case name `--cases` accepts. */
-export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy', 'veer-access-log', 'veer-resilience'];
+export const CASE_NAMES: readonly string[] = ['veer', 'veer-workers-2', ...NODE_BASELINES.map(([name]) => name), 'nginx', 'haproxy', 'veer-access-log', 'veer-resilience', 'veer-tracing'];
 
 /** Cases that run only when `--cases` names them. */
-const OPT_IN: ReadonlySet<string> = new Set(['veer-access-log', 'veer-resilience']);
+const OPT_IN: ReadonlySet<string> = new Set(['veer-access-log', 'veer-resilience', 'veer-tracing']);
 
 /** Why a case did not run, for the report. */
 export interface SkippedCase {
@@ -89,6 +90,9 @@ export async function startCases(
     // `resilience: {}` on every service: what the safety nets cost when nothing fails.
     if (wanted('veer-resilience')) add(await spawnVeer(writeVeerConfig(origins, { resilience: true }), [], 'veer-resilience'));
     else skipped.push({ name: 'veer-resilience', reason: 'opt-in: --cases veer,veer-resilience' });
+    // `tracing:` sampling every request and exporting every span to a collector that takes them.
+    if (wanted('veer-tracing')) add(await spawnVeer(writeVeerConfig(origins, { tracing: await startOtlpSink() }), [], 'veer-tracing'));
+    else skipped.push({ name: 'veer-tracing', reason: 'opt-in: --cases veer,veer-tracing' });
     // --baseline-veer: the same config served by another checkout (an earlier commit), for A/B runs.
     if (baselineRoot !== null) add(await spawnVeer(writeVeerConfig(origins), [], 'veer-baseline', baselineRoot));
     // The same config with `workers: 2`: its CPU is the primary's and both workers'.

@@ -35,11 +35,13 @@ export interface VeerConfigOptions {
   readonly accessLog?: boolean;
   /** `resilience: {}` on every service: retries, failover, ejection with their defaults. */
   readonly resilience?: boolean;
+  /** `tracing:` with every trace sampled and exported to this OTLP/HTTP URL. */
+  readonly tracing?: string;
 }
 
 /** The YAML of the bench config; `origins` are the upstream's v1 and v2 origins. */
 export function buildVeerConfig(origins: readonly [string, string], stateDir: string, options: VeerConfigOptions = {}): string {
-  const { workers = 1, accessLog = false, resilience = false } = options;
+  const { workers = 1, accessLog = false, resilience = false, tracing } = options;
   const services: string[] = [];
   const service = (name: string, match: string) =>
     `  - name: ${name}
@@ -72,7 +74,7 @@ listen: 127.0.0.1:0
 admin:
   listen: 127.0.0.1:0
 workers: ${workers}
-${accessLog ? 'log: { access: true }\n' : ''}state:
+${accessLog ? 'log: { access: true }\n' : ''}${tracing === undefined ? '' : `tracing: { sampleRatio: 1, otlp: { endpoint: ${tracing} } }\n`}state:
   store: file
   path: ${join(stateDir, 'veer-state.json')}
 drainTimeout: 5s
