@@ -5,6 +5,8 @@
 import {
   BUCKETS,
   bucketOf,
+  endsSegmentAt,
+  hasPathPrefix,
   normalizeRequestHost,
   rangeIndexOf,
   type CompiledRule,
@@ -55,7 +57,7 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
     const lengths = index.lengths;
     for (let i = 0; i < lengths.length; i++) {
       const length = lengths[i]!;
-      if (url.length < length) continue;
+      if (url.length < length || !endsSegmentAt(url, length)) continue;
       const found = index.byPrefix.get(url.length === length ? url : url.slice(0, length));
       if (found !== undefined) return services[found]!;
     }
@@ -63,7 +65,7 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
   }
   for (let i = 0; i < group.length; i++) {
     const service = services[group[i]!]!;
-    if (url.startsWith(service.pathPrefix)) return service;
+    if (hasPathPrefix(url, service.pathPrefix)) return service;
   }
   return null;
 }

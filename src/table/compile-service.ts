@@ -7,6 +7,7 @@ import { parseDuration } from '../config/index.ts';
 import type { ConfigIssueCode } from '../errors.ts';
 import { hashSeed } from './hash.ts';
 import { normalizeHostPattern } from './hosts.ts';
+import { normalizePathPrefix } from './paths.ts';
 import { createValueReader, MATCHERS, MatcherSpecError, type Matcher } from './matchers.ts';
 import { allocateBuckets, bucketEnds } from './split.ts';
 import type { CompiledResilience, CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue, DnsPolicy, OutlierPolicy, RetryPolicy } from './types.ts';
@@ -83,7 +84,7 @@ export function compileService(
     name: spec.name,
     index,
     hosts: hosts ? Object.freeze(hosts) : null,
-    pathPrefix: spec.match.pathPrefix,
+    pathPrefix: normalizePathPrefix(spec.match.pathPrefix),
     versions: Object.freeze(versions),
     versionsByName,
     rules,

@@ -10,6 +10,7 @@
 import type { Config } from '../config/index.ts';
 import { compileHosts, compileService, type Path, type Report } from './compile-service.ts';
 import { indexHosts, lookupServices } from './host-index.ts';
+import { normalizePathPrefix } from './paths.ts';
 import type { CompiledService, CompileIssue, HostIndex, RouteTable, RuntimeWeights } from './types.ts';
 
 /** Which weights win over the config's, the generation to stamp, and a table to reuse compiled services from. */
@@ -64,7 +65,8 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
     names.add(spec.name);
     const hosts = compileHosts(spec, base, report);
     for (const host of hosts ?? ['*']) {
-      const key = `${host} ${spec.match.pathPrefix}`;
+      // `/api` and `/api/` are one prefix (whole segments).
+      const key = `${host} ${normalizePathPrefix(spec.match.pathPrefix)}`;
       const other = routeKeys.get(key);
       if (other !== undefined) {
         const where = other === index ? 'is listed twice in this service' : `is already served by services[${other}]`;

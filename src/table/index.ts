@@ -26,6 +26,7 @@ export type {
 export { BUCKETS, bucketOf, hashSeed } from './hash.ts';
 export { allocateBuckets, bucketEnds, rangeIndexOf } from './split.ts';
 export { normalizeHostPattern, normalizeRequestHost } from './hosts.ts';
+export { endsSegmentAt, hasPathPrefix, normalizePathPrefix } from './paths.ts';
 export { hostOf, tlsKeyOf } from './upstreams.ts';
 export { createMatcher, createValueReader, MATCHERS, MAX_REGEX_INPUT } from './matchers.ts';
 export type { RequestView, Matcher, MatcherFactory, ValueReader } from './matchers.ts';

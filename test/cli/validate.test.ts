@@ -100,7 +100,7 @@ async function validateInProcess(file: string, env: Record<string, string>): Pro
 t.test('the veer binary on valid configs: exit 0 and a summary naming every service', async (t) => {
   const runs = await validRuns;
   VALID_FILES.forEach((file, i) => checkValid(t, file, runs[i]!));
-  t.match(runs[0]!.stdout, /api {2}api\.example\.com\/v2\/ {2}a=33\.3333% b=33\.3333% c=33\.3333% sticky query:user/);
+  t.match(runs[0]!.stdout, /api {2}api\.example\.com\/v2 {2}a=33\.3333% b=33\.3333% c=33\.3333% sticky query:user/);
 });
 
 t.test('the veer binary on invalid configs: exit 1 and every error with FILE:LINE:COL', async (t) => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { findService, pickVersion, routeRequest, type RandomSource } from '../../src/router/index.ts';
-import { BUCKETS, type RouteTable } from '../../src/table/index.ts';
+import { BUCKETS, hasPathPrefix, normalizePathPrefix, type RouteTable } from '../../src/table/index.ts';
 import { FIXTURES, readFixture } from '../helpers/fixtures.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 import { request, splitYaml, tableFromYaml } from '../helpers/tables.ts';
@@ -22,7 +22,9 @@ t.test('host matching: exact beats wildcard beats any host; longest prefix first
     ['shop.example.com', '/cart', 'shop-root'],
     ['shop.example.com', '/api', 'shop-api'],
     ['shop.example.com', '/api/items?x=1', 'shop-api'],
-    ['shop.example.com', '/apiary', 'shop-api'], // pathPrefix is a string prefix, as in nginx and Envoy
+    ['shop.example.com', '/apiary', 'shop-root'], // pathPrefix matches whole segments, as Kubernetes' Prefix and Gateway API's PathPrefix
+    ['shop.example.com', '/api?x=1', 'shop-api'],
+    ['shop.example.com', '/api/', 'shop-api'],
     ['shop.example.com:8080', '/api', 'shop-api'],
     ['SHOP.Example.COM', '/api', 'shop-api'],
     ['shop.example.com.', '/api', 'shop-api'],
@@ -38,11 +40,36 @@ t.test('host matching: exact beats wildcard beats any host; longest prefix first
     ['[::1]', '/six', 'local6'],
     ['[::1]:8080', '/seven', 'fallback'], // the exact group has no matching prefix
     ['other.org', '/static/app.js', 'fallback-static'],
-    ['other.org', '/static', 'fallback'],
+    ['other.org', '/static', 'fallback-static'], // pathPrefix /static/ is /static, whole segments
+    ['other.org', '/staticx', 'fallback'],
     [undefined, '/', 'fallback'],
     ['', '/static/x', 'fallback-static'],
   ];
   for (const [host, url, expected] of cases) t.equal(serviceFor(table, host, url), expected, `${host} ${url}`);
+});
+
+t.test('pathPrefix matches whole segments; a trailing slash is ignored', async (t) => {
+  const table = tableFromYaml(`services:
+  - { name: v2, match: { pathPrefix: /v2 }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }
+  - { name: docs, match: { pathPrefix: /docs/ }, versions: [{ name: v, upstream: "http://127.0.0.1:2" }] }
+  - { name: root, versions: [{ name: v, upstream: "http://127.0.0.1:3" }] }
+`);
+  const cases: [string, string][] = [
+    ['/v2', 'v2'],
+    ['/v2/', 'v2'],
+    ['/v2/users', 'v2'],
+    ['/v2?x=1', 'v2'],
+    ['/v2#frag', 'v2'],
+    ['/v2example', 'root'],
+    ['/v23', 'root'],
+    ['/docs', 'docs'],
+    ['/docs/', 'docs'],
+    ['/docs/a', 'docs'],
+    ['/docsx', 'root'],
+    ['/', 'root'],
+  ];
+  for (const [url, expected] of cases) t.equal(serviceFor(table, undefined, url), expected, url);
+  t.equal(table.servicesByName.get('docs')!.pathPrefix, '/docs', 'the trailing slash is not part of the prefix');
 });
 
 t.test('a less specific host group serves what the exact group does not', async (t) => {
@@ -182,7 +209,8 @@ t.test('many prefixes under one host: the prefix index finds the same service as
   const rand = mulberry32(7);
   const alphabet = 'ab/';
   const word = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
-  const prefixes = [...new Set(['/', ...Array.from({ length: 60 }, () => `/${word(1 + Math.floor(rand() * 5))}`)])];
+  // Distinct as compared: `/a/` is `/a`.
+  const prefixes = [...new Set(['/', ...Array.from({ length: 60 }, () => normalizePathPrefix(`/${word(1 + Math.floor(rand() * 5))}`))])];
   const services = prefixes
     .map((p, i) => `  - { name: s${i}, match: { hosts: [api.test], pathPrefix: "${p}" }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }`)
     .join('\n');
@@ -193,7 +221,7 @@ t.test('many prefixes under one host: the prefix index finds the same service as
     let best: string | null = null;
     let bestLength = -1;
     prefixes.forEach((p, i) => {
-      if (url.startsWith(p) && p.length > bestLength) {
+      if (hasPathPrefix(url, p) && p.length > bestLength) {
         best = `s${i}`;
         bestLength = p.length;
       }

@@ -219,9 +219,10 @@ t.test('semantic checks, one at a time', async (t) => {
   - { name: a, match: { hosts: ["*.x.com"], pathPrefix: /p }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }
   - { name: b, match: { hosts: ["*.X.com."], pathPrefix: /p }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }
   - { name: c, match: { hosts: ["*.x.com"], pathPrefix: /p/ }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }
+  - { name: d, match: { hosts: ["*.x.com"], pathPrefix: /q }, versions: [{ name: v, upstream: "http://127.0.0.1:1" }] }
 `)),
-    ['services.1.match duplicate_route'],
-    'wildcards collide too; another prefix does not',
+    ['services.1.match duplicate_route', 'services.2.match duplicate_route'],
+    'wildcards collide too, and /p/ is /p (whole segments); another prefix does not',
   );
 });
 
