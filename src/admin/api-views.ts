@@ -11,6 +11,8 @@ export interface VersionView {
   readonly weight: number;
   readonly percent: number;
   readonly upstreams: readonly string[];
+  /** The version's labels from the config (commit, image...). */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /** One upstream endpoint of a version and whether it takes traffic ([Safety nets]). */
@@ -55,7 +57,7 @@ export function describeService(service: CompiledService, runtime: RuntimeState,
     name: service.name,
     hosts: service.hosts,
     pathPrefix: service.pathPrefix,
-    versions: split.versions.map((v, i) => ({ name: v.name, weight: split.weights[v.name] ?? 0, percent: split.percents[i] ?? 0, upstreams: v.upstream.origins })),
+    versions: split.versions.map((v, i) => ({ name: v.name, weight: split.weights[v.name] ?? 0, percent: split.percents[i] ?? 0, upstreams: v.upstream.origins, labels: v.labels })),
     weights: split.weights,
     weightsSource: split.source,
     sticky: split.sticky ? { kind: split.sticky.kind, name: split.sticky.name } : null,

@@ -24,9 +24,16 @@ export function describePhase(rollout: RolloutStatus | null): string {
   }
 }
 
-/** The status table: one row per service, versions and weights one per line. */
+/** A version's labels in one cell line: `commit=3f2a9c1 image=frontend:2.3.0`, or `-`. */
+function formatLabels(labels: Readonly<Record<string, string>> | undefined): string {
+  const entries = Object.entries(labels ?? {});
+  return entries.length === 0 ? '-' : entries.map(([k, v]) => `${k}=${v}`).join(' ');
+}
+
+/** The status table: one row per service, versions and weights one per line; a LABELS column when any version has labels. */
 export function formatStatusTable(services: readonly ServiceView[]): string {
-  const table = plainTable(['SERVICE', 'VERSION', 'WEIGHT', 'SHARE', 'STICKY', 'ROLLOUT']);
+  const withLabels = services.some((s) => s.versions.some((v) => Object.keys(v.labels ?? {}).length > 0));
+  const table = plainTable(withLabels ? ['SERVICE', 'VERSION', 'LABELS', 'WEIGHT', 'SHARE', 'STICKY', 'ROLLOUT'] : ['SERVICE', 'VERSION', 'WEIGHT', 'SHARE', 'STICKY', 'ROLLOUT']);
   for (const s of services) {
     const sticky = s.sticky ? `${s.sticky.kind}:${s.sticky.name}` : '-';
     let rollout = describePhase(s.rollout);
@@ -34,6 +41,7 @@ export function formatStatusTable(services: readonly ServiceView[]): string {
     table.push([
       `${s.name}${s.weightsSource === 'runtime' ? '\n(runtime)' : ''}`,
       s.versions.map((v) => v.name).join('\n'),
+      ...(withLabels ? [s.versions.map((v) => formatLabels(v.labels)).join('\n')] : []),
       s.versions.map((v) => String(v.weight)).join('\n'),
       s.versions.map((v) => `${v.percent}%`).join('\n'),
       sticky,

@@ -181,20 +181,37 @@ const UpstreamTls = Type.Object(
   Strict,
 );
 
+/** What veer speaks to the upstream: HTTP/1.1, HTTP/2 over TLS (ALPN h2, https:// URLs), or cleartext HTTP/2 with prior knowledge (h2c, http:// URLs). */
+const UpstreamProtocol = Type.Union([Type.Literal('http1'), Type.Literal('h2'), Type.Literal('h2c')], {
+  description: 'http1 (default), h2 (HTTPS) or h2c (cleartext HTTP/2)',
+});
+
 const UpstreamList = Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
   description: 'a URL or a non-empty list of URLs',
+});
+
+/**
+ * A version's labels (commit, image, anything): names as Prometheus label
+ * names take them (they become `label_<name>` of veer_version_info), at most
+ * 16, values up to 256 characters.
+ */
+const VersionLabels = Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]{0,62}$' }), Type.String({ maxLength: 256 }), {
+  maxProperties: 16,
+  additionalProperties: false,
+  description: 'up to 16 labels; names: letters, digits and _ (not first), as Prometheus label names',
 });
 
 const Version = Type.Object(
   {
     name: Name,
+    labels: Type.Optional(VersionLabels),
     upstream: Type.Union(
       [
         UpstreamUrl,
         Type.Array(UpstreamUrl, { minItems: 1 }),
-        Type.Object({ urls: UpstreamList, health: Type.Optional(HealthCheck), tls: Type.Optional(UpstreamTls) }, Strict),
+        Type.Object({ urls: UpstreamList, health: Type.Optional(HealthCheck), tls: Type.Optional(UpstreamTls), protocol: Type.Optional(UpstreamProtocol) }, Strict),
       ],
-      { description: 'a URL, a non-empty list of URLs, or { urls, health }' },
+      { description: 'a URL, a non-empty list of URLs, or { urls, health, tls, protocol }' },
     ),
   },
   Strict,
@@ -318,7 +335,7 @@ export const ConfigSchema = Type.Object(
             Type.Object(
               {
                 endpoint: Type.String({ pattern: '^https?://[^\\s]+$', description: "the collector's OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces" }),
-                headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String())),
+                headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String(), { additionalProperties: false })),
                 timeout: durationWithDefault('5s'),
               },
               Strict,

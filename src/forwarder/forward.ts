@@ -18,7 +18,7 @@ import type { CompiledResilience, CompiledVersion } from '../table/index.ts';
 import { NO_ENDPOINT, type Endpoint, type EndpointSet } from './endpoints.ts';
 import { buildClientHeaders, buildUpstreamHeaders, REQUEST_ID_HEADER, VERSION_HEADER } from './headers.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
-import { grpcStatusForHttp, GrpcStatus, isGrpcRequest, NO_GRPC_STATUS, parseGrpcTimeout, readGrpcStatus, sendGrpcError } from './grpc.ts';
+import { grpcStatusForHttp, GrpcStatus, headersFromList, isGrpcRequest, NO_GRPC_STATUS, parseGrpcTimeout, readGrpcStatus, respondTrailersOnly, sendGrpcError } from './grpc.ts';
 import type { UpstreamRegistry } from './upstream-registry.ts';
 import type { VersionGuard } from './version-guard.ts';
 import { unwatchClientConnection, watchClientConnection, type ConnectionExchanges, type WatchedExchange } from './client-connections.ts';
@@ -194,6 +194,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   /** gRPC over HTTP/2: the outcome is grpc-status, and grpc-timeout is the call's deadline. */
   readonly grpc: boolean;
   grpcStatus = NO_GRPC_STATUS;
+  /** The head of a gRPC trailers-only answer, held until the upstream's end (see onResponseStart). */
+  pendingHead: string[] | null = null;
   deadline: NodeJS.Timeout | null = null;
   connection: ConnectionExchanges | null = null;
   prevOnConnection: WatchedExchange | null = null;
@@ -286,6 +288,14 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
       this.answerError(504, GRPC_DEADLINE);
       return;
     }
+    if (this.pendingHead !== null) {
+      const head = headersFromList(this.pendingHead);
+      this.pendingHead = null;
+      respondTrailersOnly(this.res, this.status, { ...head, 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'deadline exceeded (grpc-timeout)' });
+      this.grpcStatus = GrpcStatus.DEADLINE_EXCEEDED;
+      this.finish(this.status, GRPC_DEADLINE);
+      return;
+    }
     this.res.addTrailers({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'deadline exceeded (grpc-timeout)' });
     this.res.end();
     this.grpcStatus = GrpcStatus.DEADLINE_EXCEEDED;
@@ -320,14 +330,26 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     if (!this.req.complete) res.shouldKeepAlive = false;
     const expose = this.version.service.exposeVersionHeader ? this.target.name : null;
     this.bodyLeft = bodyLengthOf(headers);
-    // A trailers-only answer carries the call's status in its head.
-    if (this.grpc) this.grpcStatus = readGrpcStatus(headers);
+    const clientHeaders = buildClientHeaders(headers, expose, this.req.headers[REQUEST_ID_HEADER]);
+    if (this.grpc) {
+      // A trailers-only answer carries the call's status in its head; it must reach the client as
+      // one HEADERS frame that ends the stream, so its head waits for the end (or a body, if any).
+      this.grpcStatus = readGrpcStatus(headers);
+      if (this.grpcStatus !== NO_GRPC_STATUS) {
+        this.pendingHead = clientHeaders;
+        return;
+      }
+    }
     // HTTP/2 has no reason phrase (RFC 9113 8.3.2); Node warns when given one.
-    res.writeHead(statusCode, this.req.httpVersionMajor === 2 ? undefined : statusMessage || undefined, buildClientHeaders(headers, expose, this.req.headers[REQUEST_ID_HEADER]));
+    res.writeHead(statusCode, this.req.httpVersionMajor === 2 ? undefined : statusMessage || undefined, clientHeaders);
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     if (this.finished || this.ended || this.status === 0) return;
+    if (this.pendingHead !== null) {
+      this.res.writeHead(this.status, this.pendingHead);
+      this.pendingHead = null;
+    }
     this.bytesOut += chunk.length;
     const res = this.res;
     // The chunk that completes a Content-Length body ends the response now: head, body and
@@ -350,6 +372,12 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
 
   onResponseEnd(_controller: DispatchController, trailers: IncomingHttpHeaders | null): void {
     if (this.finished || this.status === 0) return;
+    if (this.pendingHead !== null) {
+      respondTrailersOnly(this.res, this.status, headersFromList(this.pendingHead));
+      this.pendingHead = null;
+      this.finish(this.status, null);
+      return;
+    }
     if (!this.ended) {
       // Trailers (gRPC's grpc-status) reach an HTTP/2 client; HTTP/1.1 responses are relayed without them.
       if (trailers !== null && this.req.httpVersionMajor === 2) {

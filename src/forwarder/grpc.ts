@@ -5,7 +5,8 @@
 // request to its `grpc-timeout`, and answers its own errors (no route, no
 // upstream) as gRPC statuses rather than JSON bodies a gRPC client cannot read.
 
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 
 /** The gRPC status codes veer sends or reasons about (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
@@ -95,13 +96,30 @@ export function encodeGrpcMessage(message: string): string {
  * `veer-error` keeps veer's code for whoever debugs with curl.
  */
 export function sendGrpcError(res: ServerResponse, grpcStatus: number, code: string, message: string): void {
-  res.writeHead(200, {
+  respondTrailersOnly(res, 200, {
     'content-type': 'application/grpc',
     'grpc-status': String(grpcStatus),
     'grpc-message': encodeGrpcMessage(message),
     'veer-error': code,
   });
-  res.end();
+}
+
+/**
+ * A trailers-only answer: one HEADERS frame that ends the stream. gRPC
+ * clients read `grpc-status` from the head only when that frame ends the
+ * stream; Node's compatibility response would send the head, then an empty
+ * DATA frame to end it, which grpc-js reads as a call without a status.
+ * Headers already set on `res` (x-request-id, x-veer-version) go along.
+ */
+export function respondTrailersOnly(res: ServerResponse, status: number, headers: Record<string, string | string[]>): void {
+  const stream = (res as unknown as Http2ServerResponse).stream;
+  if (stream === undefined || stream.headersSent || stream.destroyed) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  const all: OutgoingHttpHeaders = { ...res.getHeaders(), ...headers, ':status': status };
+  stream.respond(all, { endStream: true });
 }
 
 /** The most a deadline may be (gRPC's own cap on grpc-timeout values is 8 digits of hours). */
@@ -141,4 +159,16 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number {
       return -1;
   }
   return Math.min(MAX_DEADLINE_MS, Math.max(1, Math.ceil(ms)));
+}
+
+/** A flat [name, value, ...] header list as an object (repeated names as arrays). */
+export function headersFromList(list: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    const value = list[i + 1]!;
+    const prior = out[name];
+    out[name] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+  }
+  return out;
 }

@@ -4,15 +4,17 @@
 // later table that names the same spec, so keep-alive connections outlive
 // reloads and weight changes. Nothing is opened until a request needs it.
 //
-//   UpstreamSpec.key ──> EndpointSet ──> Endpoint ──> Pool (per origin + connect timeout,
-//                                                           shared by every set that names it)
+//   UpstreamSpec.key ──> EndpointSet ──> Endpoint ──> Pool (per origin + connect timeout + TLS
+//                                                           + protocol, shared by every set that
+//                                                           names it; an Http2Upstream for h2/h2c)
 //   CompiledVersion.id ──> VersionGuard (requests in flight, retry budget), for services
 //                          with `resilience` only
 
 import { Pool } from './undici-core.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { tlsKeyOf, type CompiledVersion, type RouteTable, type UpstreamSpec } from '../table/index.ts';
+import { protocolKeyOf, tlsKeyOf, type CompiledVersion, type RouteTable, type UpstreamSpec } from '../table/index.ts';
+import { Http2Upstream } from './http2-upstream.ts';
 import { RoundRobinEndpoints, type Endpoint, type EndpointListener, type EndpointSet } from './endpoints.ts';
 import { DnsRefresher } from './dns-endpoints.ts';
 import { HealthChecker } from './health-checks.ts';
@@ -40,7 +42,7 @@ const DEFAULT_SETTINGS: PoolSettings = { keepAliveTimeoutMs: 4000, connectionsPe
 /** Owns every upstream pool of this process. */
 export class UpstreamRegistry {
   readonly #sets = new Map<string, EndpointSet>();
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, Pool | Http2Upstream>();
   readonly #guards = new Map<string, VersionGuard>();
   /** Sets whose origins have host names: re-resolved on an interval. */
   readonly #refreshers = new Map<string, DnsRefresher>();
@@ -124,7 +126,7 @@ export class UpstreamRegistry {
 
   #open(spec: UpstreamSpec): EndpointSet {
     const endpointOf = (origin: string, name: string | null) => {
-      const key = `${origin}#${spec.connectTimeoutMs}${tlsKeyOf(spec.tls)}${name === null ? '' : `#name:${name}`}`;
+      const key = `${origin}#${spec.connectTimeoutMs}${tlsKeyOf(spec.tls)}${protocolKeyOf(spec.protocol)}${name === null ? '' : `#name:${name}`}`;
       return { origin, poolKey: key, dispatcher: this.#pool(key, origin, spec, name) };
     };
     const endpoints = spec.origins.map((origin) => endpointOf(origin, null));
@@ -146,28 +148,38 @@ export class UpstreamRegistry {
    * the system's), client certificate, and the name to verify (`servername`,
    * else the host name the address was resolved from, else the origin's).
    * The files are read here, once per pool (veer validate checked them).
+   * HTTP/1.1 is an undici Pool; h2 and h2c an Http2Upstream (its sessions
+   * multiplex, so `connectionsPerOrigin` bounds sessions, not streams).
    */
-  #pool(key: string, origin: string, spec: UpstreamSpec, resolvedFrom: string | null): Pool {
+  #pool(key: string, origin: string, spec: UpstreamSpec, resolvedFrom: string | null): Pool | Http2Upstream {
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       const tls = spec.tls;
       const read = (file: string | null) => (file === null ? undefined : readFileSync(resolve(this.#settings.configDir, file)));
       const servername = tls?.servername ?? resolvedFrom ?? undefined;
-      pool = new Pool(origin, {
-        connections: this.#settings.connectionsPerOrigin,
-        keepAliveTimeout: this.#settings.keepAliveTimeoutMs,
-        connect: {
-          timeout: spec.connectTimeoutMs,
-          ...(origin.startsWith('https:') && {
+      const tlsOptions = origin.startsWith('https:')
+        ? {
             ...(tls?.ca != null && { ca: read(tls.ca) }),
             ...(tls?.cert != null && { cert: read(tls.cert) }),
             ...(tls?.key != null && { key: read(tls.key) }),
             ...(servername !== undefined && { servername }),
             ...(tls?.insecureSkipVerify === true && { rejectUnauthorized: false }),
-          }),
-        },
-        pipelining: 1,
-      });
+          }
+        : {};
+      pool =
+        spec.protocol === 'http1'
+          ? new Pool(origin, {
+              connections: this.#settings.connectionsPerOrigin,
+              keepAliveTimeout: this.#settings.keepAliveTimeoutMs,
+              connect: { timeout: spec.connectTimeoutMs, ...tlsOptions },
+              pipelining: 1,
+            })
+          : new Http2Upstream(origin, {
+              connectTimeoutMs: spec.connectTimeoutMs,
+              idleTimeoutMs: this.#settings.keepAliveTimeoutMs,
+              maxSessions: this.#settings.connectionsPerOrigin ?? Infinity,
+              tls: tlsOptions,
+            });
       this.#pools.set(key, pool);
     }
     return pool;

@@ -156,6 +156,38 @@ export function createWeightMetric(recorder: ExchangeRecorder): Metric {
   });
 }
 
+/** Longest label value veer_version_info exports; longer ones are cut (a label is for reading, not for storage). */
+export const MAX_LABEL_VALUE = 128;
+
+/**
+ * veer_version_info{service,version,label_<name>...} 1: which commit or
+ * image each version is. Only versions with `labels` have a series (so
+ * 10 000 services without labels cost nothing); label names come from the
+ * config's validated names, values are cut at MAX_LABEL_VALUE.
+ */
+export function createVersionInfoMetric(recorder: ExchangeRecorder): Metric {
+  const labelsOf = new WeakMap<object, Labels>();
+  return defineMetric(METRIC_NAMES.versionInfo, 'Labels of each version (commit, image...) from the config, as label_<name>; 1 for every version that has labels.', 'gauge', 'first', () => {
+    const values: Sample[] = [];
+    const table = recorder.table;
+    if (table === null) return values;
+    for (const service of table.services) {
+      for (const version of service.versions) {
+        const own = version.labels;
+        if (own === undefined || Object.keys(own).length === 0) continue;
+        let labels = labelsOf.get(version);
+        if (labels === undefined) {
+          const built: Record<string, string> = { service: service.name, version: version.name };
+          for (const [name, value] of Object.entries(own)) built[`label_${name}`] = value.length > MAX_LABEL_VALUE ? value.slice(0, MAX_LABEL_VALUE) : value;
+          labelsOf.set(version, (labels = built));
+        }
+        values.push({ labels, value: 1 });
+      }
+    }
+    return values;
+  });
+}
+
 /** What the TLS listener's certificate store reports (the data plane's store fits). */
 export interface MeasuredCertificates {
   list(): readonly { readonly cert: string; readonly names: readonly string[]; readonly expiresInSeconds: number }[];

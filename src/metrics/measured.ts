@@ -6,6 +6,8 @@
 export interface MeasuredVersion {
   readonly name: string;
   readonly service: { readonly name: string };
+  /** Labels from the config (commit, image...), for veer_version_info. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A service with its versions and their share of split traffic (0-100, version order). */

@@ -15,6 +15,7 @@ export const METRIC_NAMES = {
   failovers: 'veer_failovers_total',
   grpcResponses: 'veer_grpc_responses_total',
   traceSpansDropped: 'veer_trace_spans_dropped_total',
+  versionInfo: 'veer_version_info',
   endpointUp: 'veer_endpoint_up',
   certificateExpiry: 'veer_tls_certificate_expiry_seconds',
   certificateFailures: 'veer_tls_certificate_failures_total',

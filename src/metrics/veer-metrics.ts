@@ -10,7 +10,7 @@
 // are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createCertificateMetrics, createEndpointMetric, createRecorderMetrics, createWeightMetric, type MeasuredCertificates } from './collectors.ts';
+import { createCertificateMetrics, createEndpointMetric, createRecorderMetrics, createVersionInfoMetric, createWeightMetric, type MeasuredCertificates } from './collectors.ts';
 import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
 import type { MeasuredEndpoint, MeasuredTable } from './measured.ts';
 import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
@@ -64,6 +64,7 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   for (const metric of createRecorderMetrics(recorder)) registry.registerMetric(metric);
 
   registry.registerMetric(createWeightMetric(recorder));
+  registry.registerMetric(createVersionInfoMetric(recorder));
   let readEndpoints: () => Iterable<MeasuredEndpoint> = () => [];
   registry.registerMetric(createEndpointMetric(() => readEndpoints(), (service, version) => recorder.hasRecord(service, version)));
   let certificates: MeasuredCertificates | null = null;

@@ -61,7 +61,8 @@ export function compileService(
     const upstream = compileUpstream(v.upstream, connectMs, outlier, resolver, (ui, message) =>
       report('invalid_upstream', ui === null ? at : [...at, ui], message),
     );
-    const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream });
+    const labels = v.labels === undefined ? NO_LABELS : Object.freeze({ ...v.labels });
+    const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream, labels });
     versions.push(version);
     versionsByName.set(v.name, version);
   });
@@ -96,6 +97,8 @@ export function compileService(
   });
   return Object.freeze(service);
 }
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Longest ejection: the n-th ejection in a row lasts n times the base, up to this (Envoy's default cap). */
 const MAX_EJECTION_MS = 300_000;

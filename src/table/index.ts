@@ -19,6 +19,7 @@ export type {
   DnsPolicy,
   HealthPolicy,
   UpstreamTls,
+  UpstreamProtocol,
   RetryPolicy,
   CompiledResilience,
   CompileIssue,
@@ -27,6 +28,6 @@ export { BUCKETS, bucketOf, hashSeed } from './hash.ts';
 export { allocateBuckets, bucketEnds, rangeIndexOf } from './split.ts';
 export { normalizeHostPattern, normalizeRequestHost } from './hosts.ts';
 export { endsSegmentAt, hasPathPrefix, normalizePathPrefix } from './paths.ts';
-export { hostOf, tlsKeyOf } from './upstreams.ts';
+export { hostOf, protocolKeyOf, tlsKeyOf } from './upstreams.ts';
 export { createMatcher, createValueReader, MATCHERS, MAX_REGEX_INPUT } from './matchers.ts';
 export type { RequestView, Matcher, MatcherFactory, ValueReader } from './matchers.ts';

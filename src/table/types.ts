@@ -42,7 +42,12 @@ export interface UpstreamSpec {
   readonly health: HealthPolicy | null;
   /** TLS to https:// origins; null: Node's defaults (system CAs, the origin's host name verified). */
   readonly tls: UpstreamTls | null;
+  /** What is spoken to the origins: HTTP/1.1, HTTP/2 over TLS (every origin https://) or cleartext HTTP/2 (every origin http://). */
+  readonly protocol: UpstreamProtocol;
 }
+
+/** `upstream.protocol`: `h2` needs https:// origins, `h2c` (prior knowledge) http:// ones. */
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c';
 
 /** How to connect to https:// origins. File paths as the config writes them (relative to its folder). */
 export interface UpstreamTls {
@@ -113,6 +118,8 @@ export interface CompiledVersion {
   readonly index: number;
   readonly service: CompiledService;
   readonly upstream: UpstreamSpec;
+  /** The version's `labels` (commit, image...); empty when it has none. */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /** A route rule: every condition must match; first matching rule wins. */

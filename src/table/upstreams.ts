@@ -1,12 +1,16 @@
-// A version's `upstream` (one URL or a list) -> UpstreamSpec: its origins
-// and connect timeout, with a key that is equal exactly when two specs are.
+// A version's `upstream` (one URL, a list, or the long form) -> UpstreamSpec:
+// its origins and how to reach them (connect timeout, TLS, HTTP/1.1 or
+// HTTP/2), with a key that is equal exactly when two specs are.
 
 import { isIP } from 'node:net';
 import { parseDuration } from '../config/index.ts';
-import type { DnsPolicy, HealthPolicy, OutlierPolicy, UpstreamSpec, UpstreamTls } from './types.ts';
+import type { DnsPolicy, HealthPolicy, OutlierPolicy, UpstreamProtocol, UpstreamSpec, UpstreamTls } from './types.ts';
 
 /** A version's `upstream` as written: one URL, a list, or the long form. */
-export type UpstreamConfig = string | readonly string[] | { readonly urls: string | readonly string[]; readonly health?: HealthConfig; readonly tls?: Partial<UpstreamTls> };
+export type UpstreamConfig =
+  | string
+  | readonly string[]
+  | { readonly urls: string | readonly string[]; readonly health?: HealthConfig; readonly tls?: Partial<UpstreamTls>; readonly protocol?: UpstreamProtocol };
 interface HealthConfig {
   readonly path?: string;
   readonly interval?: string;
@@ -17,7 +21,8 @@ interface HealthConfig {
 
 /**
  * Compiles a version's upstream; reports each bad URL by its index (null for
- * the single-URL form; in the long form the index is into `urls`).
+ * the single-URL form; in the long form the index is into `urls`), a URL
+ * whose scheme its `protocol` cannot speak (h2 over http://, h2c over https://) included.
  */
 export function compileUpstream(
   config: UpstreamConfig,
@@ -49,12 +54,14 @@ export function compileUpstream(
           servername: tlsConfig.servername ?? null,
           insecureSkipVerify: tlsConfig.insecureSkipVerify ?? false,
         });
+  const protocol = (typeof config === 'object' && !Array.isArray(config) ? (config as { protocol?: UpstreamProtocol }).protocol : undefined) ?? 'http1';
   const urls = typeof upstream === 'string' ? [upstream] : upstream;
   const origins: string[] = [];
   urls.forEach((url, i) => {
     const origin = parseOrigin(url);
-    if (typeof origin === 'string') origins.push(origin);
-    else report(typeof upstream === 'string' ? null : i, origin.error);
+    const error = typeof origin === 'string' ? schemeErrorOf(origin, protocol) : origin.error;
+    if (error === null) origins.push(origin as string);
+    else report(typeof upstream === 'string' ? null : i, error);
   });
   // Endpoints with another ejection policy are another set (their health is counted apart).
   const ejection = outlier === null ? '' : `#eject:${outlier.consecutiveErrors}/${outlier.baseEjectionMs}/${outlier.maxEjectedPercent}`;
@@ -62,14 +69,22 @@ export function compileUpstream(
   const resolving = dns === null ? '' : `#dns:${dns.servers.join(',')}/${dns.refreshMs}`;
   const checking = health === null ? '' : `#health:${health.path}/${health.intervalMs}/${health.timeoutMs}/${health.unhealthyAfter}/${health.healthyAfter}`;
   return Object.freeze({
-    key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}${checking}${tlsKeyOf(tls)}`,
+    key: `${origins.join(' ')}#${connectTimeoutMs}${ejection}${resolving}${checking}${tlsKeyOf(tls)}${protocolKeyOf(protocol)}`,
     origins: Object.freeze(origins),
     connectTimeoutMs,
     outlier,
     dns,
     health,
     tls,
+    protocol,
   });
+}
+
+/** Why `protocol` cannot be spoken to `origin` (h2 is HTTP/2 over TLS, h2c cleartext), or null when it can. */
+function schemeErrorOf(origin: string, protocol: UpstreamProtocol): string | null {
+  if (protocol === 'h2' && origin.startsWith('http:')) return `"${origin}" is http://, but protocol h2 is HTTP/2 over TLS and needs https:// (protocol h2c is cleartext HTTP/2)`;
+  if (protocol === 'h2c' && origin.startsWith('https:')) return `"${origin}" is https://, but protocol h2c is cleartext HTTP/2 and needs http:// (protocol h2 is HTTP/2 over TLS)`;
+  return null;
 }
 
 /** `http://h:p` or `https://h:p`, without path, query or credentials. */
@@ -92,6 +107,11 @@ export function parseOrigin(text: string): string | { error: string } {
 export function hostOf(origin: string): string {
   const host = new URL(origin).hostname;
   return host.startsWith('[') ? host.slice(1, -1) : host;
+}
+
+/** The part of a pool's identity its protocol makes ('' for HTTP/1.1, so those keys are as before). */
+export function protocolKeyOf(protocol: UpstreamProtocol): string {
+  return protocol === 'http1' ? '' : `#${protocol}`;
 }
 
 /** The part of a pool's identity its TLS settings make ('' for the defaults). */

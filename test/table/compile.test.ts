@@ -20,7 +20,7 @@ t.test('a compiled service: versions, split ranges, sticky key, timeouts', async
   t.same(s.versions.map((v) => v.name), ['v1', 'v2']);
   t.equal(s.versionsByName.get('v2'), s.versions[1]);
   t.equal(s.versions[1]!.service, s, 'a version points back to its service');
-  t.same(s.versions[0]!.upstream, { key: 'http://127.0.0.1:3001#2000', origins: ['http://127.0.0.1:3001'], connectTimeoutMs: 2000, outlier: null, dns: null, health: null, tls: null });
+  t.same(s.versions[0]!.upstream, { key: 'http://127.0.0.1:3001#2000', origins: ['http://127.0.0.1:3001'], connectTimeoutMs: 2000, outlier: null, dns: null, health: null, tls: null, protocol: 'http1' });
   t.same([...s.split.ends], [9000, 10000]);
   t.same(s.split.percents, [90, 10]);
   t.same(s.split.weights, { v1: 90, v2: 10 });
