@@ -1,26 +1,28 @@
 // `npm run bench`: veer against a bare undici proxy, node-http-proxy and
 // (when installed) nginx and haproxy, all in front of the same fast
-// upstream, in one run; then the router microbenchmark. Medians of
-// interleaved repetitions, proxy CPU per request from /proc, JSON results
-// in bench/results/.
+// upstream, in one run; then the router microbenchmark, then the TLS and
+// HTTP/2 benchmarks (bench/tls.ts, in a child). Medians of interleaved
+// repetitions, proxy CPU per request from /proc, JSON results in
+// bench/results/.
 //
 //   for rep in 1..R:  for case in [direct, veer, bare-undici, node-http-proxy, nginx, haproxy]:
 //                       for tool in [autocannon, wrk?]: cpu0 = /proc; load N s; cpu1 = /proc
 //
 // Flags: --quick (2 s, 1 rep, no native, short router run), --seconds N,
 // --reps N, --connections N, --with-native (apt-get installs nginx, haproxy,
-// wrk when missing), --no-native, --no-wrk, --no-router, --out DIR.
+// wrk when missing), --no-native, --no-wrk, --no-router, --no-tls (also off
+// with --quick and --cases), --out DIR.
 
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CASE_NAMES, checkCase, startCases, startUpstream, stopCases, type BenchCase, type BenchUpstream } from './lib/cases.ts';
 import { canSampleCpu, readProcessTreeCpuSeconds } from './lib/cpu.ts';
 import { BASE_HEADERS, runAutocannon, runWrk, USER_IDS, type LoadOptions, type LoadResult } from './lib/load.ts';
 import { findBinary, installNative } from './lib/native.ts';
+import { describeMachine, describeSource } from './lib/source.ts';
 import { formatLoadTable, formatRouterTable, summarizeLoad, type LoadSample, type RouterRow } from './lib/table.ts';
 import { BENCH_PATH, ROOT } from './lib/veer.ts';
 
@@ -34,6 +36,7 @@ const { values: flags } = parseArgs({
     'no-native': { type: 'boolean', default: false },
     'no-wrk': { type: 'boolean', default: false },
     'no-router': { type: 'boolean', default: false },
+    'no-tls': { type: 'boolean', default: false },
     cases: { type: 'string' },
     'baseline-veer': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
@@ -78,24 +81,31 @@ function runRouterBench(): Promise<{ rows: RouterRow[]; samples: Record<string, 
   });
 }
 
-/** Which veer was measured: the commit, and a digest of src/ as it is on disk (the tree may be dirty). */
-function describeSource(): { commit: string; dirtySrcFiles: number; srcDigest: string } {
-  const git = (...args: string[]) => {
-    try {
-      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {
-      return '';
-    }
-  };
-  const hash = createHash('sha256');
-  const files = (readdirSync(join(ROOT, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).sort();
-  for (const f of files) hash.update(f).update(readFileSync(join(ROOT, 'src', f)));
-  const dirty = git('status', '--porcelain', '--', 'src');
-  return { commit: git('rev-parse', '--short', 'HEAD') || 'unknown', dirtySrcFiles: dirty === '' ? 0 : dirty.split('\n').length, srcDigest: hash.digest('hex').slice(0, 12) };
+/** bench/tls.ts in a child, same seconds and repetitions: its tables (`report`) and results, or null when it failed. */
+function runTlsBench(native: boolean): Promise<{ report: string; [key: string]: unknown } | null> {
+  return new Promise((resolve) => {
+    const args = [join(ROOT, 'bench', 'tls.ts'), '--json', '--seconds', String(seconds), '--reps', String(reps), ...(native ? [] : ['--no-native'])];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    // About 11 loads of `seconds` per repetition, plus warm-ups and starts; killed well past that.
+    const timer = setTimeout(() => child.kill('SIGTERM'), (reps * 11 * (seconds + 2) + 120) * 2000);
+    // A stop signal to the bench stops the child's servers too (it stops them by PID and exits).
+    const stop = () => child.kill('SIGTERM');
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      const line = out.trim().split('\n').pop() ?? '';
+      resolve(code === 0 && line.startsWith('{') ? (JSON.parse(line) as { report: string }) : null);
+    });
+  });
 }
 
 async function main(): Promise<void> {
-  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, kernel: release(), node: process.version, loadavgAtStart: loadavg() };
+  const machine = describeMachine();
   const source = describeSource();
   const native = flags['with-native'] || (!quick && !flags['no-native']);
   if (flags['with-native']) {
@@ -151,6 +161,11 @@ async function main(): Promise<void> {
   const rows = summarizeLoad(samples);
   const router = flags['no-router'] ? null : await runRouterBench();
   if (router === null) notes.push('router bench skipped (--no-router)');
+  // TLS and HTTP/2 (bench/tls.ts): minutes more, so not in --quick runs nor in focused --cases runs.
+  const tlsOff = flags['no-tls'] ? '--no-tls' : quick ? '--quick' : only !== null ? '--cases' : null;
+  const tls = tlsOff === null ? await runTlsBench(native) : null;
+  if (tlsOff !== null) notes.push(`TLS benchmarks skipped (${tlsOff}): node bench/tls.ts`);
+  else if (tls === null) notes.push('TLS benchmarks failed (their output is above); node bench/tls.ts runs them alone');
 
   const date = new Date().toISOString();
   const command = `node bench/run.ts ${process.argv.slice(2).join(' ')}`.trim();
@@ -158,13 +173,14 @@ async function main(): Promise<void> {
   let report = `veer bench ${date}, veer ${source.commit}${dirty}\n${machine.cores} x ${machine.cpu}, Linux ${machine.kernel}, node ${machine.node}\n`;
   report += `${command}: ${reps} x ${seconds} s per case and tool, ${connections} connections, medians\n\n${formatLoadTable(rows)}\n`;
   if (router) report += `\nrouteRequest alone, median ns per decision\n\n${formatRouterTable(router.rows)}\n`;
+  if (tls) report += `\n${tls.report.slice(tls.report.indexOf('\n\n') + 2)}\n`;
   for (const note of notes) report += `\nnote: ${note}`;
   process.stdout.write(`${report}\n`);
 
   mkdirSync(flags.out, { recursive: true });
   const file = join(flags.out, `bench-${date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
   const settings = { quick, seconds, reps, connections, warmupSeconds, tools, native };
-  writeFileSync(file, `${JSON.stringify({ date, command, source, machine, settings, rows, samples, router, notes }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ date, command, source, machine, settings, rows, samples, router, tls, notes }, null, 2)}\n`);
   process.stdout.write(`\nresults written to ${file}\n`);
 }
 

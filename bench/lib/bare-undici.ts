@@ -35,7 +35,8 @@ export function responseHeaders(headers: IncomingHttpHeaders): string[] {
   return out;
 }
 
-class PassThrough implements Dispatcher.DispatchHandler {
+/** The upstream's response written through as it comes, with backpressure. */
+export class PassThrough implements Dispatcher.DispatchHandler {
   readonly res: ServerResponse;
   constructor(res: ServerResponse) {
     this.res = res;

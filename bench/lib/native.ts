@@ -36,8 +36,40 @@ export function installNative(log: (s: string) => void): string[] {
   return missing.filter((bin) => findBinary(bin) === null);
 }
 
-/** nginx.conf for one worker in front of `upstreamPort`, listening on `port`. */
-export function buildNginxConfig(dir: string, port: number, upstreamPort: number): string {
+/** An HTTPS listener for nginx (bench/tls.ts): the PEM files, and which way this nginx turns HTTP/2 on. */
+export interface NginxTls {
+  readonly cert: string;
+  readonly key: string;
+  /** `http2 on;` (nginx >= 1.25.1), or the older `listen ... ssl http2`. */
+  readonly http2Directive: boolean;
+}
+
+/** nginx's version as [major, minor, patch] (`nginx -v`), or null when it does not say. */
+export function nginxVersion(binary: string): [number, number, number] | null {
+  const out = spawnSync(binary, ['-v'], { encoding: 'utf8', timeout: 10_000 });
+  const m = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(`${out.stderr ?? ''}${out.stdout ?? ''}`);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+}
+
+/** Whether this nginx takes `http2 on;` (1.25.1 and later). */
+export function hasHttp2Directive(version: readonly [number, number, number] | null): boolean {
+  if (version === null) return false;
+  const [major, minor, patch] = version;
+  return major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
+}
+
+/**
+ * nginx.conf for one worker in front of `upstreamPort`, listening on `port`; with `tls`, the
+ * listener is HTTPS (TLS 1.2 and 1.3, session tickets on as in Node) with HTTP/2 by ALPN.
+ */
+export function buildNginxConfig(dir: string, port: number, upstreamPort: number, tls: NginxTls | null = null): string {
+  const listen =
+    tls === null
+      ? `listen 127.0.0.1:${port};`
+      : `listen 127.0.0.1:${port} ssl${tls.http2Directive ? '' : ' http2'};${tls.http2Directive ? '\n    http2 on;' : ''}
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;`;
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -58,7 +90,7 @@ http {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port};
+    ${listen}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -93,14 +125,14 @@ backend app
 `;
 }
 
-/** Starts nginx (master + one worker) on a free port; CPU is read over the process tree. */
-export async function startNginx(binary: string, upstreamPort: number): Promise<BenchChild> {
+/** Starts nginx (master + one worker) on a free port (HTTPS with `tls`); CPU is read over the process tree. */
+export async function startNginx(binary: string, upstreamPort: number, tls: NginxTls | null = null, name = 'nginx'): Promise<BenchChild> {
   const dir = mkdtempSync(join(tmpdir(), 'veer-bench-nginx-'));
   mkdirSync(join(dir, 'logs'));
   const port = await findFreePort();
   const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, buildNginxConfig(dir, port, upstreamPort));
-  return spawnChild('nginx', binary, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { fixedPort: port });
+  writeFileSync(conf, buildNginxConfig(dir, port, upstreamPort, tls));
+  return spawnChild(name, binary, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { fixedPort: port });
 }
 
 /** Starts haproxy in the foreground (-db) on a free port. */
