@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { admin, until } from '../helpers/admin.ts';
-import { freePort, startTwoUpstreams, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { REFUSED_PORT, startTwoUpstreams, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { serveInChild, serviceConfig, spawnVeer, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
 
@@ -293,7 +293,7 @@ t.test('workers that cannot listen stop veer with exit 1', async (t) => {
 t.test('workers: 2 report endpoint states through the primary: veer_endpoint_up and GET /api/v1/services/{name}', async (t) => {
   const v1 = await startUpstream('v1');
   t.teardown(() => v1.close());
-  const dead = await freePort();
+  const dead = REFUSED_PORT;
   const yaml = serviceConfig({
     versions: { v1: '__UP__' },
     top: 'workers: 2',

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { AccessLog } from '../../src/dataplane/access-log.ts';
 import { formatRequest, rawRequest, RawHttpConnection, waitFor, type TestScope } from '../helpers/http.ts';
-import { freePort, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { freePort, REFUSED_PORT, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { serveInChild, writeConfig, type VeerProcess } from '../helpers/veer.ts';
 
 type Line = Record<string, unknown>;
@@ -300,7 +300,7 @@ t.test('the writer into a pipe that nobody reads yet: the event loop never waits
 
 t.test('log.access: a request that failed over names the version that answered; a retried one counts its retries', async (t) => {
   const app = await sizedUpstream(t, 10);
-  const dead = await freePort();
+  const dead = REFUSED_PORT;
   let tries = 0;
   const flaky = await startUpstream('flaky', (req: IncomingMessage, res: ServerResponse) => {
     req.resume();

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { parseTraceParent } from '../../src/dataplane/index.ts';
 import { until } from '../helpers/admin.ts';
-import { freePort, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { REFUSED_PORT, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeerIn, serveInChild, writeConfig } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
 
@@ -153,7 +153,7 @@ services:
 
 t.test('a dead collector costs traffic nothing but a counter', async (t) => {
   const v1 = await headersUpstream(t, 'v1');
-  const dead = await freePort();
+  const dead = REFUSED_PORT;
   const veer = await runVeerIn(
     t,
     `listen: 127.0.0.1:0
@@ -177,7 +177,7 @@ services:
 
 t.test('x-request-id: kept or made, passed upstream, returned, in error bodies', async (t) => {
   const v1 = await headersUpstream(t, 'v1');
-  const dead = await freePort();
+  const dead = REFUSED_PORT;
   const veer = await runVeerIn(
     t,
     `listen: 127.0.0.1:0

@@ -14,7 +14,7 @@ import t, { type Test } from 'tap';
 import { encodeGrpcMessage, grpcStatusForHttp, parseGrpcTimeout, readGrpcStatus } from '../../src/forwarder/grpc.ts';
 import { admin, until } from '../helpers/admin.ts';
 import { makePki, makeServerCert, opensslMissing, type TestPki } from '../helpers/certs.ts';
-import { freePort } from '../helpers/upstreams.ts';
+import { REFUSED_PORT } from '../helpers/upstreams.ts';
 import { runVeerIn, type RunningVeer } from '../helpers/veer.ts';
 import { parsePromText, sumOf } from '../metrics/prom-text.ts';
 
@@ -214,7 +214,7 @@ t.test('unary and server streaming through a weighted split, statuses and traile
 
 t.test("veer's own errors are gRPC statuses: no route UNIMPLEMENTED, upstream down UNAVAILABLE", { skip: skip ?? false }, async (t) => {
   const proto = loadEcho(t.testdir());
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://127.0.0.1:${REFUSED_PORT}`;
   const edge = await startGrpcEdge(t, proto, grpcService('down', { v1: dead }, '{ weights: { v1: 100 } }'));
   const down = await say(edge.client(), { text: 'x' });
   t.equal(down.error?.code, grpc.status.UNAVAILABLE, 'a version whose upstream refuses: UNAVAILABLE');

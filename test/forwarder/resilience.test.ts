@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { admin, until } from '../helpers/admin.ts';
-import { freePort, listenOnLoopback } from '../helpers/upstreams.ts';
+import { freePort, REFUSED_PORT, listenOnLoopback } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
 
 /** An upstream whose behaviour per request the test sets; it records every request it received (method, url, body). */
@@ -65,7 +65,7 @@ async function metric(veer: RunningVeer, name: string, labels: Record<string, st
 
 t.test('a version whose pods are down: its requests fail over, its users see no error, it counts the errors', async (t) => {
   const v1 = await upstream(t, 'v1');
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://127.0.0.1:${REFUSED_PORT}`;
   const veer = await start(t, serviceConfig({ versions: { v1: v1.url, v2: dead }, weights: { v1: 50, v2: 50 }, extra: '    resilience: {}\n' }));
   const answers = await Promise.all(Array.from({ length: 40 }, () => get(`${veer.url}/x`)));
   t.same(new Set(answers.map((a) => a.status)), new Set([200]), 'every request answered 200');
@@ -89,7 +89,7 @@ t.test('a version whose pods are down: its requests fail over, its users see no 
 
 t.test('without resilience a dead version is still a 502, as before', async (t) => {
   const v1 = await upstream(t, 'v1');
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://127.0.0.1:${REFUSED_PORT}`;
   const veer = await start(t, serviceConfig({ versions: { v1: v1.url, v2: dead }, weights: { v1: 0, v2: 100 } }));
   const res = await get(`${veer.url}/x`);
   t.equal(res.status, 502);
@@ -99,7 +99,7 @@ t.test('without resilience a dead version is still a 502, as before', async (t) 
 t.test('failover: none, or a named version; an unknown one is a config error', async (t) => {
   const v1 = await upstream(t, 'v1');
   const v3 = await upstream(t, 'v3');
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://127.0.0.1:${REFUSED_PORT}`;
   const none = await start(t, serviceConfig({ versions: { v1: v1.url, v2: dead }, weights: { v1: 0, v2: 100 }, extra: '    resilience: { failover: none }\n' }));
   t.equal((await get(`${none.url}/x`)).status, 502, 'none: the error reaches the client');
   const named = await start(t, serviceConfig({ versions: { v1: v1.url, v2: dead, v3: v3.url }, weights: { v1: 90, v2: 10, v3: 0 }, extra: '    resilience: { failover: v3 }\n' }));
@@ -258,7 +258,7 @@ t.test('maxInFlight: beyond it, 503 overloaded at once; the held requests finish
 
 t.test('a dead canary under a rollout: its users never see an error, and the rollout aborts', async (t) => {
   const v1 = await upstream(t, 'v1');
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://127.0.0.1:${REFUSED_PORT}`;
   const veer = await start(
     t,
     serviceConfig({

@@ -53,6 +53,15 @@ export async function listenOnLoopback(server: { listen(port: number, host: stri
 }
 
 /** A port that nothing listens on (bound, then released). */
+/**
+ * A port on 127.0.0.1 that refuses every connection for the whole run: the
+ * address of a dead pod. A port from freePort() is free only for a moment; with
+ * test files running in parallel another file's listener can take it, and the
+ * "dead" upstream answers. Port 1 (tcpmux) is far below the ephemeral range, so
+ * no listen on port 0 is ever given it.
+ */
+export const REFUSED_PORT = 1;
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   const port = await listenOnLoopback(server);

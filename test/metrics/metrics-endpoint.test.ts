@@ -3,7 +3,7 @@
 import { request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import t from 'tap';
-import { freePort, startUpstream } from '../helpers/upstreams.ts';
+import { REFUSED_PORT, startUpstream } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig } from '../helpers/veer.ts';
 import { samplesOf, scrape, sumOf } from './prom-text.ts';
 
@@ -58,7 +58,7 @@ t.test('per-version counts and histogram counts equal the requests sent', async 
 });
 
 t.test('upstream failures are counted with their kind: refused -> connect, slow -> timeout', async (t) => {
-  const refused = `http://127.0.0.1:${await freePort()}`;
+  const refused = `http://127.0.0.1:${REFUSED_PORT}`;
   const timers = new Set<NodeJS.Timeout>();
   const slow = await startUpstream('slow', (_req, res) => {
     const timer = setTimeout(() => res.end('late'), 2000);
