@@ -49,6 +49,7 @@ export const ERRORS = {
   no_rollout: admin(404),
   conflict: admin(409),
   rollout_conflict: admin(409),
+  hook_failed: admin(424),
   store_unavailable: admin(503),
   // config issues: a file that cannot be read (the config, or a file it names)
   config_unreadable: config,
@@ -72,6 +73,8 @@ export const ERRORS = {
   invalid_upstream: config,
   invalid_matcher: config,
   invalid_regex: config,
+  invalid_analysis: config,
+  invalid_hook: config,
   // a warning: stored runtime weights no longer fit the config, so the config's apply
   runtime_weights_ignored: config,
   // start-up

@@ -125,7 +125,7 @@ export function checkLoadedConfig(loaded: ConfigLoadResult, configPath: string):
   if (!compiled.ok) return { ok: false, issues: locateIssues(compiled.issues, loaded.locate) };
   const files = readEtcdSecurity(loaded.config.state, dirname(configPath));
   if (!files.ok) return { ok: false, issues: locateIssues(files.issues, loaded.locate) };
-  const certificates = [...checkCertificates(loaded.config, configPath), ...checkUpstreamTlsFiles(loaded.config, configPath)];
+  const certificates = [...checkCertificates(loaded.config, configPath), ...checkUpstreamTlsFiles(loaded.config, configPath), ...checkRolloutFiles(loaded.config, configPath)];
   if (certificates.length > 0) return { ok: false, issues: locateIssues(certificates, loaded.locate) };
   return { ok: true, config: loaded.config, table: compiled.table };
 }
@@ -152,6 +152,16 @@ function checkUpstreamTlsFiles(config: Config, configPath: string): PathIssue[] 
       }
       if ((tls.cert === undefined) !== (tls.key === undefined)) issues.push({ code: 'invalid_upstream', path: at, message: 'cert and key go together (a client certificate needs its key)' });
     });
+  });
+  return issues;
+}
+
+/** The CA files of rollouts' `analysis.prometheus.ca`: each readable and PEM. */
+function checkRolloutFiles(config: Config, configPath: string): PathIssue[] {
+  const issues: PathIssue[] = [];
+  config.services.forEach((service, si) => {
+    const ca = service.rollout?.analysis?.prometheus?.ca;
+    if (ca !== undefined) readPemFile(ca, dirname(configPath), ['services', si, 'rollout', 'analysis', 'prometheus', 'ca'], 'invalid_analysis', issues);
   });
   return issues;
 }
@@ -183,7 +193,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const security = readEtcdSecurity(config.state, dirname(configPath));
   if (!security.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(security.issues, loaded.locate));
 
-  const upstreamFiles = checkUpstreamTlsFiles(config, configPath);
+  const upstreamFiles = [...checkUpstreamTlsFiles(config, configPath), ...checkRolloutFiles(config, configPath)];
   if (upstreamFiles.length > 0) throw new StartupError(`invalid config ${configPath}`, locateIssues(upstreamFiles, loaded.locate));
   for (const service of config.services) {
     for (const version of service.versions) {
@@ -226,7 +236,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     throw new StartupError(`${err.message} [${err.code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
   }
   // Started (timers resumed) once both listeners are up.
-  const rollouts = new RolloutEngine({ runtime, analysis: new LocalWindowsSource(metrics.recorder), log, phases: metrics });
+  const rollouts = new RolloutEngine({ runtime, analysis: new LocalWindowsSource(metrics.recorder), log, phases: metrics, configDir: dirname(configPath) });
 
   const reloader = new ConfigReloader(source, state, log, loaded.text, (task) => runtime.exclusive(task));
   reloader.onResult((outcome, next, previous) => {

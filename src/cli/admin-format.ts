@@ -51,24 +51,32 @@ export function formatStatusTable(services: readonly ServiceView[]): string {
   return table.toString();
 }
 
-/** One analysis check in a line. */
+/** One analysis check in a line, then each metric check (value, or the query when inconclusive), each rollout hook, and the reasons. */
 export function formatAnalysis(a: AnalysisResult): string {
   const p99 = (v: number | null) => (v === null ? 'n/a' : `${v}ms`);
-  return `${a.verdict.toUpperCase()} at ${a.at}: canary ${a.canary.requests} req, ${(a.canary.errorRatio * 100).toFixed(2)}% errors, p99 ${p99(a.canary.p99Ms)}; stable ${a.stable.requests} req, ${(a.stable.errorRatio * 100).toFixed(2)}% errors, p99 ${p99(a.stable.p99Ms)}${a.z === null ? '' : `; z=${a.z}`}\n  ${a.reasons.join('\n  ')}`;
+  const metrics = (a.metrics ?? []).map((m) => `metric ${m.name} = ${m.value ?? 'n/a'}: ${m.verdict.toUpperCase()}${m.verdict === 'inconclusive' ? ` (query: ${m.query})` : ''}`);
+  const hooks = (a.hooks ?? []).map((h) => `hook ${h.type} ${h.url}: ${h.ok ? `${h.status}` : (h.error ?? 'failed')} in ${Math.round(h.durationMs)}ms`);
+  return `${a.verdict.toUpperCase()} at ${a.at}: canary ${a.canary.requests} req, ${(a.canary.errorRatio * 100).toFixed(2)}% errors, p99 ${p99(a.canary.p99Ms)}; stable ${a.stable.requests} req, ${(a.stable.errorRatio * 100).toFixed(2)}% errors, p99 ${p99(a.stable.p99Ms)}${a.z === null ? '' : `; z=${a.z}`}\n  ${[...metrics, ...hooks, ...a.reasons].join('\n  ')}`;
 }
 
 /** A rollout in a few lines: phase, step, weights, why, last analysis. */
 export function formatRollout(r: RolloutStatus): string {
-  const steps = r.steps.map((s, i) => `${i === r.step ? '[' : ''}${s.weight}%${s.pause ? `/${s.pause}` : ''}${i === r.step ? ']' : ''}`).join(' -> ');
+  const steps = r.steps.map((s, i) => `${i === r.step ? '[' : ''}${s.weight}%${s.pause ? `/${s.pause}` : ''}${s.analysis ? '+checks' : ''}${i === r.step ? ']' : ''}`).join(' -> ');
   const lines = [
     `rollout of ${r.service}: ${r.phase}${r.pausedBy ? ` (by ${r.pausedBy})` : ''}, canary ${r.canary} at ${r.canaryWeight}%`,
     `  steps:    ${steps}`,
     `  reason:   ${r.reason}`,
   ];
   if (r.nextStepAt) lines.push(`  next step: ${r.nextStepAt}`);
-  if (r.analysis) {
-    const a = r.analysis;
-    lines.push(`  analysis: every ${a.intervalMs}ms, minRequests ${a.minRequests}, maxErrorRate ${a.maxErrorRate ?? '-'}, maxP99Ms ${a.maxP99Ms ?? '-'}, failureLimit ${a.failureLimit}; ${r.consecutiveFailures} failed / ${r.consecutiveInconclusive} inconclusive in a row`);
+  const spec = r.currentAnalysis ?? r.analysis;
+  if (spec) {
+    const a = spec;
+    const metrics = (a.metrics ?? []).map((m) => `${m.name} in [${m.min ?? '-inf'}, ${m.max ?? '+inf'}]`);
+    lines.push(`  analysis: every ${a.intervalMs}ms, minRequests ${a.minRequests}, maxErrorRate ${a.maxErrorRate ?? '-'}, maxP99Ms ${a.maxP99Ms ?? '-'}, failureLimit ${a.failureLimit}${metrics.length > 0 ? `, metrics ${metrics.join(', ')}` : ''}; ${r.consecutiveFailures} failed / ${r.consecutiveInconclusive} inconclusive in a row`);
+  }
+  if (r.confirmPromotion) {
+    const g = r.confirmPromotion;
+    lines.push(`  confirm-promotion: asked ${g.asked} time${g.asked === 1 ? '' : 's'} since ${g.since}; ${g.last.map((h) => `${h.url} ${h.ok ? h.status : (h.error ?? 'failed')}`).join(', ')}`);
   }
   if (r.lastAnalysis) lines.push(`  last check: ${formatAnalysis(r.lastAnalysis).replace(/\n/g, '\n  ')}`);
   return lines.join('\n');

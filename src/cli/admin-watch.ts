@@ -22,7 +22,8 @@ const UNREACHABLE_GRACE_MS = 30_000;
 function checkText(r: RolloutStatus): string {
   const a = r.lastAnalysis;
   if (a === null) return r.analysis === null ? 'no analysis' : 'no check yet';
-  return `${a.verdict} (canary ${a.canary.requests} req, ${(a.canary.errorRatio * 100).toFixed(1)}% err, p99 ${a.canary.p99Ms === null ? 'n/a' : `${a.canary.p99Ms}ms`})`;
+  const metrics = (a.metrics ?? []).map((m) => `, ${m.name} ${m.value ?? 'n/a'}`).join('');
+  return `${a.verdict} (canary ${a.canary.requests} req, ${(a.canary.errorRatio * 100).toFixed(1)}% err, p99 ${a.canary.p99Ms === null ? 'n/a' : `${a.canary.p99Ms}ms`}${metrics})`;
 }
 
 function progressOf(r: RolloutStatus): number {

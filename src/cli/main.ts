@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { addAdminCommands } from './admin-commands.ts';
 import { formatIssue } from './format.ts';
+import { addPipelineCommands } from './pipeline-commands.ts';
 import { runValidate } from './validate.ts';
 
 const DEFAULT_CONFIG = 'config/veer.yaml';
@@ -53,6 +54,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     });
 
   addAdminCommands(program, exit); // status, weights, explain, rollout, shift (talk to the admin API)
+  addPipelineCommands(program, exit); // pipeline run, status, abort (a rollout through several veers)
 
   return program;
 }

@@ -83,10 +83,27 @@ const Split = Type.Object(
   Strict,
 );
 
-const RolloutStep = Type.Object(
+/** A step's pause: a duration, or `forever` (the step waits for `veer rollout resume`). */
+const StepPause = Type.Union([Duration, Type.Literal('forever')], { description: 'a duration such as 30s or 1m, or forever' });
+
+/** A Prometheus query whose one value must stay within [min, max]; placeholders are checked by compile. */
+const MetricCheck = Type.Object(
   {
-    weight: Type.Number({ minimum: 0, maximum: 100 }),
-    pause: Type.Optional(Duration),
+    name: Name,
+    query: Type.String({ minLength: 1, maxLength: 8192 }),
+    min: Type.Optional(Type.Number()),
+    max: Type.Optional(Type.Number()),
+  },
+  Strict,
+);
+
+/** Where metric checks query: Prometheus's HTTP API, with optional credentials and CA (a PEM file). */
+const PrometheusSource = Type.Object(
+  {
+    address: Type.String({ minLength: 1, description: 'an http:// or https:// URL' }),
+    bearerToken: Type.Optional(Type.String({ minLength: 1 })),
+    basicAuth: Type.Optional(Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String() }, Strict)),
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'a path to a PEM file' })),
   },
   Strict,
 );
@@ -98,6 +115,47 @@ const Analysis = Type.Object(
     maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     maxP99Ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     failureLimit: Type.Integer({ minimum: 1, default: 2 }),
+    prometheus: Type.Optional(PrometheusSource),
+    metrics: Type.Optional(Type.Array(MetricCheck, { maxItems: 50 })),
+  },
+  Strict,
+);
+
+/** A step's own analysis (as Argo's): fields it leaves out come from the rollout's `analysis`; its metrics add to the rollout's. */
+const StepAnalysis = Type.Object(
+  {
+    interval: Type.Optional(Duration),
+    minRequests: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    maxP99Ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    failureLimit: Type.Optional(Type.Integer({ minimum: 1 })),
+    metrics: Type.Optional(Type.Array(MetricCheck, { maxItems: 50 })),
+  },
+  Strict,
+);
+
+const RolloutStep = Type.Object(
+  {
+    weight: Type.Number({ minimum: 0, maximum: 100 }),
+    pause: Type.Optional(StepPause),
+    analysis: Type.Optional(StepAnalysis),
+  },
+  Strict,
+);
+
+/** Flagger's webhook types. */
+const HookType = Type.Union(
+  [Type.Literal('pre-rollout'), Type.Literal('rollout'), Type.Literal('confirm-promotion'), Type.Literal('post-rollout'), Type.Literal('event')],
+  { description: 'one of pre-rollout, rollout, confirm-promotion, post-rollout, event' },
+);
+
+/** A URL veer calls at a point of the rollout (POST, JSON body); the URL's scheme is checked by compile. */
+const RolloutHook = Type.Object(
+  {
+    type: HookType,
+    url: Type.String({ minLength: 1, description: 'an http:// or https:// URL' }),
+    timeout: Type.Optional(Duration),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String(), { description: 'header name -> value' })),
   },
   Strict,
 );
@@ -107,6 +165,7 @@ const Rollout = Type.Object(
     canary: Type.String({ minLength: 1 }),
     steps: Type.Array(RolloutStep, { minItems: 1 }),
     analysis: Type.Optional(Analysis),
+    hooks: Type.Optional(Type.Array(RolloutHook, { maxItems: 20 })),
   },
   Strict,
 );
@@ -373,6 +432,12 @@ export type StickyKeyConfig = Static<typeof StickyKey>;
 export type EtcdStoreConfig = Static<typeof EtcdStore>;
 /** The `rollout` section of a service. */
 export type RolloutConfig = Static<typeof Rollout>;
+/** One entry of a rollout's `hooks`. */
+export type RolloutHookConfig = Static<typeof RolloutHook>;
+/** One entry of a rollout's (or a step's) `analysis.metrics`. */
+export type MetricCheckConfig = Static<typeof MetricCheck>;
+/** `analysis.prometheus`: where metric checks query. */
+export type PrometheusConfig = Static<typeof PrometheusSource>;
 
 /** Re-exported so callers can build sub-schemas without importing TypeBox. */
 export type { TSchema };

@@ -14,7 +14,7 @@
 // the window; with fewer they are skipped (and the result says so).
 
 import { quantileOf, type WindowStats } from '../metrics/index.ts';
-import type { AnalysisResult, AnalysisSpec } from '../state/index.ts';
+import type { AnalysisResult, AnalysisSpec, HookCall, MetricResult } from '../state/index.ts';
 
 /** One-sided z for "canary is worse than stable" at 99% confidence. */
 export const Z_CRITICAL = 2.326;
@@ -91,4 +91,20 @@ export function analyseWindow(canaryStats: WindowStats | null, stableStats: Wind
   if (reasons.length > 0) return { ...base, verdict: 'fail', reasons, z };
   const note = z === null ? `; stable had ${stable.requests} requests, too few to compare` : '';
   return { ...base, verdict: 'pass', reasons: [`canary ${pct(canary.errorRatio)} errors, p99 ${ms(canary.p99Ms)} over ${canary.requests} requests; stable ${pct(stable.errorRatio)}, p99 ${ms(stable.p99Ms)}${note}`], z };
+}
+
+/**
+ * One check's verdict from its parts: veer's own numbers, the metric checks
+ * and the `rollout` hooks called before it. Any failure fails the check; else
+ * anything inconclusive leaves it inconclusive (never a pass); else it passes.
+ */
+export function combineCheck(own: AnalysisResult, metrics: readonly MetricResult[], hooks: readonly HookCall[]): AnalysisResult {
+  if (metrics.length === 0 && hooks.length === 0) return own;
+  const failedHooks = hooks.filter((h) => !h.ok);
+  const failed = [...(own.verdict === 'fail' ? own.reasons : []), ...metrics.filter((m) => m.verdict === 'fail').map((m) => m.reason), ...failedHooks.map((h) => `rollout hook ${h.url} ${h.error ?? 'failed'}`)];
+  const extra = { ...(metrics.length > 0 ? { metrics: [...metrics] } : {}), ...(hooks.length > 0 ? { hooks: [...hooks] } : {}) };
+  if (failed.length > 0) return { ...own, ...extra, verdict: 'fail', reasons: failed };
+  const unsure = [...(own.verdict === 'inconclusive' ? own.reasons : []), ...metrics.filter((m) => m.verdict === 'inconclusive').map((m) => `${m.reason} (query: ${m.query})`)];
+  if (unsure.length > 0) return { ...own, ...extra, verdict: 'inconclusive', reasons: unsure };
+  return { ...own, ...extra, verdict: 'pass', reasons: [...own.reasons, ...metrics.map((m) => m.reason)] };
 }

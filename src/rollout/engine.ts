@@ -5,18 +5,27 @@
 // only the consecutive check counts in memory. On restart it picks every
 // running rollout up again at its stored step.
 //
-//   tick ──> check due? ── analyse window ── fail x failureLimit ──> abort
-//       │                               └── inconclusive x limit ──> pause (analysis)
-//       └──> step's pause over and last check passed? ──> next step / promote
-//       └──> schedule the next wake: min(next check, end of pause)
+//   tick ──> check due? ── rollout hooks, then window + metric queries ── fail x failureLimit ──> abort
+//       │                                                               └── inconclusive x limit ──> pause (analysis)
+//       └──> waiting for confirm-promotion and its time to ask? ── all 2xx ──> promote
+//       └──> step's pause over and last check passed? ──> next step / promote (or wait for confirm-promotion)
+//       └──> schedule the next wake: min(next check, next ask, end of pause)
+//
+// A check is assembled by check.ts; hooks (rollout-hooks.ts) come from the
+// running config at each call. Event and post-rollout hooks are queued off
+// every transition the leader sees and never awaited; each call they make
+// is a history line (rollout.hook).
 
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { isRolloutActive, parseDuration, type AnalysisResult, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange } from '../state/index.ts';
+import { isRolloutActive, type HookCall, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange, type ServiceRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { analyseWindow } from './analysis.ts';
 import type { AnalysisSource } from './analysis-source.ts';
-import { resolvePlan, type RolloutBodyT } from './plan.ts';
+import { runCheck, type CheckSources } from './check.ts';
+import { describeCall, type RetryPolicy } from './hooks.ts';
+import { currentSpec, hooksOf, resolvePlan, timedPauseMs, type RolloutBodyT } from './plan.ts';
+import { PrometheusClient } from './prometheus.ts';
+import { RolloutHooks } from './rollout-hooks.ts';
 import { ShiftDriver, type ShiftBodyT } from './shift.ts';
 import { describeRollout, type LiveRollout, type RolloutStatus } from './status.ts';
 import { abort, advance, enterStep, newRollout, pause, promote, requireRollout, resume } from './transitions.ts';
@@ -37,6 +46,10 @@ export interface RolloutEngineOptions {
   readonly now?: () => number;
   /** Inconclusive checks in a row (too little canary traffic) before a progressing rollout pauses for a person (default 10). */
   readonly inconclusiveLimit?: number;
+  /** The config file's directory: `analysis.prometheus.ca` is read from it (default: the working directory). */
+  readonly configDir?: string;
+  /** How event and post-rollout hook calls retry (default 5 calls, 1 s doubling). */
+  readonly hookRetry?: Partial<RetryPolicy>;
 }
 
 /** The verbs of a running rollout. */
@@ -48,6 +61,22 @@ class StaleTick extends Error {}
 /** How long a due step waits, per try, for every live replica to apply the current one. */
 const APPLIED_WAIT_MS = 1000;
 
+/** How often a confirm-promotion hook is asked when the rollout has no analysis interval to follow. */
+const GATE_INTERVAL_MS = 10_000;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The change with the hook calls that led to it in its history line. */
+function withHooks(change: ServiceChange, calls: readonly HookCall[]): ServiceChange {
+  return calls.length === 0 ? change : { ...change, details: { ...(change.details as object | undefined), hooks: [...calls] } };
+}
+
+/** What a start refuses before anything else (also before the pre-rollout hooks are called). */
+function refuseStart(service: string, record: ServiceRecord): void {
+  if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `a rollout of ${service} is already ${record.rollout!.phase}; abort or promote it first`);
+  if (record.shift !== undefined) throw new VeerError('conflict', `a shift of ${service} toward ${record.shift.to} is running; stop it first (DELETE /api/v1/services/${service}/shift)`);
+}
+
 /** Runs rollouts (and shifts) with timers; the rollout room's public object. */
 export class RolloutEngine {
   readonly #runtime: RuntimeState;
@@ -57,6 +86,11 @@ export class RolloutEngine {
   readonly #now: () => number;
   readonly #inconclusiveLimit: number;
   readonly #live = new Map<string, LiveRollout>();
+  readonly #prometheus: PrometheusClient;
+  readonly #hooks: RolloutHooks;
+  readonly #sources: CheckSources;
+  /** Services whose tick is running: their timer is planned again when it ends, never meanwhile. */
+  readonly #ticking = new Set<string>();
   readonly shifts: ShiftDriver;
   #stopped = false;
 
@@ -67,11 +101,15 @@ export class RolloutEngine {
     this.#phases = options.phases;
     this.#now = options.now ?? Date.now;
     this.#inconclusiveLimit = options.inconclusiveLimit ?? 10;
+    this.#prometheus = new PrometheusClient(options.configDir ?? process.cwd());
+    this.#hooks = new RolloutHooks(this.#runtime, this.#log, this.#now, options.hookRetry);
+    this.#sources = { windows: this.#analysis, prometheus: this.#prometheus, hooks: this.#hooks };
     this.shifts = new ShiftDriver({ runtime: this.#runtime, log: this.#log, now: this.#now });
-    // Any change to a service's rollout (API verb, tick, restart) re-plans its timer.
-    this.#runtime.onChange((service, record) => {
+    // Any change to a service's rollout (API verb, tick, restart) re-plans its timer; a transition goes to the event hooks.
+    this.#runtime.onChange((service, record, entry) => {
       if (record.rollout !== undefined) this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
       this.#schedule(service);
+      if (!this.#stopped) this.#hooks.announce(service, record, entry);
     });
     // A reload that brings back a service whose rollout was suspended (see #schedule) picks it up again.
     this.#runtime.routes.onPublish((table, change) => {
@@ -105,7 +143,9 @@ export class RolloutEngine {
     for (const live of this.#live.values()) if (live.timer) clearTimeout(live.timer);
     this.#live.clear();
     this.shifts.stop();
+    this.#hooks.stop();
     await this.#runtime.idle();
+    await this.#prometheus.close();
   }
 
   /** The service's latest rollout with the live analysis, or null when it never had one. */
@@ -115,17 +155,29 @@ export class RolloutEngine {
     return describeRollout(service, record, this.#live.get(service), this.#runtime.table.servicesByName.get(service)?.split.weights);
   }
 
-  /** Starts the configured plan (with `body`'s overrides) at its first step. */
+  /**
+   * Starts the configured plan (with `body`'s overrides) at its first step.
+   * Every pre-rollout hook must answer 2xx first; one that does not refuses
+   * the start (hook_failed) and nothing changes.
+   */
   async startRollout(service: string, body: RolloutBodyT | undefined, actor: string): Promise<RolloutStatus> {
+    const calls = await this.#preRollout(service, body);
     await this.#commandThenSchedule(service, actor, ({ service: compiled, record, now }) => {
-      if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `a rollout of ${service} is already ${record.rollout!.phase}; abort or promote it first`);
-      if (record.shift !== undefined) throw new VeerError('conflict', `a shift of ${service} toward ${record.shift.to} is running; stop it first (DELETE /api/v1/services/${service}/shift)`);
+      refuseStart(service, record);
       const plan = resolvePlan(compiled, body);
       const rollout = newRollout(compiled, plan, now);
       this.#resetLive(service, rollout);
-      return enterStep(compiled, rollout, 0, now, 'rollout.start', `rollout of ${plan.canary} started by ${actor}`, null);
+      return withHooks(enterStep(compiled, rollout, 0, now, 'rollout.start', `rollout of ${plan.canary} started by ${actor}`, null), calls);
     });
     return this.status(service)!;
+  }
+
+  /** Calls the pre-rollout hooks once the start itself would be accepted (so a refused start calls nobody). */
+  async #preRollout(service: string, body: RolloutBodyT | undefined): Promise<HookCall[]> {
+    const compiled = this.#runtime.table.servicesByName.get(service);
+    if (compiled === undefined || hooksOf(compiled.rollout, 'pre-rollout').length === 0) return [];
+    refuseStart(service, this.#runtime.record(service));
+    return this.#hooks.preRollout(service, compiled, newRollout(compiled, resolvePlan(compiled, body), this.#now()));
   }
 
   /** Applies a verb to the service's running rollout. */
@@ -138,8 +190,10 @@ export class RolloutEngine {
           return pause(requireRollout(service, record.rollout, verb, ['progressing']), now, 'operator', why, analysis);
         case 'resume': {
           const rollout = requireRollout(service, record.rollout, verb, ['paused']);
+          // Refused (waiting for confirm-promotion) before the live counts start over.
+          const change = resume(compiled, rollout, now, why, analysis);
           this.#resetLive(service, rollout);
-          return resume(compiled, rollout, now, why, analysis);
+          return change;
         }
         case 'promote':
           return promote(compiled, requireRollout(service, record.rollout, verb, ['progressing', 'paused']), now, why, analysis);
@@ -177,7 +231,7 @@ export class RolloutEngine {
   #resetLive(service: string, rollout: RolloutRecord): void {
     const old = this.#live.get(service);
     if (old?.timer) clearTimeout(old.timer);
-    const live: LiveRollout = { rolloutId: rollout.id, failures: 0, inconclusive: 0, lastAnalysis: null, nextCheckAt: null, timer: null };
+    const live: LiveRollout = { rolloutId: rollout.id, failures: 0, inconclusive: 0, lastAnalysis: null, nextCheckAt: null, intervalMs: null, nextGateAt: null, gate: null, timer: null };
     if (old !== undefined && old.rolloutId === rollout.id) live.lastAnalysis = old.lastAnalysis;
     this.#live.set(service, live);
   }
@@ -207,17 +261,31 @@ export class RolloutEngine {
     }
     const now = this.#now();
     let due = Number.POSITIVE_INFINITY;
-    if (rollout.analysis !== null) {
-      live.nextCheckAt ??= now + rollout.analysis.intervalMs;
+    const spec = currentSpec(rollout);
+    if (spec !== null) {
+      // A step with its own analysis may check at another interval: the next check is planned with it.
+      if (live.nextCheckAt === null || live.intervalMs !== spec.intervalMs) live.nextCheckAt = now + spec.intervalMs;
+      live.intervalMs = spec.intervalMs;
       due = live.nextCheckAt;
+    } else {
+      live.nextCheckAt = null;
+      live.intervalMs = null;
     }
-    const step = rollout.steps[rollout.step];
-    if (rollout.phase === 'progressing' && step?.pause !== undefined) {
-      const stepDue = Date.parse(rollout.stepStartedAt) + parseDuration(step.pause);
+    if (rollout.phase === 'paused' && rollout.pausedBy === 'confirm-promotion') {
+      // Asked at once when the wait starts, then every interval.
+      live.nextGateAt ??= now;
+      due = Math.min(due, live.nextGateAt);
+    } else {
+      live.nextGateAt = null;
+      live.gate = null;
+    }
+    const pauseMs = timedPauseMs(rollout.steps[rollout.step]);
+    if (rollout.phase === 'progressing' && pauseMs !== null) {
+      const stepDue = Date.parse(rollout.stepStartedAt) + pauseMs;
       // Once the pause is over, only a passing check moves the step on: wake for the checks.
-      if (stepDue > now || rollout.analysis === null) due = Math.min(due, stepDue);
+      if (stepDue > now || spec === null) due = Math.min(due, stepDue);
     }
-    if (!Number.isFinite(due)) return;
+    if (!Number.isFinite(due) || this.#ticking.has(service)) return;
     live.timer = setTimeout(() => void this.#tick(service, rollout.id), Math.max(0, due - now));
     live.timer.unref();
   }
@@ -230,15 +298,17 @@ export class RolloutEngine {
     const rollout = this.#runtime.record(service).rollout;
     if (rollout === undefined || rollout.id !== rolloutId || !isRolloutActive(rollout)) return;
     const now = this.#now();
+    const spec = currentSpec(rollout);
+    this.#ticking.add(service);
     try {
-      if (rollout.analysis !== null && live.nextCheckAt !== null && now >= live.nextCheckAt) {
-        live.nextCheckAt = now + rollout.analysis.intervalMs;
-        const result = await this.#analyse(service, rollout, now);
+      if (spec !== null && live.nextCheckAt !== null && now >= live.nextCheckAt) {
+        live.nextCheckAt = now + spec.intervalMs;
+        const result = await runCheck(this.#sources, service, this.#runtime.table.servicesByName.get(service), rollout, spec, live.lastAnalysis ?? rollout.lastAnalysis, now);
         live.lastAnalysis = result;
         if (result.verdict === 'fail') {
           live.failures++;
           this.#log.warn({ service, rollout: rollout.id, failures: live.failures, reasons: result.reasons }, 'rollout analysis failed');
-          if (live.failures >= rollout.analysis.failureLimit) {
+          if (live.failures >= spec.failureLimit) {
             const why = `analysis failed ${live.failures} check${live.failures === 1 ? '' : 's'} in a row: ${result.reasons.join('; ')}`;
             await this.#transition(service, rollout, (compiled, current, t) => abort(compiled, current, t, why, result));
             return;
@@ -255,18 +325,24 @@ export class RolloutEngine {
           }
         }
       }
-      const step = rollout.steps[rollout.step]!;
-      if (rollout.phase === 'progressing' && step.pause !== undefined) {
-        const stepDue = Date.parse(rollout.stepStartedAt) + parseDuration(step.pause);
+      if (rollout.phase === 'paused' && rollout.pausedBy === 'confirm-promotion' && live.nextGateAt !== null && now >= live.nextGateAt) {
+        live.nextGateAt = now + (spec?.intervalMs ?? GATE_INTERVAL_MS);
+        await this.#askGate(service, rollout, live, now);
+        return;
+      }
+      const pauseMs = timedPauseMs(rollout.steps[rollout.step]);
+      if (rollout.phase === 'progressing' && pauseMs !== null) {
+        const stepDue = Date.parse(rollout.stepStartedAt) + pauseMs;
         const last = live.lastAnalysis;
         const passedThisStep = last !== null && last.verdict === 'pass' && Date.parse(last.at) >= Date.parse(rollout.stepStartedAt);
-        if (now >= stepDue && (rollout.analysis === null || passedThisStep)) {
+        if (now >= stepDue && (spec === null || passedThisStep)) {
           // A step counts as reached once every live replica serves it (at once with the file store).
           if (!(await this.#runtime.whenApplied(service, APPLIED_WAIT_MS))) {
             this.#log.debug({ service, rollout: rollout.id, step: rollout.step, replicas: this.#runtime.replicas(service) }, 'step not yet applied by every live replica; the next waits');
             return;
           }
-          const why = rollout.analysis === null ? `step ${rollout.step + 1} paused ${step.pause}` : `step ${rollout.step + 1} paused ${step.pause} and the last check passed`;
+          const pause = rollout.steps[rollout.step]!.pause;
+          const why = spec === null ? `step ${rollout.step + 1} paused ${pause}` : `step ${rollout.step + 1} paused ${pause} and the last check passed`;
           await this.#transition(service, rollout, (compiled, current, t) => advance(compiled, current, t, why, last));
           return;
         }
@@ -274,8 +350,40 @@ export class RolloutEngine {
     } catch (err) {
       if (!(err instanceof StaleTick)) this.#log.error({ err, service, rollout: rolloutId }, 'rollout step failed; retrying at the next check');
     } finally {
+      this.#ticking.delete(service);
       this.#schedule(service);
     }
+  }
+
+  /**
+   * Asks every confirm-promotion hook of the running config: all 2xx
+   * promotes; otherwise the rollout keeps waiting, and a history line says
+   * so when the answer is new (not at every ask).
+   */
+  async #askGate(service: string, rollout: RolloutRecord, live: LiveRollout, now: number): Promise<void> {
+    const compiled = this.#runtime.table.servicesByName.get(service);
+    if (compiled === undefined) return;
+    const analysis = live.lastAnalysis;
+    const calls = await this.#hooks.callAll(compiled, 'confirm-promotion', () => this.#hooks.bodyOf(service, rollout, compiled.split.weights, analysis, { hook: 'confirm-promotion', rollout: rollout.id }));
+    if (calls.length === 0) {
+      await this.#transition(service, rollout, (c, current, t) => promote(c, current, t, 'the running config has no confirm-promotion hook any more', analysis));
+      return;
+    }
+    if (calls.every((c) => c.ok)) {
+      const why = `confirm-promotion: ${calls.map(describeCall).join('; ')}`;
+      await this.#transition(service, rollout, (c, current, t) => withHooks(promote(c, current, t, why, analysis), calls));
+      return;
+    }
+    const answerOf = (list: readonly HookCall[]) => list.map((c) => `${c.url} ${c.status ?? c.error?.split(':')[0]}`).join(', ');
+    const previous = live.gate;
+    live.gate = { since: previous?.since ?? iso(now), asked: (previous?.asked ?? 0) + 1, last: calls };
+    if (previous !== null && answerOf(previous.last) === answerOf(calls)) return;
+    const reason = `confirm-promotion holds the promotion: ${calls.filter((c) => !c.ok).map(describeCall).join('; ')}`;
+    this.#log.info({ service, rollout: rollout.id, answers: answerOf(calls) }, reason);
+    await this.#runtime.command(service, 'rollout', ({ record }) => {
+      if (record.rollout?.id !== rollout.id || record.rollout.pausedBy !== 'confirm-promotion') throw new StaleTick();
+      return { action: 'rollout.gate', reason, details: { rollout: rollout.id, phase: rollout.phase, step: rollout.step, hooks: calls } };
+    });
   }
 
   /** Leadership changed: plan every running rollout's timer (leader) or drop the timers (follower). */
@@ -295,16 +403,5 @@ export class RolloutEngine {
       if (current === undefined || current.id !== seen.id || current.phase !== seen.phase || current.step !== seen.step || current.stepStartedAt !== seen.stepStartedAt) throw new StaleTick();
       return change(compiled, current, now);
     });
-  }
-
-  /** One check over the last interval: the canary against the stable versions that get traffic. */
-  async #analyse(service: string, rollout: RolloutRecord, now: number): Promise<AnalysisResult> {
-    const spec = rollout.analysis!;
-    const at = new Date(now).toISOString();
-    if (this.#analysis === null) return analyseWindow(null, null, spec, at);
-    const compiled = this.#runtime.table.servicesByName.get(service);
-    const stables = (compiled?.versions ?? []).filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
-    const windows = await this.#analysis.read({ service, canary: rollout.canary, stables, spanMs: spec.intervalMs });
-    return analyseWindow(windows.canary, windows.stable, spec, at);
   }
 }

@@ -1,16 +1,24 @@
 // A rollout plan: the config's `rollout` section, optionally overridden by
 // the body of POST .../rollout, checked against the service and turned into
 // the numbers the engine runs on.
+//
+//   rollout.analysis ──defaults──> the rollout's spec
+//   steps[i].analysis ──over the rollout's fields, metrics added──> step i's spec
+//
+// The metric queries are part of the plan (kept with the rollout); the
+// Prometheus address, its credentials and the hooks are not: they are read
+// from the running config at each call, so no secret is ever stored.
 
 import { Type, type Static } from '@sinclair/typebox';
+import type { MetricCheckConfig, RolloutConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
-import { Duration, parseDuration, type AnalysisSpec } from '../state/index.ts';
+import { Duration, parseDuration, type AnalysisSpec, type MetricCheck, type RolloutRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 
-const Step = Type.Object(
-  { weight: Type.Number({ minimum: 0, maximum: 100 }), pause: Type.Optional(Duration) },
-  { additionalProperties: false },
-);
+/** A step's pause that only `resume` ends. */
+export const FOREVER = 'forever';
+
+const Pause = Type.Union([Duration, Type.Literal(FOREVER)]);
 
 const Analysis = Type.Object(
   {
@@ -23,7 +31,16 @@ const Analysis = Type.Object(
   { additionalProperties: false },
 );
 
-/** Body of POST .../rollout: every field overrides the config's plan. */
+const Step = Type.Object(
+  { weight: Type.Number({ minimum: 0, maximum: 100 }), pause: Type.Optional(Pause), analysis: Type.Optional(Analysis) },
+  { additionalProperties: false },
+);
+
+/**
+ * Body of POST .../rollout: every field overrides the config's plan. Metric
+ * checks and hooks come from the config only (checked by `veer validate`);
+ * an `analysis` in the body replaces the thresholds and keeps the config's metrics.
+ */
 export const RolloutBody = Type.Object(
   {
     canary: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
@@ -35,15 +52,24 @@ export const RolloutBody = Type.Object(
 /** Body of POST .../rollout. */
 export type RolloutBodyT = Static<typeof RolloutBody>;
 
+/** One step of a plan: the canary's weight, its pause, and its own analysis when it has one. */
+export interface PlanStep {
+  readonly weight: number;
+  readonly pause?: string;
+  readonly analysis?: AnalysisSpec;
+}
+
 /** A plan ready to run. */
 export interface RolloutPlan {
   readonly canary: string;
-  readonly steps: readonly { readonly weight: number; readonly pause?: string }[];
+  readonly steps: readonly PlanStep[];
   readonly analysis: AnalysisSpec | null;
 }
 
 /** Analysis checks faster than this would mostly read empty windows. */
 export const MIN_INTERVAL_MS = 100;
+
+type Thresholds = Static<typeof Analysis>;
 
 /** The config's plan with the body's overrides; throws invalid_rollout or unknown_version. */
 export function resolvePlan(service: CompiledService, body: RolloutBodyT = {}): RolloutPlan {
@@ -57,18 +83,57 @@ export function resolvePlan(service: CompiledService, body: RolloutBodyT = {}): 
     throw new VeerError('unknown_version', `canary ${JSON.stringify(canary)} is not a version of service ${service.name} (versions: ${service.versions.map((v) => v.name).join(', ')})`);
   }
   if (service.versions.length < 2) throw new VeerError('invalid_rollout', `a rollout needs two versions, the canary and a stable one; ${service.name} has one`);
-  const source = body.analysis !== undefined ? body.analysis : (configured?.analysis ?? null);
-  let analysis: AnalysisSpec | null = null;
-  if (source !== null) {
-    const intervalMs = parseDuration(source.interval ?? '10s');
-    if (intervalMs < MIN_INTERVAL_MS) throw new VeerError('invalid_rollout', `analysis interval must be at least ${MIN_INTERVAL_MS}ms`);
-    analysis = {
-      intervalMs,
-      minRequests: source.minRequests ?? 50,
-      maxErrorRate: source.maxErrorRate ?? null,
-      maxP99Ms: source.maxP99Ms ?? null,
-      failureLimit: source.failureLimit ?? 2,
-    };
-  }
-  return { canary, steps: steps.map((s) => (s.pause === undefined ? { weight: s.weight } : { weight: s.weight, pause: s.pause })), analysis };
+  const source: Thresholds | null = body.analysis !== undefined ? body.analysis : (configured?.analysis ?? null);
+  const metrics = source === null ? [] : (configured?.analysis?.metrics ?? []);
+  const analysis = source === null ? null : specOf(source, null, metrics.map(toCheck), 'analysis');
+  return {
+    canary,
+    steps: steps.map((s, i) => {
+      const step: { weight: number; pause?: string; analysis?: AnalysisSpec } = { weight: s.weight };
+      if (s.pause !== undefined) step.pause = s.pause;
+      if (s.analysis !== undefined) step.analysis = stepSpec(s.analysis, source, analysis, i);
+      return step;
+    }),
+    analysis,
+  };
+}
+
+/** Step i's own analysis: its fields over the rollout's (defaults when the rollout has none), its metrics after the rollout's. */
+function stepSpec(own: Thresholds & { metrics?: readonly MetricCheckConfig[] }, rollout: Thresholds | null, base: AnalysisSpec | null, index: number): AnalysisSpec {
+  const merged: Thresholds = { ...(rollout ?? {}), ...own };
+  const metrics = [...(base?.metrics ?? []), ...(own.metrics ?? []).map(toCheck)];
+  return specOf(merged, base, metrics, `steps[${index}].analysis`);
+}
+
+function specOf(source: Thresholds, base: AnalysisSpec | null, metrics: readonly MetricCheck[], where: string): AnalysisSpec {
+  const intervalMs = source.interval !== undefined ? parseDuration(source.interval) : (base?.intervalMs ?? 10_000);
+  if (intervalMs < MIN_INTERVAL_MS) throw new VeerError('invalid_rollout', `${where}: the analysis interval must be at least ${MIN_INTERVAL_MS}ms`);
+  const spec: AnalysisSpec = {
+    intervalMs,
+    minRequests: source.minRequests ?? 50,
+    maxErrorRate: source.maxErrorRate ?? null,
+    maxP99Ms: source.maxP99Ms ?? null,
+    failureLimit: source.failureLimit ?? 2,
+  };
+  return metrics.length === 0 ? spec : { ...spec, metrics: [...metrics] };
+}
+
+function toCheck(m: MetricCheckConfig): MetricCheck {
+  return { name: m.name, query: m.query, min: m.min ?? null, max: m.max ?? null };
+}
+
+/** The analysis that runs now: the current step's own, else the rollout's (null: no checks). */
+export function currentSpec(rollout: RolloutRecord): AnalysisSpec | null {
+  return rollout.steps[rollout.step]?.analysis ?? rollout.analysis;
+}
+
+/** How long a step holds before it may move on; null when only `resume` moves it (no pause, or `forever`). */
+export function timedPauseMs(step: { readonly pause?: string } | undefined): number | null {
+  if (step?.pause === undefined || step.pause === FOREVER) return null;
+  return parseDuration(step.pause);
+}
+
+/** The hooks of `type` in the service's running config. */
+export function hooksOf(rollout: RolloutConfig | null, type: string): NonNullable<RolloutConfig['hooks']> {
+  return (rollout?.hooks ?? []).filter((h) => h.type === type);
 }

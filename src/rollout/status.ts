@@ -1,7 +1,15 @@
 // What GET .../rollout answers: the stored rollout plus the engine's live
 // view (consecutive check results, when the next step and check are due).
 
-import { parseDuration, type AnalysisResult, type RolloutRecord } from '../state/index.ts';
+import type { AnalysisResult, AnalysisSpec, HookCall, RolloutRecord } from '../state/index.ts';
+import { currentSpec, timedPauseMs } from './plan.ts';
+
+/** A confirm-promotion gate that has not said yes yet: since when it is asked, how often, and its last answers. */
+export interface GateView {
+  readonly since: string;
+  readonly asked: number;
+  readonly last: readonly HookCall[];
+}
 
 /** The engine's in-memory view of one running rollout. */
 export interface LiveRollout {
@@ -10,6 +18,11 @@ export interface LiveRollout {
   inconclusive: number;
   lastAnalysis: AnalysisResult | null;
   nextCheckAt: number | null;
+  /** The interval nextCheckAt was planned with (a step with its own analysis may change it). */
+  intervalMs: number | null;
+  /** When the confirm-promotion hooks are asked next (while the rollout waits for them). */
+  nextGateAt: number | null;
+  gate: GateView | null;
   timer: NodeJS.Timeout | null;
 }
 
@@ -26,6 +39,10 @@ export interface RolloutStatus extends RolloutRecord {
   readonly nextCheckAt: string | null;
   readonly consecutiveFailures: number;
   readonly consecutiveInconclusive: number;
+  /** The analysis the current step runs: its own (`steps[i].analysis`), else the rollout's. */
+  readonly currentAnalysis: AnalysisSpec | null;
+  /** While paused (confirm-promotion): the gate's answers so far. */
+  readonly confirmPromotion: GateView | null;
 }
 
 /** Merges the stored record and the live view. */
@@ -33,7 +50,8 @@ export function describeRollout(service: string, record: RolloutRecord, live: Li
   const step = record.steps[record.step];
   const running = record.phase === 'progressing' || record.phase === 'paused';
   const current = live !== undefined && live.rolloutId === record.id && running ? live : undefined;
-  const nextStepAt = record.phase === 'progressing' && step?.pause !== undefined ? new Date(Date.parse(record.stepStartedAt) + parseDuration(step.pause)).toISOString() : null;
+  const pauseMs = timedPauseMs(step);
+  const nextStepAt = record.phase === 'progressing' && pauseMs !== null ? new Date(Date.parse(record.stepStartedAt) + pauseMs).toISOString() : null;
   return {
     ...record,
     service,
@@ -45,5 +63,7 @@ export function describeRollout(service: string, record: RolloutRecord, live: Li
     nextCheckAt: current?.nextCheckAt != null ? new Date(current.nextCheckAt).toISOString() : null,
     consecutiveFailures: current?.failures ?? 0,
     consecutiveInconclusive: current?.inconclusive ?? 0,
+    currentAnalysis: running ? currentSpec(record) : null,
+    confirmPromotion: record.pausedBy === 'confirm-promotion' ? (current?.gate ?? null) : null,
   };
 }

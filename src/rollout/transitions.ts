@@ -9,11 +9,15 @@
 //              paused
 //   progressing | paused ──promote / last step at 100%──> promoted   (canary 100%)
 //   progressing | paused ──abort / failureLimit failed checks──> aborted (stable 100%)
+//
+// With a confirm-promotion hook in the config, a promotion the plan makes
+// (not the promote verb) first holds: paused (confirm-promotion) at the
+// current step, until the engine hears 2xx from every such hook.
 
 import { VeerError } from '../errors.ts';
 import { isRolloutActive, splitAround, type AnalysisResult, type RolloutRecord, type ServiceChange } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import type { RolloutPlan } from './plan.ts';
+import { FOREVER, hooksOf, type RolloutPlan } from './plan.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -51,19 +55,32 @@ export function newRollout(service: CompiledService, plan: RolloutPlan, now: num
   };
 }
 
-/** Enters step `index`: sets the canary's weight; a step without pause waits for resume; a last step at 100% without pause promotes. */
+/** True when the running config has a confirm-promotion hook: the plan's promotions wait for it. */
+export function isGated(service: CompiledService): boolean {
+  return hooksOf(service.rollout, 'confirm-promotion').length > 0;
+}
+
+/** The plan promotes: at once, or (gated) it holds where it is until the confirm-promotion hooks say yes. */
+function promoteByPlan(service: CompiledService, rollout: RolloutRecord, promoteFrom: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null, holdAction: string): ServiceChange {
+  if (!isGated(service)) return promote(service, promoteFrom, now, why, analysis);
+  const reason = `waiting for confirm-promotion: ${why}; ${rollout.canary} gets 100% once every confirm-promotion hook answers 2xx (asked every interval), or on promote`;
+  const next: RolloutRecord = { ...rollout, phase: 'paused', pausedBy: 'confirm-promotion', updatedAt: iso(now), reason, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  return { rollout: next, action: holdAction, reason, details: detailsOf(next, analysis) };
+}
+
+/** Enters step `index`: sets the canary's weight; a step without pause (or `pause: forever`) waits for resume; a last step at 100% without pause promotes. */
 export function enterStep(service: CompiledService, rollout: RolloutRecord, index: number, now: number, action: string, why: string, analysis: AnalysisResult | null): ServiceChange {
   const step = rollout.steps[index]!;
   const n = rollout.steps.length;
   const at = iso(now);
   if (index === n - 1 && step.weight >= 100 && step.pause === undefined) {
-    return promote(service, { ...rollout, step: index }, now, `${why}; the last step gives ${rollout.canary} 100%`, analysis);
+    return promoteByPlan(service, rollout, { ...rollout, step: index }, now, `${why}; the last step gives ${rollout.canary} 100%`, analysis, action === 'rollout.start' ? action : 'rollout.pause');
   }
   const base = { ...rollout, step: index, stepStartedAt: at, updatedAt: at, lastAnalysis: analysis ?? rollout.lastAnalysis };
   const label = `step ${index + 1}/${n}: ${rollout.canary} at ${step.weight}%`;
   const next: RolloutRecord =
-    step.pause === undefined
-      ? { ...base, phase: 'paused', pausedBy: 'plan', reason: `${label}; the step has no pause: waiting for resume` }
+    step.pause === undefined || step.pause === FOREVER
+      ? { ...base, phase: 'paused', pausedBy: 'plan', reason: `${label}; ${step.pause === FOREVER ? 'pause: forever' : 'the step has no pause'}: waiting for resume` }
       : { ...base, phase: 'progressing', pausedBy: null, reason: `${label} for ${step.pause}` };
   return { rollout: next, weights: stableWeights(service, rollout, step.weight), action, reason: `${why}; ${next.reason}`, details: detailsOf(next, analysis) };
 }
@@ -73,7 +90,7 @@ export function advance(service: CompiledService, rollout: RolloutRecord, now: n
   const next = rollout.step + 1;
   if (next < rollout.steps.length) return enterStep(service, rollout, next, now, 'rollout.step', why, analysis);
   const last = rollout.steps[rollout.step]!;
-  if (last.weight >= 100) return promote(service, rollout, now, `${why}; the plan is done`, analysis);
+  if (last.weight >= 100) return promoteByPlan(service, rollout, rollout, now, `${why}; the plan is done`, analysis, 'rollout.pause');
   const at = iso(now);
   const reason = `the plan's last step is done with ${rollout.canary} at ${last.weight}%: promote, abort, or resume (which promotes)`;
   return {
@@ -106,9 +123,12 @@ export function pause(rollout: RolloutRecord, now: number, by: 'operator' | 'ana
 
 /** Resumes a paused rollout: past a step without pause (or the plan's end) it moves on; otherwise the current step starts its pause over. */
 export function resume(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
+  if (rollout.pausedBy === 'confirm-promotion') {
+    throw new VeerError('rollout_conflict', `cannot resume the rollout of ${service.name}: it waits for its confirm-promotion hook; promote overrides it, abort ends it`);
+  }
   if (rollout.pausedBy === 'plan') {
-    // Held after the plan's last step (below 100%): resuming finishes the plan, which promotes.
-    if (rollout.step + 1 >= rollout.steps.length) return promote(service, rollout, now, `${why}; resumed after the plan's last step`, analysis);
+    // Held after the plan's last step (below 100%, or pause: forever): resuming finishes the plan, which promotes.
+    if (rollout.step + 1 >= rollout.steps.length) return promoteByPlan(service, rollout, rollout, now, `${why}; resumed after the plan's last step`, analysis, 'rollout.pause');
     return advance(service, rollout, now, why, analysis);
   }
   const at = iso(now);

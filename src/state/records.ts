@@ -17,7 +17,13 @@ export const STATE_FORMAT = 'veer-state/1';
 
 const Weights = Type.Record(Type.String(), Type.Number({ minimum: 0 }));
 
-const Step = Type.Object({ weight: Type.Number({ minimum: 0, maximum: 100 }), pause: Type.Optional(Type.String()) });
+/** A Prometheus query (placeholders not yet filled) whose value must stay within [min, max]. */
+const MetricCheckSchema = Type.Object({
+  name: Type.String(),
+  query: Type.String(),
+  min: Type.Union([Type.Number(), Type.Null()]),
+  max: Type.Union([Type.Number(), Type.Null()]),
+});
 
 /** Thresholds of a rollout's analysis, with defaults filled in. */
 export const AnalysisSpecSchema = Type.Object({
@@ -26,6 +32,32 @@ export const AnalysisSpecSchema = Type.Object({
   maxErrorRate: Type.Union([Type.Number(), Type.Null()]),
   maxP99Ms: Type.Union([Type.Number(), Type.Null()]),
   failureLimit: Type.Integer({ minimum: 1 }),
+  /** Metric checks from Prometheus (absent: none). */
+  metrics: Type.Optional(Type.Array(MetricCheckSchema)),
+});
+
+/** A step: the canary's weight, its pause (a duration, `forever`, or none), and its own analysis when it has one. */
+const Step = Type.Object({ weight: Type.Number({ minimum: 0, maximum: 100 }), pause: Type.Optional(Type.String()), analysis: Type.Optional(AnalysisSpecSchema) });
+
+/** One call of a rollout hook: the URL without its query or credentials, the answer's status (null: no answer) and how long it took. */
+export const HookCallSchema = Type.Object({
+  type: Type.String(),
+  url: Type.String(),
+  at: Type.String(),
+  status: Type.Union([Type.Integer(), Type.Null()]),
+  ok: Type.Boolean(),
+  durationMs: Type.Number(),
+  error: Type.Optional(Type.String()),
+  attempts: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+
+/** One metric check's outcome: the value (null: none), the filled-in query, and why. */
+const MetricResultSchema = Type.Object({
+  name: Type.String(),
+  verdict: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('inconclusive')]),
+  value: Type.Union([Type.Number(), Type.Null()]),
+  query: Type.String(),
+  reason: Type.String(),
 });
 
 /** The numbers and verdict of one analysis check. */
@@ -37,6 +69,10 @@ export const AnalysisResultSchema = Type.Object({
   canary: Type.Object({ requests: Type.Number(), errors: Type.Number(), errorRatio: Type.Number(), p99Ms: Type.Union([Type.Number(), Type.Null()]) }),
   stable: Type.Object({ requests: Type.Number(), errors: Type.Number(), errorRatio: Type.Number(), p99Ms: Type.Union([Type.Number(), Type.Null()]) }),
   z: Type.Union([Type.Number(), Type.Null()]),
+  /** The metric checks of this check (absent: none configured). */
+  metrics: Type.Optional(Type.Array(MetricResultSchema)),
+  /** The `rollout` hooks called before this check. */
+  hooks: Type.Optional(Type.Array(HookCallSchema)),
 });
 
 /** Phases of a rollout: progressing <-> paused -> promoted | aborted. The one list: metrics' veer_rollout_info is given it. */
@@ -53,8 +89,8 @@ const RolloutRecordSchema = Type.Object({
   steps: Type.Array(Step, { minItems: 1 }),
   analysis: Type.Union([AnalysisSpecSchema, Type.Null()]),
   phase: RolloutPhaseSchema,
-  /** Who holds a paused rollout: the plan (a step without pause), an operator, or the analysis (too little traffic). */
-  pausedBy: Type.Union([Type.Literal('plan'), Type.Literal('operator'), Type.Literal('analysis'), Type.Null()]),
+  /** Who holds a paused rollout: the plan (a step without pause), an operator, the analysis (too little traffic), or a confirm-promotion hook that has not said yes. */
+  pausedBy: Type.Union([Type.Literal('plan'), Type.Literal('operator'), Type.Literal('analysis'), Type.Literal('confirm-promotion'), Type.Null()]),
   step: Type.Integer({ minimum: 0 }),
   stepStartedAt: Type.String(),
   startedAt: Type.String(),
@@ -107,6 +143,12 @@ export type WeightMap = Static<typeof Weights>;
 export type AnalysisSpec = Static<typeof AnalysisSpecSchema>;
 /** One analysis check's verdict and numbers. */
 export type AnalysisResult = Static<typeof AnalysisResultSchema>;
+/** One call of a rollout hook, as the history and the status show it. */
+export type HookCall = Static<typeof HookCallSchema>;
+/** One metric check of an analysis spec. */
+export type MetricCheck = Static<typeof MetricCheckSchema>;
+/** One metric check's outcome. */
+export type MetricResult = Static<typeof MetricResultSchema>;
 /** One of the rollout phases. */
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
 /** A rollout, running or ended. */

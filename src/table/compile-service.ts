@@ -5,6 +5,7 @@
 import type { Config, ServiceConfig } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
 import type { ConfigIssueCode } from '../errors.ts';
+import { checkRolloutSection } from './compile-rollout.ts';
 import { hashSeed } from './hash.ts';
 import { normalizeHostPattern } from './hosts.ts';
 import { normalizePathPrefix } from './paths.ts';
@@ -77,6 +78,7 @@ export function compileService(
     } else if (versions.length < 2) {
       report('invalid_rollout', [...base, 'rollout'], 'a rollout needs at least two versions: the canary and a stable one');
     }
+    checkRolloutSection(spec.rollout, [...base, 'rollout'], report);
   }
 
   const resilience = compileResilience(spec, base, versions, versionsByName, split, report);

@@ -2,6 +2,7 @@
 // Must not touch: I/O, clocks, the environment, sockets, pools; it is pure data.
 
 export { compileTable, reweighTable } from './compile.ts';
+export { METRIC_PLACEHOLDERS, MAX_HOOK_TIMEOUT_MS } from './compile-rollout.ts';
 export type { CompileOptions, CompileResult, WeightChanges } from './compile.ts';
 export type {
   RouteTable,
