@@ -257,6 +257,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     tracing: config.tracing === undefined ? null : openTracing(config.tracing, parseDuration(config.tracing.otlp?.timeout ?? '5s'), log, (count) => metrics.countDroppedSpans(count)),
     configDir: dirname(configPath),
     tls: certificates === null ? null : { certificates, redirectHttp: config.tls!.redirectHttp, http2: config.tls!.http2 },
+    h2c: config.h2c,
   });
   metrics.readEndpointsFrom(() => dataPlane.upstreams.endpointStates(state.table));
   const host = options.dataPlane?.({ state, metrics, log }) ?? null;

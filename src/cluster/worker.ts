@@ -88,6 +88,7 @@ export function runWorker(): void {
       tracing: tracingConfig === undefined ? null : openTracing(tracingConfig, parseDuration(tracingConfig.otlp?.timeout ?? '5s'), log!, (count) => metrics.countDroppedSpans(count)),
       configDir,
       tls: certificates === null ? null : { certificates, redirectHttp: tlsConfig!.redirectHttp, http2: tlsConfig!.http2 },
+      h2c: tables.table.config.h2c,
     });
     const upstreams = dataPlane.upstreams;
     metrics.readEndpointsFrom(() => upstreams.endpointStates(tables.table));

@@ -368,6 +368,7 @@ export const ConfigSchema = Type.Object(
     ),
     exposeVersionHeader: Type.Boolean({ default: true }),
     drainTimeout: durationWithDefault('25s'),
+    h2c: Type.Boolean({ default: false, description: 'the plain listener also takes HTTP/2 with prior knowledge (h2c)' }),
     tls: Type.Optional(
       Type.Object(
         {

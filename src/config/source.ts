@@ -112,7 +112,7 @@ function parseInWorker(text: string, env: NodeJS.ProcessEnv): Promise<ReadAnswer
 }
 
 /** Settings read only at start: a reload that changes them is applied except for them, with a warning naming each. */
-const RESTART_ONLY = ['listen', 'admin.listen', 'workers', 'state', 'log.access', 'tls', 'tracing'] as const;
+const RESTART_ONLY = ['listen', 'admin.listen', 'workers', 'state', 'log.access', 'tls', 'h2c', 'tracing'] as const;
 
 /** The restart-only settings (RESTART_ONLY) that differ between two configs, by their config path. */
 export function restartOnlyChanges(before: Config, after: Config): string[] {

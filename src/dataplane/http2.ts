@@ -7,6 +7,10 @@
 //   TLS handshake ──alpn h2──────> Http2Front.accept ─> session ─> stream ─> onRequest
 //                 └─alpn http/1.1─> the https server's own HTTP/1.1 parser ──> onRequest
 //
+// With `h2c: true` the plain listener does the same by the first bytes a
+// client sends: HTTP/2 with prior knowledge (RFC 9113 3.3) opens with the
+// preface "PRI * HTTP/2.0", a method that HTTP/1.1 reserves for exactly that.
+//
 // What HTTP/2 changes for a request: the host is `:authority` (copied into
 // `host`, which routing reads); connection-specific headers, a TE other than
 // `trailers` and malformed pseudo-headers never get here (nghttp2 resets the
@@ -14,8 +18,9 @@
 // request's "socket", which the forwarder already watches (499, upstream
 // request aborted).
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { sendError } from '../forwarder/index.ts';
 
@@ -89,4 +94,42 @@ export function createHttp2Front(onRequest: (req: IncomingMessage, res: ServerRe
       for (const session of sessions) session.destroy(undefined, constants.NGHTTP2_NO_ERROR);
     },
   };
+}
+
+/** The first bytes of the HTTP/2 connection preface; no HTTP/1.1 request starts with them. */
+const PREFACE_START = 'PRI';
+
+/**
+ * Makes the plain HTTP/1.1 `server` also take HTTP/2 with prior knowledge
+ * (h2c): each new connection's first bytes are read before any parser sees
+ * them, put back, and the connection handed to `front` when they are the
+ * HTTP/2 preface, to the server's own HTTP/1.1 parser otherwise. A client
+ * that sends nothing within `timeoutMs` is closed, as a slow head would be.
+ */
+export function acceptPriorKnowledge(server: Server, front: Http2Front, timeoutMs: number): void {
+  const [http1] = server.listeners('connection') as ((this: Server, socket: Socket) => void)[];
+  server.removeListener('connection', http1!);
+  server.on('connection', (socket: Socket) => {
+    let head: Buffer | null = null;
+    const giveUp = (): void => {
+      socket.destroy();
+    };
+    const timer = setTimeout(giveUp, timeoutMs);
+    const onReadable = (): void => {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) head = head === null ? chunk : Buffer.concat([head, chunk]);
+      if (head === null || head.length < PREFACE_START.length) return;
+      clearTimeout(timer);
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('end', giveUp);
+      socket.removeListener('error', giveUp);
+      socket.unshift(head);
+      if (head.toString('latin1', 0, PREFACE_START.length) === PREFACE_START) front.accept(socket);
+      else http1!.call(server, socket);
+    };
+    socket.on('readable', onReadable);
+    // Closed before it said anything: nothing is owed.
+    socket.once('end', giveUp);
+    socket.once('error', giveUp);
+    socket.once('close', () => clearTimeout(timer));
+  });
 }

@@ -5,7 +5,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { CertificateStore } from './certificates.ts';
-import { createHttp2Front, type Http2Front } from './http2.ts';
+import { acceptPriorKnowledge, createHttp2Front, type Http2Front } from './http2.ts';
 import { ensureRequestId } from './request-id.ts';
 import { Tracer, type TracingOptions } from './tracing.ts';
 import type { TLSSocket } from 'node:tls';
@@ -52,6 +52,8 @@ export interface DataPlaneOptions {
   readonly tracing?: TracingOptions | null;
   /** The TLS listener (`tls:`): its certificates, and whether plain HTTP is redirected to it. */
   readonly tls?: { readonly certificates: CertificateStore; readonly redirectHttp: boolean; readonly http2?: boolean } | null;
+  /** The plain listener also takes HTTP/2 with prior knowledge (`h2c: true`). */
+  readonly h2c?: boolean;
 }
 
 /** A running data plane. */
@@ -242,6 +244,8 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         }
       : onRequest;
   const server = createServer(serverOptions, onPlainRequest);
+  const h2c = options.h2c === true ? createHttp2Front(onPlainRequest, { idleTimeoutMs: serverOptions.keepAliveTimeout, maxHeaderSize: serverOptions.maxHeaderSize }) : null;
+  if (h2c !== null) acceptPriorKnowledge(server, h2c, headersTimeoutMs);
   const h2 = tls === null || tls.http2 === false ? null : createHttp2Front(onRequest, { idleTimeoutMs: serverOptions.keepAliveTimeout, maxHeaderSize: serverOptions.maxHeaderSize });
   const tlsServer = tls === null ? null : createTlsServer(tls.certificates, h2);
   /**
@@ -368,6 +372,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       for (const listener of servers) listener.closeIdleConnections();
       // GOAWAY: HTTP/2 clients finish their streams and open new connections elsewhere.
       h2?.closeSessions();
+      h2c?.closeSessions();
       // Connections become idle as their last response ends; close them as they do.
       const sweep = setInterval(() => {
         for (const listener of servers) listener.closeIdleConnections();
@@ -384,6 +389,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         for (const socket of tunnels) socket.destroy();
         for (const listener of servers) listener.closeAllConnections();
         h2?.destroySessions();
+        h2c?.destroySessions();
         await closed;
       }
       clearInterval(retiring);

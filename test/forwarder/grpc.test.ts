@@ -114,7 +114,8 @@ interface GrpcEdge {
   metric(name: string, labels: Record<string, string>): Promise<number>;
 }
 
-async function startGrpcEdge(t: Test, proto: grpc.GrpcObject, services: string): Promise<GrpcEdge> {
+/** veer in front of gRPC services: clients over TLS (ALPN h2), or with `plain` over h2c on the plain listener. */
+async function startGrpcEdge(t: Test, proto: grpc.GrpcObject, services: string, plain = false): Promise<GrpcEdge> {
   const pki = makePki();
   t.teardown(() => pki.destroy());
   const pair = makeServerCert(pki, 'grpc', ['grpc.test', 'nobody.test']);
@@ -124,15 +125,16 @@ async function startGrpcEdge(t: Test, proto: grpc.GrpcObject, services: string):
 admin: { listen: 127.0.0.1:0 }
 log: { level: silent }
 drainTimeout: 2s
+h2c: ${plain}
 tls:
   listen: 127.0.0.1:0
   certificates: [{ cert: ${pair.cert}, key: ${pair.key} }]
 services:
 ${services}`,
   );
-  const port = veer.veer.tlsAddress!.port;
+  const port = plain ? veer.veer.dataAddress.port : veer.veer.tlsAddress!.port;
   const Echo = (proto.veertest as grpc.GrpcObject).Echo as grpc.ServiceClientConstructor;
-  const credentials = grpc.credentials.createSsl(readFileSync(pki.ca));
+  const credentials = plain ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(readFileSync(pki.ca));
   return {
     pki,
     veer,
@@ -210,6 +212,22 @@ t.test('unary and server streaming through a weighted split, statuses and traile
   t.equal(versions.reduce((sum, v) => sum + v.requests, 0), 62, 'the analysis windows saw every call');
   const errors = versions.reduce((sum, v) => sum + v.errors, 0);
   t.equal(errors, 0, 'NOT_FOUND is an answer, not an error of the version');
+});
+
+t.test('h2c: gRPC with prior knowledge on the plain listener, as clients behind a TLS-terminating load balancer send it', { skip: skip ?? false }, async (t) => {
+  const proto = loadEcho(t.testdir());
+  const v1 = await startEchoServer(t, proto, 'v1');
+  const edge = await startGrpcEdge(t, proto, grpcService('echo', { v1: v1.url }, '{ weights: { v1: 100 } }'), true);
+  const client = edge.client();
+  for (let i = 0; i < 5; i++) {
+    const { pong, error, version } = await say(client, { text: `plain ${i}` });
+    t.equal(error, undefined);
+    t.equal(pong?.text, `plain ${i}`);
+    t.equal(version, 'v1');
+  }
+  t.equal(await edge.metric('veer_grpc_responses_total', { service: 'echo', version: 'v1', grpc_status: '0' }), 5, 'counted as gRPC answers');
+  const noRoute = await say(edge.client('nobody.test'), { text: 'x' });
+  t.equal(noRoute.error?.code, grpc.status.UNIMPLEMENTED, "veer's own error is a gRPC status over h2c too");
 });
 
 t.test("veer's own errors are gRPC statuses: no route UNIMPLEMENTED, upstream down UNAVAILABLE", { skip: skip ?? false }, async (t) => {
