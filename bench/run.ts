@@ -25,15 +25,11 @@ import { findBinary, installNative } from './lib/native.ts';
 import { describeMachine, describeSource } from './lib/source.ts';
 import { formatLoadTable, formatRouterTable, summarizeLoad, type LoadSample, type RouterRow } from './lib/table.ts';
 import { BENCH_PATH, ROOT } from './lib/veer.ts';
+import { LOAD_FLAGS } from './lib/flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    reps: { type: 'string' },
-    connections: { type: 'string', default: '50' },
-    'with-native': { type: 'boolean', default: false },
-    'no-native': { type: 'boolean', default: false },
+    ...LOAD_FLAGS,
     'no-wrk': { type: 'boolean', default: false },
     'no-router': { type: 'boolean', default: false },
     'no-tls': { type: 'boolean', default: false },

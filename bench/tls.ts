@@ -35,19 +35,15 @@ import { checkTlsCase, makeBenchPki, negotiatedProtocol, startTlsCases } from '.
 import { H2LOAD_BIN, readMachineTicks, runAutocannonHttps, runH2load, type TlsLoadResult } from './lib/tls-load.ts';
 import { formatTlsTable, summarizeTls, type TlsBaseline, type TlsBenchName, type TlsRow, type TlsSample } from './lib/tls-table.ts';
 import { BENCH_PATH, ROOT } from './lib/veer.ts';
+import { LOAD_FLAGS } from './lib/flags.ts';
 
 const BENCHES: readonly TlsBenchName[] = ['keepalive', 'handshake', 'h2'];
 
 const { values: flags } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    reps: { type: 'string' },
-    connections: { type: 'string', default: '50' },
+    ...LOAD_FLAGS,
     'handshake-clients': { type: 'string', default: '16' },
     only: { type: 'string' },
-    'with-native': { type: 'boolean', default: false },
-    'no-native': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
   },

@@ -6,6 +6,7 @@
 // Run as a child: `node bench/lib/bare-undici.ts --upstream http://127.0.0.1:N`.
 
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import { runProxyChild } from './child.ts';
@@ -61,12 +62,23 @@ export class PassThrough implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Starts the bare proxy in this process; the bench runs it in a child so its CPU is its own. */
-export function startBareUndiciProxy(upstream: string, port = 0): Promise<{ port: number; close(): Promise<void> }> {
-  return listenBareProxy(upstream, port, (pool, req, res) => {
-    const headers = requestHeaders(req);
-    pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasRequestBody(req) ? req : null }, new PassThrough(res));
-  });
+/** Starts the bare proxy in this process (over HTTPS with `tls`); the bench runs it in a child so its CPU is its own. */
+export function startBareUndiciProxy(upstream: string, port = 0, tls?: BareProxyTls): Promise<{ port: number; close(): Promise<void> }> {
+  return listenBareProxy(
+    upstream,
+    port,
+    (pool, req, res) => {
+      const headers = requestHeaders(req);
+      pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasRequestBody(req) ? req : null }, new PassThrough(res));
+    },
+    tls,
+  );
+}
+
+/** The certificate and key (PEM) of a bare proxy's HTTPS listener. */
+export interface BareProxyTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 /** Whether the client's request has a body to pass on. */
@@ -76,15 +88,18 @@ export function hasRequestBody(req: IncomingMessage): boolean {
 
 /**
  * A bare proxy's server and pool: one keep-alive Pool to `upstream`, an
- * http server on 127.0.0.1:`port` handing each request to `forward`.
+ * http server (https with `tls`: TLS 1.2 and 1.3 with Node's defaults, as
+ * veer's listener) on 127.0.0.1:`port` handing each request to `forward`.
  */
 export async function listenBareProxy(
   upstream: string,
   port: number,
   forward: (pool: Pool, req: IncomingMessage, res: ServerResponse) => void,
+  tls?: BareProxyTls,
 ): Promise<{ port: number; close(): Promise<void> }> {
   const pool = new Pool(upstream, { connections: null, keepAliveTimeout: 4000, pipelining: 1 });
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => forward(pool, req, res));
+  const handler = (req: IncomingMessage, res: ServerResponse): void => forward(pool, req, res);
+  const server = tls === undefined ? createServer({ keepAliveTimeout: 65_000 }, handler) : createHttpsServer({ ...tls, keepAliveTimeout: 65_000 }, handler);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', 1024, resolve));
   return {
     port: (server.address() as AddressInfo).port,

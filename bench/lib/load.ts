@@ -37,32 +37,39 @@ export const USER_IDS = Array.from({ length: 16 }, (_, i) => `user-${1000 + i * 
 export const BASE_HEADERS = { host: BENCH_HOST, accept: 'application/json', 'user-agent': 'veer-bench' };
 
 /** Drives `port` with autocannon; latency is recorded per response (µs precision, not autocannon's whole ms). */
-export function runAutocannon(options: LoadOptions): Promise<LoadResult> {
+export async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
+  const { result, latencies } = await autocannonRun({ url: `http://127.0.0.1:${options.port}`, connections: options.connections, seconds: options.seconds });
+  const completed = result.requests.total;
+  return {
+    tool: 'autocannon',
+    requests: completed,
+    seconds: result.duration,
+    rps: completed / result.duration,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    errors: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+/**
+ * One autocannon run of the bench request (GET BENCH_PATH, the user ids in
+ * turn) against `url`; the latency of every response in ms, sorted, kept in
+ * a growing typed array rather than autocannon's whole-ms histogram.
+ */
+export function autocannonRun(options: { url: string; servername?: string; connections: number; seconds: number }): Promise<{ result: autocannon.Result; latencies: Float64Array }> {
   let latencies = new Float64Array(1 << 16);
   let count = 0;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
-        url: `http://127.0.0.1:${options.port}`,
+        url: options.url,
+        ...(options.servername !== undefined && { servername: options.servername }),
         connections: options.connections,
         duration: options.seconds,
         pipelining: 1,
         requests: USER_IDS.map((id) => ({ method: 'GET', path: BENCH_PATH, headers: { ...BASE_HEADERS, 'x-user-id': id } })),
       },
-      (err, result) => {
-        if (err) return reject(err);
-        const sorted = latencies.subarray(0, count).sort();
-        const completed = result.requests.total;
-        resolve({
-          tool: 'autocannon',
-          requests: completed,
-          seconds: result.duration,
-          rps: completed / result.duration,
-          p50: percentile(sorted, 0.5),
-          p99: percentile(sorted, 0.99),
-          errors: result.non2xx + result.errors + result.timeouts,
-        });
-      },
+      (err, result) => (err ? reject(err) : resolve({ result, latencies: latencies.subarray(0, count).sort() })),
     );
     instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
       if (count === latencies.length) {
@@ -75,7 +82,8 @@ export function runAutocannon(options: LoadOptions): Promise<LoadResult> {
   });
 }
 
-function percentile(sorted: Float64Array, q: number): number {
+/** The `q` quantile of sorted values (NaN for none). */
+export function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }

@@ -14,9 +14,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { clockTicksPerSecond } from './cpu.ts';
-import { BASE_HEADERS, USER_IDS } from './load.ts';
+import { autocannonRun, BASE_HEADERS, percentile, USER_IDS } from './load.ts';
 import { BENCH_HOST, BENCH_PATH } from './veer.ts';
 
 /** What one TLS load run measured. */
@@ -36,51 +35,21 @@ export interface TlsLoadResult {
 }
 
 /** Drives https://127.0.0.1:`port` with autocannon over keep-alive connections (any certificate accepted: a loopback test CA). */
-export function runAutocannonHttps(options: { port: number; connections: number; seconds: number }): Promise<TlsLoadResult> {
-  let latencies = new Float64Array(1 << 16);
-  let count = 0;
+export async function runAutocannonHttps(options: { port: number; connections: number; seconds: number }): Promise<TlsLoadResult> {
   const cpu0 = process.cpuUsage();
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `https://127.0.0.1:${options.port}`,
-        // SNI as a browser sends it (autocannon would send the IP address, which RFC 6066 forbids).
-        servername: BENCH_HOST,
-        connections: options.connections,
-        duration: options.seconds,
-        pipelining: 1,
-        requests: USER_IDS.map((id) => ({ method: 'GET', path: BENCH_PATH, headers: { ...BASE_HEADERS, 'x-user-id': id } })),
-      },
-      (err, result) => {
-        if (err) return reject(err);
-        const cpu = process.cpuUsage(cpu0);
-        const sorted = latencies.subarray(0, count).sort();
-        resolve({
-          requests: result.requests.total,
-          seconds: result.duration,
-          rps: result.requests.total / result.duration,
-          p50: percentile(sorted, 0.5),
-          p99: percentile(sorted, 0.99),
-          errors: result.non2xx + result.errors + result.timeouts,
-          protocol: 'http/1.1',
-          clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
-        });
-      },
-    );
-    instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
-      if (count === latencies.length) {
-        const grown = new Float64Array(latencies.length * 2);
-        grown.set(latencies);
-        latencies = grown;
-      }
-      latencies[count++] = responseTime;
-    });
-  });
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  // SNI as a browser sends it (autocannon would send the IP address, which RFC 6066 forbids).
+  const { result, latencies } = await autocannonRun({ url: `https://127.0.0.1:${options.port}`, servername: BENCH_HOST, connections: options.connections, seconds: options.seconds });
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    requests: result.requests.total,
+    seconds: result.duration,
+    rps: result.requests.total / result.duration,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    errors: result.non2xx + result.errors + result.timeouts,
+    protocol: 'http/1.1',
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
 }
 
 /** How h2load loads a port: for a time (keep-alive), or a number of requests (one connection each). */
