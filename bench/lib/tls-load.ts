@@ -15,22 +15,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clockTicksPerSecond } from './cpu.ts';
-import { autocannonRun, BASE_HEADERS, percentile, USER_IDS } from './load.ts';
+import { autocannonRun, BASE_HEADERS, percentile, USER_IDS, type LoadResult } from './load.ts';
 import { BENCH_HOST, BENCH_PATH } from './veer.ts';
 
-/** What one TLS load run measured. */
-export interface TlsLoadResult {
-  readonly requests: number;
-  readonly seconds: number;
-  readonly rps: number;
-  /** Latency percentiles in milliseconds (request sent to response read; a new connection's handshake is not in it). */
-  readonly p50: number;
-  readonly p99: number;
-  /** Non-2xx responses plus failed, errored and timed-out requests. */
-  readonly errors: number;
-  /** The application protocol ALPN settled on ("h2", "http/1.1"), null when the tool does not say. */
+/**
+ * What one TLS load run measured: a load run's figures (latency from request
+ * sent to response read; a new connection's handshake is not in it), the
+ * protocol ALPN settled on ("h2", "http/1.1"; null when the tool does not
+ * say), and the CPU seconds the load generator used over the run.
+ */
+export interface TlsLoadResult extends Omit<LoadResult, 'tool'> {
   readonly protocol: string | null;
-  /** CPU seconds the load generator used over the run. */
   readonly clientCpuSeconds: number;
 }
 

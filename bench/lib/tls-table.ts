@@ -6,26 +6,19 @@
 //           the baseline's sample of the same rep (close in time: a busy neighbour
 //           weighs on both)
 
-import { formatMarkdownTable, median } from './table.ts';
+import { formatMarkdownTable, median, type LoadSample } from './table.ts';
 
 /** The three TLS benchmarks. */
 export type TlsBenchName = 'keepalive' | 'handshake' | 'h2';
 
-/** One measured load run of one case with one tool. */
-export interface TlsSample {
+/**
+ * One measured load run of one case with one tool ("autocannon", "h2load
+ * --h1", "h2load": ALPN h2 when the server has it); rps counts responses,
+ * one per connection in the handshake bench, and so does CPU µs per request.
+ */
+export interface TlsSample extends Omit<LoadSample, 'tool'> {
   readonly bench: TlsBenchName;
-  readonly name: string;
-  /** "autocannon", "h2load --h1", "h2load" (ALPN: h2 when the server has it). */
   readonly tool: string;
-  readonly rep: number;
-  /** Responses (one per connection in the handshake bench) per second. */
-  readonly rps: number;
-  readonly p50: number;
-  readonly p99: number;
-  /** Proxy CPU µs per response (per connection in the handshake bench); null without /proc. */
-  readonly cpuUsPerRequest: number | null;
-  readonly requests: number;
-  readonly errors: number;
   /** What ALPN settled on. */
   readonly protocol: string | null;
   /** False when the tool meant h2 and the server answered over something else: the sample has no numbers. */
@@ -34,8 +27,6 @@ export interface TlsSample {
   readonly clientCores: number;
   /** Busy CPU of the whole machine over the run, in cores (2 = saturated on 2 cores): proxy, client, upstream and any neighbour. */
   readonly machineCores: number;
-  /** 1-minute load average when the sample ended. */
-  readonly loadavg1: number;
 }
 
 /** A baseline a row is divided by: the same bench, case or tool unless named. */
