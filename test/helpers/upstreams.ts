@@ -1,6 +1,7 @@
 // Real HTTP upstreams on 127.0.0.1 for tests.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** A running test upstream. */
@@ -52,7 +53,19 @@ export async function listenOnLoopback(server: { listen(port: number, host: stri
   return (server.address() as AddressInfo).port;
 }
 
-/** A port that nothing listens on (bound, then released). */
+/** Listens on 127.0.0.1 (a free port) for one test; its connections are cut and the server closed when the test ends. */
+export async function listenForTest(t: { teardown(fn: () => unknown): void }, server: Server | HttpsServer): Promise<number> {
+  const port = await listenOnLoopback(server);
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return port;
+}
+
 /**
  * A port on 127.0.0.1 that refuses every connection for the whole run: the
  * address of a dead pod. A port from freePort() is free only for a moment; with
@@ -62,6 +75,7 @@ export async function listenOnLoopback(server: { listen(port: number, host: stri
  */
 export const REFUSED_PORT = 1;
 
+/** A port that nothing listens on (bound, then released; see REFUSED_PORT for a dead upstream). */
 export async function freePort(): Promise<number> {
   const server = createServer();
   const port = await listenOnLoopback(server);

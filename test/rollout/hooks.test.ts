@@ -8,8 +8,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import t from 'tap';
 import { admin, startLoad, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
-import { freePort, listenOnLoopback, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
+import { freePort, listenForTest, startTwoUpstreams, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
+import { weightsOf, rolloutOf as readRollout, historyOf as readHistory } from '../helpers/rollouts.ts';
 
 interface HookCall {
   type: string;
@@ -57,24 +58,12 @@ async function hookServer(t: TestScope, answer: (path: string) => number | 'hang
       else res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
     });
   });
-  const port = await listenOnLoopback(server);
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  const port = await listenForTest(t, server);
   return { url: `http://127.0.0.1:${port}`, received, hanging, on: (path: string) => received.filter((r) => r.path === path) };
 }
 
 async function upstreams(t: TestScope) {
-  const v1 = await startUpstream('v1');
-  const v2 = await startUpstream('v2');
-  t.teardown(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const [v1, v2] = await startTwoUpstreams(t);
   return { v1, v2 };
 }
 
@@ -84,9 +73,8 @@ async function veer(t: TestScope, v1: TestUpstream, v2: TestUpstream, rollout: s
   return running;
 }
 
-const weightsOf = (running: RunningVeer) => running.veer.state.table.servicesByName.get('svc')!.split.weights;
-const rolloutOf = async (running: RunningVeer) => (await admin<Rollout>(running.adminUrl, 'GET', '/api/v1/services/svc/rollout')).body;
-const historyOf = async (running: RunningVeer) => (await admin<{ history: HistoryEntry[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history;
+const rolloutOf = (running: RunningVeer) => readRollout<Rollout>(running);
+const historyOf = (running: RunningVeer) => readHistory<HistoryEntry>(running);
 
 t.test('a pre-rollout hook that fails or cannot be reached changes nothing; one that answers 2xx lets the rollout start', async (t) => {
   const { v1, v2 } = await upstreams(t);

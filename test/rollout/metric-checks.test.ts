@@ -14,7 +14,7 @@ import { METRIC_PLACEHOLDERS } from '../../src/table/index.ts';
 import { admin, startLoad, until } from '../helpers/admin.ts';
 import { makePki, opensslMissing } from '../helpers/certs.ts';
 import type { TestScope } from '../helpers/http.ts';
-import { freePort, REFUSED_PORT, listenOnLoopback, startTwoUpstreams } from '../helpers/upstreams.ts';
+import { freePort, REFUSED_PORT, listenForTest, startTwoUpstreams } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig } from '../helpers/veer.ts';
 
 const CTX = { service: 'shop', canary: 'v2', stables: ['v1', 'v3'], intervalMs: 60_000 };
@@ -72,14 +72,7 @@ async function fakePrometheus(t: TestScope, answer: (req: IncomingMessage, res: 
       answer(req, res, body);
     });
   });
-  const port = await listenOnLoopback(server);
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  const port = await listenForTest(t, server);
   return { address: `http://127.0.0.1:${port}`, seen };
 }
 
@@ -132,8 +125,7 @@ t.test('https: the server is verified against analysis.prometheus.ca', { skip: o
   const pki = makePki();
   t.teardown(() => pki.destroy());
   const server = createHttpsServer({ cert: readFileSync(pki.serverCert), key: readFileSync(pki.serverKey) }, (_req, res) => json(res, 200, vector('1')));
-  const port = await listenOnLoopback(server);
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = await listenForTest(t, server);
   const client = new PrometheusClient(dirname(pki.ca));
   t.teardown(() => client.close());
   const check = [{ name: 'one', query: 'one', min: 0, max: null }];

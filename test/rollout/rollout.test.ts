@@ -9,6 +9,7 @@ import { admin, countVersions, startLoad, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig, startVeerOn, writeConfig, type RunningVeer } from '../helpers/veer.ts';
+import { weightsOf, rolloutOf as readRollout, historyOf as readHistory } from '../helpers/rollouts.ts';
 
 interface Rollout {
   phase: string;
@@ -57,9 +58,8 @@ async function veer(t: TestScope, yaml: string): Promise<RunningVeer> {
   return running;
 }
 
-const weightsOf = (running: RunningVeer) => running.veer.state.table.servicesByName.get('svc')!.split.weights;
-const rolloutOf = async (running: RunningVeer) => (await admin<Rollout>(running.adminUrl, 'GET', '/api/v1/services/svc/rollout')).body;
-const historyOf = async (running: RunningVeer) => (await admin<{ history: HistoryEntry[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history;
+const rolloutOf = (running: RunningVeer) => readRollout<Rollout>(running);
+const historyOf = (running: RunningVeer) => readHistory<HistoryEntry>(running);
 
 t.test('a healthy canary goes through every step and is promoted', async (t) => {
   const { v1, v2 } = await upstreams(t);

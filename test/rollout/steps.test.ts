@@ -20,6 +20,7 @@ import type { TestScope } from '../helpers/http.ts';
 import { listenOnLoopback, startUpstream } from '../helpers/upstreams.ts';
 import { ROOT, runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
 import { tableFromYaml } from '../helpers/tables.ts';
+import { weightsOf, rolloutOf as readRollout } from '../helpers/rollouts.ts';
 
 interface Rollout {
   phase: string;
@@ -176,8 +177,7 @@ async function veer(t: TestScope, yaml: string): Promise<RunningVeer> {
   return running;
 }
 
-const rolloutOf = async (running: RunningVeer) => (await admin<Rollout>(running.adminUrl, 'GET', '/api/v1/services/svc/rollout')).body;
-const weightsOf = (running: RunningVeer) => running.veer.state.table.servicesByName.get('svc')!.split.weights;
+const rolloutOf = (running: RunningVeer) => readRollout<Rollout>(running);
 
 t.test('pause: forever holds until `veer rollout resume`, also at 100%', async (t) => {
   const { v1, v2 } = await upstreams(t);
