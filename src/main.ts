@@ -24,7 +24,7 @@ import {
   type PathIssue,
   type ConfigWatcher,
 } from './config/index.ts';
-import { createDataPlane, openCertificateStore, openTracing, type CertificateStore, type DataPlane } from './dataplane/index.ts';
+import { createDataPlane, openCertificateStore, openTracing, releaseStartupHeap, type CertificateStore, type DataPlane } from './dataplane/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type MetricsText, type VeerMetrics } from './metrics/index.ts';
 import { LocalWindowsSource, RolloutEngine } from './rollout/index.ts';
@@ -325,6 +325,8 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     void reloader.reload('file changed while the watch started');
   }
 
+  // Before "veer is serving" (readiness): what starting took goes back to the system.
+  const startupGcMs = releaseStartupHeap();
   log.info(
     {
       config: configPath,
@@ -332,6 +334,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
       ...(tlsAddress !== null && { tls: `${tlsAddress.host}:${tlsAddress.port}` }),
       admin: `${adminAddress.host}:${adminAddress.port}`,
       services: state.table.services.length,
+      ...(startupGcMs !== null && { startupGcMs: Math.round(startupGcMs) }),
     },
     'veer is serving',
   );

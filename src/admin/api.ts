@@ -8,7 +8,8 @@
 //           └─ stats                        (api-stats.ts)
 //   /        the dashboard page              (dashboard.ts)
 
-import { Ajv, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import type { RolloutEngine } from '../rollout/index.ts';
 import type { RuntimeState } from '../state/index.ts';
@@ -50,13 +51,20 @@ export function actorOf(headers: Record<string, unknown>, ip: string): string {
  * its own.
  */
 function createValidatorCompiler() {
-  const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false });
-  // Each route's schema is compiled on the route's first request, not at start:
-  // most routes of a running veer are never called.
+  // Each route's schema is compiled on the route's first request, not at start (most routes
+  // of a running veer are never called), and Ajv itself is loaded then: 30 ms less to start.
+  let ajv: AjvClass | undefined;
+  const compile = (schema: object): ValidateFunction => {
+    if (ajv === undefined) {
+      const { Ajv } = createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass };
+      ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false });
+    }
+    return ajv.compile(schema);
+  };
   return ({ schema }: { schema: object }) => {
     let compiled: ValidateFunction | undefined;
     const validate = (data: unknown): boolean => {
-      compiled ??= ajv.compile(schema);
+      compiled ??= compile(schema);
       const valid = compiled(data) as boolean;
       validate.errors = compiled.errors;
       return valid;

@@ -5,7 +5,7 @@
 // API, no config file: everything arrives over IPC.
 
 import type { LevelWithSilent } from 'pino';
-import { createDataPlane, openCertificateStore, openTracing, type CertificateStore, type DataPlane } from '../dataplane/index.ts';
+import { createDataPlane, openCertificateStore, openTracing, releaseStartupHeap, type CertificateStore, type DataPlane } from '../dataplane/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type VeerMetrics } from '../metrics/index.ts';
 import { parseDuration, TablePublisher, type TableChange } from '../state/index.ts';
@@ -100,6 +100,8 @@ export function runWorker(): void {
       return;
     }
     listening = null;
+    // Before the primary counts this worker as serving: what starting took goes back to the system.
+    releaseStartupHeap();
     // Tables that arrived while listening were applied already: report the latest.
     send({ type: 'ready', generation: tables.table.generation, address, tlsAddress });
   };

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type Options, type ValidateFunction } from 'ajv';
+import type { Ajv as AjvClass, Options, ValidateFunction } from 'ajv';
 import type StandaloneCode from 'ajv/dist/standalone/index.js';
 import { ConfigSchema } from './schema.ts';
 
@@ -20,20 +20,27 @@ const OPTIONS: Options = { allErrors: true, useDefaults: true, strict: false, ve
 
 let validator: ValidateFunction | undefined;
 
+const requireHere = createRequire(import.meta.url);
+
+/** Ajv itself, loaded only where a schema is compiled (the sources, the build): a compiled veer starts without it. */
+function loadAjv(): typeof AjvClass {
+  return (requireHere('ajv') as { Ajv: typeof AjvClass }).Ajv;
+}
+
 /** The validator: the prebuilt one when this is a build that has it, else compiled now, once. */
 export function configValidator(): ValidateFunction {
-  return (validator ??= loadPrebuilt() ?? new Ajv(OPTIONS).compile(ConfigSchema));
+  return (validator ??= loadPrebuilt() ?? new (loadAjv())(OPTIONS).compile(ConfigSchema));
 }
 
 function loadPrebuilt(): ValidateFunction | null {
   const file = new URL(PREBUILT_VALIDATOR_FILE, import.meta.url);
   if (!existsSync(file)) return null;
-  return createRequire(import.meta.url)(fileURLToPath(file)) as ValidateFunction;
+  return requireHere(fileURLToPath(file)) as ValidateFunction;
 }
 
 /** The validator as a CommonJS module, for the build. */
 export function prebuiltValidatorSource(): string {
-  const standaloneCode = createRequire(import.meta.url)('ajv/dist/standalone') as typeof StandaloneCode.default;
-  const ajv = new Ajv({ ...OPTIONS, code: { source: true, esm: false } });
+  const standaloneCode = requireHere('ajv/dist/standalone') as typeof StandaloneCode.default;
+  const ajv = new (loadAjv())({ ...OPTIONS, code: { source: true, esm: false } });
   return standaloneCode(ajv, ajv.compile(ConfigSchema));
 }

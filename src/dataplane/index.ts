@@ -5,6 +5,7 @@ export { createDataPlane } from './server.ts';
 export type { DataPlane, DataPlaneOptions } from './server.ts';
 export { CertificateStore, openCertificateStore } from './certificates.ts';
 export type { CertificateInfo, CertificateProblem, CertificateConfig, PlacedCertificateProblem } from './certificates.ts';
+export { releaseStartupHeap } from './startup-heap.ts';
 export { openTracing, parseTraceParent, Tracer } from './tracing.ts';
 export type { TracingOptions, TracingSettings } from './tracing.ts';
 export { OtlpExporter } from './otlp-exporter.ts';
