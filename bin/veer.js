@@ -5,7 +5,7 @@
 // there is no build, when a source file is newer than the build (an edit is
 // never shadowed by a stale build), or when VEER_FROM_SOURCE=1 (the tests).
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+import nodeModule from 'node:module';
 
 const root = new URL('../', import.meta.url);
 const compiled = new URL('dist/src/cli/index.js', root);
@@ -30,7 +30,7 @@ const fromBuild = useCompiled();
 // after the first skips compiling veer's and its dependencies' code, 90 ms of a 650 ms start
 // here. Where the folder cannot be written it does nothing. Only for the build: the sources
 // run under the tests, many at once.
-if (fromBuild) enableCompileCache?.();
+if (fromBuild) nodeModule.enableCompileCache?.();
 const { main } = await import(fromBuild ? compiled.href : new URL('src/cli/index.ts', root).href);
 await main(process.argv);
 // Exit explicitly: a finished command should not wait on idle handles (watchers, keep-alive pools).
