@@ -73,6 +73,8 @@ export const ERRORS = {
   invalid_upstream: config,
   invalid_matcher: config,
   invalid_regex: config,
+  invalid_rule: config,
+  invalid_filter: config,
   invalid_analysis: config,
   invalid_hook: config,
   // a warning: stored runtime weights no longer fit the config, so the config's apply

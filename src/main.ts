@@ -260,6 +260,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     h2c: config.h2c,
   });
   metrics.readEndpointsFrom(() => dataPlane.upstreams.endpointStates(state.table));
+  metrics.readMirrorsFrom(() => dataPlane.upstreams.mirrorCounts());
   const host = options.dataPlane?.({ state, metrics, log }) ?? null;
   const served = host ?? dataPlane;
   if (host !== null) runtime.settleWith(() => host.settled()); // applied once the workers serve it

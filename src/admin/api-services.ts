@@ -25,6 +25,7 @@ export const ExplainBody = Type.Object(
     cookies: Type.Optional(StringMap),
     query: Type.Optional(StringMap),
     path: Type.Optional(Type.String({ pattern: '^/', maxLength: 8192 })),
+    method: Type.Optional(Type.String({ pattern: '^[A-Za-z]+$', maxLength: 16 })),
   },
   { additionalProperties: false },
 );

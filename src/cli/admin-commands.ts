@@ -46,7 +46,8 @@ export function addAdminCommands(program: Command, exit: (code: number) => void)
       .option('-H, --header <header>', "a request header, 'name: value' (repeatable)", collect, [])
       .option('--cookie <pair>', 'a cookie, name=value (repeatable)', collect, [])
       .option('--query <pair>', 'a query parameter, name=value (repeatable)', collect, [])
-      .option('--path <path>', 'the request path', '/'),
+      .option('--path <path>', 'the request path', '/')
+      .option('-X, --method <method>', 'the request method (rules: may match on it)'),
   ).action(async (service: string, flags: ExplainFlags) => run(() => runExplain(flags, service, processIO)));
 
   const rollout = program.command('rollout').description('drive a rollout: start, pause, resume, promote, abort, status, watch');

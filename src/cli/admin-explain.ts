@@ -1,4 +1,4 @@
-// `veer explain SERVICE [-H 'name: value']... [--cookie k=v]... [--query k=v]... [--path /p]`:
+// `veer explain SERVICE [-H 'name: value']... [--cookie k=v]... [--query k=v]... [--path /p] [-X METHOD]`:
 // which version such a request gets, and why.
 
 import { callAdmin } from './admin-client.ts';
@@ -10,6 +10,7 @@ export interface ExplainFlags extends AdminFlags {
   readonly cookie: string[];
   readonly query: string[];
   readonly path?: string;
+  readonly method?: string;
 }
 
 /** `name: value` pairs (curl's -H syntax). */
@@ -41,6 +42,7 @@ export async function runExplain(flags: ExplainFlags, service: string, io: Comma
     cookies: parsePairArgs('--cookie', flags.cookie),
     query: parsePairArgs('--query', flags.query),
     ...(flags.path === undefined ? {} : { path: flags.path }),
+    ...(flags.method === undefined ? {} : { method: flags.method }),
   };
   const answer = await callAdmin<{ version: string; by: string; reason: string; weights: Record<string, number> }>(targetOf(flags), 'POST', `/api/v1/services/${encodeURIComponent(service)}/explain`, body);
   if (flags.json) io.out(JSON.stringify(answer, null, 2));

@@ -92,6 +92,7 @@ export function runWorker(): void {
     });
     const upstreams = dataPlane.upstreams;
     metrics.readEndpointsFrom(() => upstreams.endpointStates(tables.table));
+    metrics.readMirrorsFrom(() => upstreams.mirrorCounts());
     try {
       address = await dataPlane.listen(at.host, at.port);
       if (tls !== null && certificates !== null) tlsAddress = await dataPlane.listenTls(tls.listen.host, tls.listen.port);

@@ -3,6 +3,7 @@
 
 export { ConfigSchema, Duration } from './schema.ts';
 export type { Config, EtcdStoreConfig, ServiceConfig, ValueMatcherConfig, StickyKeyConfig, RolloutConfig, RolloutHookConfig, MetricCheckConfig, PrometheusConfig } from './schema.ts';
+export type { HttpRuleConfig, RuleMatchConfig, NamedMatchConfig, RuleFilterConfig, HeaderModifierConfig, PathModifierConfig } from './rule-schema.ts';
 export { loadConfigFile, parseConfigText, formatConfigPath, deepFreeze, locateIssues } from './load.ts';
 export type { ConfigIssue, ConfigLoadResult, ConfigPath, Locate, PathIssue } from './load.ts';
 export { parseDuration, parseListenAddress, isLoopbackHost } from './units.ts';

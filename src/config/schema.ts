@@ -3,6 +3,7 @@
 // safety, duplicate names) belong to table/compile.
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { HttpRule, Split, StickyKey } from './rule-schema.ts';
 
 const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
 const NAME_PATTERN = '^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$';
@@ -57,28 +58,6 @@ const RouteRule = Type.Object(
       { ...Strict, minProperties: 1 },
     ),
     to: Type.String({ minLength: 1 }),
-  },
-  Strict,
-);
-
-const StickyKey = Type.Union(
-  [
-    Type.Object({ header: Type.String({ pattern: HEADER_NAME_PATTERN }) }, Strict),
-    Type.Object({ cookie: Type.String({ minLength: 1, maxLength: 256 }) }, Strict),
-    Type.Object({ query: Type.String({ minLength: 1, maxLength: 256 }) }, Strict),
-  ],
-  { description: 'one of { header: NAME }, { cookie: NAME } or { query: NAME }' },
-);
-
-const Weights = Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 1e9 }), {
-  description: 'version name -> non-negative number',
-});
-
-const Split = Type.Object(
-  {
-    weights: Weights,
-    sticky: Type.Optional(StickyKey),
-    seed: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   },
   Strict,
 );
@@ -288,6 +267,7 @@ const Service = Type.Object(
     ),
     versions: Type.Array(Version, { minItems: 1 }),
     routes: Type.Array(RouteRule, { default: [] }),
+    rules: Type.Optional(Type.Array(HttpRule, { maxItems: 1024 })),
     split: Type.Optional(Split),
     rollout: Type.Optional(Rollout),
     timeouts: Type.Object(Timeouts.properties, { ...Strict, default: {} }),

@@ -14,9 +14,10 @@ import type { Http2ServerRequest } from 'node:http2';
 
 type DispatchController = Dispatcher.DispatchController;
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
-import type { CompiledResilience, CompiledVersion } from '../table/index.ts';
+import type { CompiledFilters, CompiledResilience, CompiledVersion } from '../table/index.ts';
 import { NO_ENDPOINT, type Endpoint, type EndpointSet } from './endpoints.ts';
 import { buildClientHeaders, buildUpstreamHeaders, REQUEST_ID_HEADER, VERSION_HEADER } from './headers.ts';
+import { applyHeaderEdits, editUpstreamHeaders, MAX_MIRROR_BODY, mirrorHeaders, sendMirror, sendRedirect, upstreamPathOf } from './route-filters.ts';
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.ts';
 import { grpcStatusForHttp, GrpcStatus, headersFromList, isGrpcRequest, NO_GRPC_STATUS, parseGrpcTimeout, readGrpcStatus, respondTrailersOnly, sendGrpcError } from './grpc.ts';
 import type { UpstreamRegistry } from './upstream-registry.ts';
@@ -200,6 +201,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   connection: ConnectionExchanges | null = null;
   prevOnConnection: WatchedExchange | null = null;
   nextOnConnection: WatchedExchange | null = null;
+  /** The request body when veer read it whole first (to mirror it); null: streamed from `req`. */
+  body: Buffer | null = null;
   /** Resumes the upstream once the client has drained (made on the first backpressure only). */
   #onDrain: (() => void) | null = null;
 
@@ -224,10 +227,11 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     this.upstreams = resilience === null ? null : upstreams;
     this.guard = resilience === null ? null : upstreams!.guardOf(version);
     this.grpc = req.httpVersionMajor === 2 && isGrpcRequest(req);
-    if (this.grpc) {
-      const ms = parseGrpcTimeout(req.headers['grpc-timeout']);
-      if (ms > 0) this.deadline = setTimeout(() => this.deadlineExceeded(), ms);
-    }
+    // The call's gRPC deadline, or the rule's request timeout: whichever comes first.
+    let deadlineMs = this.grpc ? parseGrpcTimeout(req.headers['grpc-timeout']) : 0;
+    const routeMs = version.filters?.requestTimeoutMs ?? null;
+    if (routeMs !== null && (deadlineMs <= 0 || routeMs < deadlineMs)) deadlineMs = routeMs;
+    if (deadlineMs > 0) this.deadline = setTimeout(() => this.deadlineExceeded(), deadlineMs);
     observer?.onExchangeStart?.(version, this);
     // An HTTP/2 request's own stream: `req.socket` stands for the whole connection there.
     watchClientConnection(req.httpVersionMajor === 2 ? (req as unknown as Http2ServerRequest).stream : req.socket, this);
@@ -284,6 +288,15 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     this.deadline = null;
     if (this.finished || this.ended) return;
     this.controller?.abort(new ClientClosedError());
+    if (!this.grpc) {
+      // A rule's `timeouts.request`: 504 before the head went out, a cut response after.
+      if (this.status === 0) this.answerError(504, ROUTE_TIMEOUT);
+      else {
+        this.res.destroy();
+        this.finish(this.status, ROUTE_TIMEOUT);
+      }
+      return;
+    }
     if (this.status === 0) {
       this.answerError(504, GRPC_DEADLINE);
       return;
@@ -331,6 +344,8 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     const expose = this.version.service.exposeVersionHeader ? this.target.name : null;
     this.bodyLeft = bodyLengthOf(headers);
     const clientHeaders = buildClientHeaders(headers, expose, this.req.headers[REQUEST_ID_HEADER]);
+    const edits = this.version.filters?.responseHeaders ?? null;
+    if (edits !== null) applyHeaderEdits(clientHeaders, edits);
     if (this.grpc) {
       // A trailers-only answer carries the call's status in its head; it must reach the client as
       // one HEADERS frame that ends the stream, so its head waits for the end (or a body, if any).
@@ -466,13 +481,14 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
     this.status = 0;
     this.controller = null;
     const timeouts = this.target.service.timeouts;
+    const filters = this.version.filters;
     endpoint.dispatcher.dispatch(
       {
-        path: this.req.url ?? '/',
+        path: upstreamPathOf(this.req, filters),
         method: this.req.method ?? 'GET',
-        headers: buildUpstreamHeaders(this.req, this.target.name),
-        body: hasBody(this.req) ? this.req : null,
-        headersTimeout: this.resilience!.retries?.perTryTimeoutMs ?? timeouts.responseMs,
+        headers: upstreamHeadersOf(this.req, this.target.name, filters),
+        body: this.body ?? (hasBody(this.req) ? this.req : null),
+        headersTimeout: filters?.backendTimeoutMs ?? this.resilience!.retries?.perTryTimeoutMs ?? timeouts.responseMs,
         bodyTimeout: timeouts.responseMs,
       },
       this,
@@ -560,6 +576,18 @@ const OVERLOADED: UpstreamFailure = Object.freeze({
   message: 'too many requests in flight for this version (resilience.maxInFlight)',
 });
 
+const ROUTE_TIMEOUT: UpstreamFailure = Object.freeze({
+  code: 'upstream_timeout',
+  kind: 'timeout',
+  message: "the response did not come within the rule's timeouts.request",
+});
+
+/** The upstream headers, with a rule's request-side edits. */
+function upstreamHeadersOf(req: IncomingMessage, versionName: string, filters: CompiledFilters | null): string[] {
+  const list = buildUpstreamHeaders(req, versionName);
+  return filters === null ? list : editUpstreamHeaders(list, filters);
+}
+
 /** Forwards `req` to an endpoint of `version` and streams the response into `res`. */
 export function forwardRequest(
   upstreams: UpstreamRegistry,
@@ -568,9 +596,23 @@ export function forwardRequest(
   version: CompiledVersion,
   observer: ExchangeObserver | null,
   startedAt: number,
+  body: Buffer | null = null,
 ): void {
+  const filters = version.filters;
+  if (filters !== null && body === null) {
+    if (filters.redirect !== null) {
+      sendRedirect(req, res, filters.redirect);
+      return;
+    }
+    if (filters.mirror !== null && filters.mirror.percent > Math.random() * 100) {
+      mirrorThenForward(upstreams, req, res, version, observer, startedAt, filters.mirror.version);
+      return;
+    }
+  }
   if (version.service.resilience !== null) {
-    forwardResilient(new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt, upstreams), upstreams);
+    const exchange = new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt, upstreams);
+    exchange.body = body;
+    forwardResilient(exchange, upstreams);
     return;
   }
   const endpoint = upstreams.endpointsOf(version.upstream).pick();
@@ -584,11 +626,11 @@ export function forwardRequest(
   exchange.watchBody(upstreams.clientBodyTimeoutMs);
   endpoint.dispatcher.dispatch(
     {
-      path: req.url ?? '/',
+      path: filters === null ? (req.url ?? '/') : upstreamPathOf(req, filters),
       method: req.method ?? 'GET',
-      headers: buildUpstreamHeaders(req, version.name),
-      body: hasBody(req) ? req : null,
-      headersTimeout: timeouts.responseMs,
+      headers: upstreamHeadersOf(req, version.name, filters),
+      body: body ?? (hasBody(req) ? req : null),
+      headersTimeout: filters?.backendTimeoutMs ?? timeouts.responseMs,
       bodyTimeout: timeouts.responseMs,
     },
     exchange,
@@ -610,4 +652,44 @@ function forwardResilient(exchange: ProxyExchange, upstreams: UpstreamRegistry):
   exchange.watchBody(upstreams.clientBodyTimeoutMs);
   guard.noteRequest(exchange.startedAt);
   exchange.dispatchTry();
+}
+
+/**
+ * A request whose rule mirrors it: the copy goes out first, fire and forget.
+ * A body is copied only when sized and at most MAX_MIRROR_BODY: it is read
+ * whole, then both requests carry it; a larger or chunked body is not
+ * copied (counted `skipped`) and the real request streams as usual.
+ */
+function mirrorThenForward(
+  upstreams: UpstreamRegistry,
+  req: IncomingMessage,
+  res: ServerResponse,
+  version: CompiledVersion,
+  observer: ExchangeObserver | null,
+  startedAt: number,
+  mirror: CompiledVersion,
+): void {
+  const count = upstreams.countMirror;
+  const filters = version.filters;
+  const copy = (body: Buffer | null) => sendMirror(upstreams, req, mirrorHeaders(upstreamHeadersOf(req, mirror.name, filters), mirror.name), upstreamPathOf(req, filters), mirror, body, count);
+  if (!hasBody(req)) {
+    copy(null);
+    forwardRequest(upstreams, req, res, version, observer, startedAt, null);
+    return;
+  }
+  const length = Number(req.headers['content-length']);
+  if (!(length <= MAX_MIRROR_BODY) || req.headers['transfer-encoding'] !== undefined) {
+    count(mirror, 'skipped');
+    forwardRequest(upstreams, req, res, version, observer, startedAt, null);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.once('end', () => {
+    const body = Buffer.concat(chunks);
+    copy(body);
+    forwardRequest(upstreams, req, res, version, observer, startedAt, body);
+  });
+  // A client that goes away mid-body: nothing is sent anywhere.
+  req.once('error', () => count(mirror, 'skipped'));
 }

@@ -19,6 +19,7 @@ import { RoundRobinEndpoints, type Endpoint, type EndpointListener, type Endpoin
 import { DnsRefresher } from './dns-endpoints.ts';
 import { HealthChecker } from './health-checks.ts';
 import { VersionGuard } from './version-guard.ts';
+import type { MirrorCounter, MirrorResult } from './route-filters.ts';
 
 /** Pool settings shared by all upstreams. */
 export interface PoolSettings {
@@ -49,6 +50,21 @@ export class UpstreamRegistry {
   /** Sets with active health checks. */
   readonly #checkers = new Map<string, HealthChecker>();
   readonly #settings: PoolSettings;
+  /** Mirrored copies by service, version and result (veer_mirror_requests_total). */
+  readonly #mirrors = new Map<string, { service: string; version: string; result: MirrorResult; count: number }>();
+
+  /** Counts one mirrored copy; bounded by the config (services x versions x 4 results). */
+  readonly countMirror: MirrorCounter = (version, result) => {
+    const key = `${version.id}\0${result}`;
+    const entry = this.#mirrors.get(key);
+    if (entry !== undefined) entry.count++;
+    else this.#mirrors.set(key, { service: version.service.name, version: version.name, result, count: 1 });
+  };
+
+  /** Every mirrored-copy count so far. */
+  mirrorCounts(): Iterable<{ readonly service: string; readonly version: string; readonly result: MirrorResult; readonly count: number }> {
+    return this.#mirrors.values();
+  }
 
   constructor(settings: Partial<PoolSettings> = {}) {
     this.#settings = { ...DEFAULT_SETTINGS, ...settings };

@@ -135,6 +135,23 @@ export function createEndpointMetric(read: () => Iterable<MeasuredEndpoint>, saw
   });
 }
 
+/** One count of mirrored copies, as the data plane keeps them. */
+export interface MeasuredMirror {
+  readonly service: string;
+  readonly version: string;
+  readonly result: string;
+  readonly count: number;
+}
+
+/** veer_mirror_requests_total: copies sent by `rules:` requestMirror filters, by service, (mirror) version and result. */
+export function createMirrorMetric(read: () => Iterable<MeasuredMirror>): Metric {
+  return defineMetric(METRIC_NAMES.mirrorRequests, 'Mirrored request copies by service, version (the mirror) and result: sent, failed (error or 5xx), dropped (too many in flight), skipped (body too large).', 'counter', 'sum', () => {
+    const values: Sample[] = [];
+    for (const m of read()) values.push({ labels: { service: m.service, version: m.version, result: m.result }, value: m.count });
+    return values;
+  });
+}
+
 /** veer_version_weight, read from the last table the recorder was given: one series per configured version. */
 export function createWeightMetric(recorder: ExchangeRecorder): Metric {
   const labelsOf = new WeakMap<object, Labels>();

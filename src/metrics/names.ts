@@ -17,6 +17,7 @@ export const METRIC_NAMES = {
   traceSpansDropped: 'veer_trace_spans_dropped_total',
   versionInfo: 'veer_version_info',
   endpointUp: 'veer_endpoint_up',
+  mirrorRequests: 'veer_mirror_requests_total',
   certificateExpiry: 'veer_tls_certificate_expiry_seconds',
   certificateFailures: 'veer_tls_certificate_failures_total',
 } as const;

@@ -10,7 +10,7 @@
 // are not multiplied by the number of workers.
 
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createCertificateMetrics, createEndpointMetric, createRecorderMetrics, createVersionInfoMetric, createWeightMetric, type MeasuredCertificates } from './collectors.ts';
+import { createCertificateMetrics, createEndpointMetric, createMirrorMetric, type MeasuredMirror, createRecorderMetrics, createVersionInfoMetric, createWeightMetric, type MeasuredCertificates } from './collectors.ts';
 import { ExchangeRecorder, type RecorderOptions } from './exchange-recorder.ts';
 import type { MeasuredEndpoint, MeasuredTable } from './measured.ts';
 import { METRIC_NAMES, RELOAD_RESULTS } from './names.ts';
@@ -49,6 +49,8 @@ export interface VeerMetrics {
   countDroppedSpans(count: number): void;
   /** Where veer_endpoint_up reads the endpoints in use (the data plane's upstream registry), at scrape time. */
   readEndpointsFrom(read: () => Iterable<MeasuredEndpoint>): void;
+  /** Where veer_mirror_requests_total reads the mirrored-copy counts (the data plane's upstream registry). */
+  readMirrorsFrom(read: () => Iterable<MeasuredMirror>): void;
   /** Where the TLS certificate metrics read the certificates in use (the data plane's store). */
   readCertificatesFrom(store: MeasuredCertificates): void;
   /** This process's metrics as JSON (one worker's share when aggregating). */
@@ -67,6 +69,8 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
   registry.registerMetric(createVersionInfoMetric(recorder));
   let readEndpoints: () => Iterable<MeasuredEndpoint> = () => [];
   registry.registerMetric(createEndpointMetric(() => readEndpoints(), (service, version) => recorder.hasRecord(service, version)));
+  let readMirrors: () => Iterable<MeasuredMirror> = () => [];
+  registry.registerMetric(createMirrorMetric(() => readMirrors()));
   let certificates: MeasuredCertificates | null = null;
   for (const metric of createCertificateMetrics(() => certificates)) registry.registerMetric(metric);
   const rolloutInfo = new Gauge({
@@ -124,6 +128,9 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     },
     readEndpointsFrom(read) {
       readEndpoints = read;
+    },
+    readMirrorsFrom(read) {
+      readMirrors = read;
     },
     readCertificatesFrom(store) {
       certificates = store;

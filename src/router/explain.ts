@@ -2,8 +2,8 @@
 // route.ts, with the reasoning written out. Not on the hot path.
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { BUCKETS, type CompiledService, type RequestView } from '../table/index.ts';
-import { matchRuleIndex, stickyBucketOf } from './route.ts';
+import { BUCKETS, precedenceReason, type CompiledService, type RequestView, type RouteEntry } from '../table/index.ts';
+import { entryMatches, matchRuleIndex, pickByAction, stickyBucketOf } from './route.ts';
 
 /** A request described by parts, as the explain endpoint and CLI take it. */
 export interface ExplainInput {
@@ -11,6 +11,7 @@ export interface ExplainInput {
   readonly cookies?: Readonly<Record<string, string>>;
   readonly query?: Readonly<Record<string, string>>;
   readonly path?: string;
+  readonly method?: string;
 }
 
 /** Why a version was chosen. */
@@ -18,8 +19,10 @@ export interface Explanation {
   readonly service: string;
   readonly version: string;
   readonly reason: string;
-  readonly by: 'rule' | 'sticky' | 'random' | 'single';
-  readonly rule?: { readonly index: number; readonly conditions: readonly string[] };
+  readonly by: 'rule' | 'sticky' | 'random' | 'single' | 'none';
+  readonly rule?: { readonly index: number; readonly conditions: readonly string[]; readonly match?: number; readonly name?: string };
+  /** With `rules:`: rules whose match also held but lost on precedence, and why. */
+  readonly outranked?: readonly { readonly rule: number; readonly match: number; readonly why: string }[];
   readonly bucket?: number;
   readonly range?: readonly [number, number];
   readonly weights: Readonly<Record<string, number>>;
@@ -37,7 +40,7 @@ export function describeRequest(input: ExplainInput): RequestView {
   let url = input.path ?? '/';
   const query = new URLSearchParams(input.query ?? {}).toString();
   if (query) url += (url.includes('?') ? '&' : '?') + query;
-  return { headers, url };
+  return input.method === undefined ? { headers, url } : { headers, url, method: input.method.toUpperCase() };
 }
 
 /**
@@ -45,6 +48,53 @@ export function describeRequest(input: ExplainInput): RequestView {
  * choice is random; the answer then gives each version's chance instead.
  */
 export function explainChoice(service: CompiledService, req: RequestView): Explanation {
+  if (service.actions.length > 0) return explainRules(service, req);
+  return explainSplit(service, req);
+}
+
+function describeEntry(entry: RouteEntry): string[] {
+  return [entry.path.description, ...(entry.method === null ? [] : [`method ${entry.method}`]), ...entry.conditions.map((c) => c.description)];
+}
+
+/**
+ * A service with `rules:`: the first of its entries (in precedence order)
+ * that holds decides; entries of rules written earlier that also held are
+ * named with the reason they lost. Other services of the host are not
+ * weighed here (their entries compete the same way in the router).
+ */
+function explainRules(service: CompiledService, req: RequestView): Explanation {
+  const url = req.url ?? '/';
+  const weights = service.split.weights;
+  const winner = service.entries.findIndex((entry) => entryMatches(entry, req, url));
+  if (winner === -1) {
+    return { service: service.name, version: '', by: 'none', reason: `no match of the service's ${service.actions.length} rule matches holds: such a request is not this service's (404 unless another service takes it)`, weights };
+  }
+  const entry = service.entries[winner]!;
+  const action = service.actions[entry.action]!;
+  const version = pickByAction(service, action, req, url, () => 0);
+  const outranked = service.entries
+    .slice(winner + 1)
+    .filter((other) => entryMatches(other, req, url))
+    .map((other) => {
+      const lost = service.actions[other.action]!;
+      return { rule: lost.rule, match: lost.match, why: precedenceReason(entry, other) ?? 'it comes later in the config' };
+    });
+  const conditions = describeEntry(entry);
+  const name = action.name === null ? `rule ${action.rule}` : `rule ${action.rule} (${action.name})`;
+  const target = action.to !== null ? `sends to ${action.to.name}` : action.split !== null ? "draws from the rule's own split" : "draws from the service's split";
+  const lost = outranked.length === 0 ? '' : `; also matched but outranked: ${outranked.map((o) => `rule ${o.rule} match ${o.match} (${o.why})`).join(', ')}`;
+  return {
+    service: service.name,
+    version: action.to !== null ? action.to.name : version.name,
+    by: 'rule',
+    rule: { index: action.rule, match: action.match, ...(action.name === null ? {} : { name: action.name }), conditions },
+    outranked,
+    reason: `${name} match ${action.match} holds (${conditions.join(' and ')}) and ${target}${action.to === null ? ' (with no sticky key: at random by weight)' : ''}${lost}`,
+    weights,
+  };
+}
+
+function explainSplit(service: CompiledService, req: RequestView): Explanation {
   const weights = service.split.weights;
   const r = matchRuleIndex(service.rules, req);
   if (r !== -1) {

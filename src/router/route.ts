@@ -1,4 +1,5 @@
-// HOT PATH: request -> service -> first matching rule -> sticky bucket ->
+// HOT PATH: request -> host group -> service (longest pathPrefix) or route
+// entry (Gateway API precedence) -> first matching rule -> sticky bucket ->
 // weighted draw. No await, no logging, no allocation beyond what reading a
 // cookie or query value needs. Explain (explain.ts) composes the same steps.
 
@@ -9,47 +10,30 @@ import {
   hasPathPrefix,
   normalizeRequestHost,
   rangeIndexOf,
+  type CompiledAction,
   type CompiledRule,
   type CompiledService,
   type CompiledSplit,
   type CompiledVersion,
   type HostGroup,
   type RequestView,
+  type RouteEntry,
   type RouteTable,
 } from '../table/index.ts';
 
 /** A source of uniform numbers in [0, 1); injected so tests can be exact. */
 export type RandomSource = () => number;
 
-/** HOT PATH. The service for a Host header and request target, or null (404). */
-export function findService(table: RouteTable, hostHeader: string | undefined, url: string): CompiledService | null {
-  const services = table.services;
-  const hosts = table.hosts;
-  const exactHosts = hosts.exactHosts;
-  const wildcards = hosts.wildcards;
-  // Disabled features cost nothing: a table without host patterns skips the Host header.
-  if (hostHeader !== undefined && hostHeader !== '' && (exactHosts.size !== 0 || wildcards.length !== 0)) {
-    // Most Host headers are already lowercase without a port: try them as sent first.
-    let host = hostHeader;
-    let exact = exactHosts.get(host);
-    if (exact === undefined) {
-      host = normalizeRequestHost(hostHeader);
-      if (host !== hostHeader) exact = exactHosts.get(host);
-    }
-    if (exact !== undefined) {
-      const found = firstByPrefix(services, exact, url);
-      if (found !== null) return found;
-    }
-    for (let i = 0; i < wildcards.length; i++) {
-      const w = wildcards[i]!;
-      if (host.length > w.suffix.length && host.endsWith(w.suffix)) {
-        const found = firstByPrefix(services, w.group, url);
-        if (found !== null) return found;
-      }
-    }
-  }
-  return firstByPrefix(services, hosts.anyHost, url);
+/**
+ * The service that takes a Host header and request target (its pathPrefix,
+ * or with `rules:` its first entry by precedence), or null (404).
+ */
+export function findService(table: RouteTable, hostHeader: string | undefined, url: string, req?: RequestView): CompiledService | null {
+  const view: RequestView = req ?? { headers: hostHeader === undefined ? {} : { host: hostHeader }, url };
+  return routeRequest(table, view, firstDraw)?.service ?? null;
 }
+
+const firstDraw: RandomSource = () => 0;
 
 function firstByPrefix(services: readonly CompiledService[], group: HostGroup, url: string): CompiledService | null {
   const index = group.prefixIndex;
@@ -68,6 +52,25 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
     if (hasPathPrefix(url, service.pathPrefix)) return service;
   }
   return null;
+}
+
+/** HOT PATH. Whether a route entry's path, method and conditions all hold. */
+export function entryMatches(entry: RouteEntry, req: RequestView, url: string): boolean {
+  if (!entry.path.matchPath(url)) return false;
+  if (entry.method !== null && req.method !== entry.method) return false;
+  const conditions = entry.conditions;
+  for (let c = 0; c < conditions.length; c++) {
+    if (!conditions[c]!.match(req)) return false;
+  }
+  return true;
+}
+
+/** HOT PATH. Index of the first entry (they are in precedence order) that holds, or -1. */
+export function firstEntryIndex(entries: readonly RouteEntry[], req: RequestView, url: string): number {
+  for (let i = 0; i < entries.length; i++) {
+    if (entryMatches(entries[i]!, req, url)) return i;
+  }
+  return -1;
 }
 
 /** HOT PATH. Index of the first rule whose conditions all match, or -1. */
@@ -91,7 +94,15 @@ export function stickyBucketOf(split: CompiledSplit, req: RequestView): number {
   return bucketOf(split.seedState, key);
 }
 
-/** HOT PATH. The version a request gets within a service. */
+/** HOT PATH. Index of the version a split draws for a request: by its sticky bucket, else at random by weight. */
+function drawIndex(split: CompiledSplit, req: RequestView, random: RandomSource): number {
+  if (split.versions.length === 1) return 0;
+  let bucket = stickyBucketOf(split, req);
+  if (bucket === -1) bucket = Math.floor(random() * BUCKETS);
+  return rangeIndexOf(split.ends, bucket);
+}
+
+/** HOT PATH. The version a request gets within a service, by its `routes:`, then its split. */
 export function pickVersion(service: CompiledService, req: RequestView, random: RandomSource): CompiledVersion {
   const rules = service.rules;
   if (rules.length > 0) {
@@ -99,14 +110,75 @@ export function pickVersion(service: CompiledService, req: RequestView, random: 
     if (r !== -1) return rules[r]!.to;
   }
   const split = service.split;
-  if (split.versions.length === 1) return split.versions[0]!;
-  let bucket = stickyBucketOf(split, req);
-  if (bucket === -1) bucket = Math.floor(random() * BUCKETS);
-  return split.versions[rangeIndexOf(split.ends, bucket)]!;
+  return split.versions[drawIndex(split, req, random)]!;
 }
 
-/** HOT PATH. The version for a request, or null when no service matches. */
+/**
+ * HOT PATH. The version a `rules:` match leads to. The short `routes:` form
+ * goes first (its documented first-match order), for requests under the
+ * service's pathPrefix; then the rule's `to`, its own split, or the
+ * service's split (with the rule's filters).
+ */
+export function pickByAction(service: CompiledService, action: CompiledAction, req: RequestView, url: string, random: RandomSource): CompiledVersion {
+  const rules = service.rules;
+  if (rules.length > 0 && hasPathPrefix(url, service.pathPrefix)) {
+    const r = matchRuleIndex(rules, req);
+    if (r !== -1) return rules[r]!.to;
+  }
+  if (action.to !== null) return action.to;
+  const split = action.split;
+  if (split !== null) return split.versions[drawIndex(split, req, random)]!;
+  return action.serviceVersions[drawIndex(service.split, req, random)]!;
+}
+
+/** HOT PATH. The version for a request, or null when no service (or no rule) takes it. */
 export function routeRequest(table: RouteTable, req: RequestView, random: RandomSource = Math.random): CompiledVersion | null {
-  const service = findService(table, req.headers.host, req.url ?? '/');
-  return service === null ? null : pickVersion(service, req, random);
+  const url = req.url ?? '/';
+  const services = table.services;
+  const hosts = table.hosts;
+  // The common table (no host patterns, no rules): one group, no closure.
+  if (hosts.exactHosts.size === 0 && hosts.wildcards.length === 0 && hosts.anyHost.routeEntries === undefined) {
+    const service = firstByPrefix(services, hosts.anyHost, url);
+    return service === null ? null : pickVersion(service, req, random);
+  }
+  const hostHeader = req.headers.host;
+  const exactHosts = hosts.exactHosts;
+  const wildcards = hosts.wildcards;
+  // Disabled features cost nothing: a table without host patterns skips the Host header.
+  if (hostHeader !== undefined && hostHeader !== '' && (exactHosts.size !== 0 || wildcards.length !== 0)) {
+    // Most Host headers are already lowercase without a port: try them as sent first.
+    let host = hostHeader;
+    let exact = exactHosts.get(host);
+    if (exact === undefined) {
+      host = normalizeRequestHost(hostHeader);
+      if (host !== hostHeader) exact = exactHosts.get(host);
+    }
+    // The exact host, then the wildcards that cover it (longest first), then any host.
+    if (exact !== undefined) {
+      const found = routeInGroup(services, exact, req, url, random);
+      if (found !== null) return found;
+    }
+    for (let i = 0; i < wildcards.length; i++) {
+      const w = wildcards[i]!;
+      if (host.length > w.suffix.length && host.endsWith(w.suffix)) {
+        const found = routeInGroup(services, w.group, req, url, random);
+        if (found !== null) return found;
+      }
+    }
+  }
+  return routeInGroup(services, hosts.anyHost, req, url, random);
+}
+
+/** HOT PATH. The version within one host group, or null when nothing in it takes the request. */
+function routeInGroup(services: readonly CompiledService[], group: HostGroup, req: RequestView, url: string, random: RandomSource): CompiledVersion | null {
+  const entries = group.routeEntries;
+  if (entries === undefined) {
+    const service = firstByPrefix(services, group, url);
+    return service === null ? null : pickVersion(service, req, random);
+  }
+  const e = firstEntryIndex(entries, req, url);
+  if (e === -1) return null;
+  const entry = entries[e]!;
+  const service = services[entry.service]!;
+  return entry.action === -1 ? pickVersion(service, req, random) : pickByAction(service, service.actions[entry.action]!, req, url, random);
 }

@@ -2,16 +2,17 @@
 // upstreams, route rules (through the matcher registry) and the split.
 // Compiled alone, so a change to one service compiles that service only.
 
-import type { Config, ServiceConfig } from '../config/index.ts';
+import type { Config, ServiceConfig, StickyKeyConfig } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
 import type { ConfigIssueCode } from '../errors.ts';
 import { checkRolloutSection } from './compile-rollout.ts';
+import { catchAllEntry, compileRuleSet, type SplitCompiler } from './compile-rules.ts';
 import { hashSeed } from './hash.ts';
 import { normalizeHostPattern } from './hosts.ts';
 import { normalizePathPrefix } from './paths.ts';
 import { createValueReader, MATCHERS, MatcherSpecError, type Matcher } from './matchers.ts';
 import { allocateBuckets, bucketEnds } from './split.ts';
-import type { CompiledResilience, CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue, DnsPolicy, OutlierPolicy, RetryPolicy } from './types.ts';
+import type { CompiledAction, CompiledResilience, CompiledRule, CompiledService, CompiledSplit, CompiledVersion, CompileIssue, DnsPolicy, OutlierPolicy, RetryPolicy } from './types.ts';
 import { compileUpstream } from './upstreams.ts';
 
 /** A config path. */
@@ -63,13 +64,15 @@ export function compileService(
       report('invalid_upstream', ui === null ? at : [...at, ui], message),
     );
     const labels = v.labels === undefined ? NO_LABELS : Object.freeze({ ...v.labels });
-    const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream, labels });
+    const version: CompiledVersion = Object.freeze({ name: v.name, id: `${spec.name}/${v.name}`, index: vi, service: service as CompiledService, upstream, labels, filters: null });
     versions.push(version);
     versionsByName.set(v.name, version);
   });
 
   const rules = compileRules(spec, base, versionsByName, report);
   const split = compileSplit(spec, base, versions, versionsByName, runtimeWeights, report, warnings);
+  const splitOf: SplitCompiler = (own, path, over) => compileOwnSplit(spec, own, path, over, versionsByName, report);
+  const ruleSet = spec.rules === undefined ? null : compileRuleSet(spec, base, versions, versionsByName, splitOf, report);
 
   if (spec.rollout) {
     const canary = spec.rollout.canary;
@@ -91,6 +94,8 @@ export function compileService(
     versions: Object.freeze(versions),
     versionsByName,
     rules,
+    actions: ruleSet?.actions ?? NO_ACTIONS,
+    entries: ruleSet?.entries ?? Object.freeze([catchAllEntry(spec.match.pathPrefix)]),
     split,
     timeouts: Object.freeze({ connectMs, responseMs: parseDuration(spec.timeouts.response) }),
     resilience,
@@ -101,6 +106,7 @@ export function compileService(
 }
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_ACTIONS: readonly CompiledAction[] = Object.freeze([]);
 
 /** Longest ejection: the n-th ejection in a row lasts n times the base, up to this (Envoy's default cap). */
 const MAX_EJECTION_MS = 300_000;
@@ -234,10 +240,42 @@ function compileSplit(
     }
   }
 
+  return buildSplit(weights, versions, spec.split?.sticky, spec.split?.seed ?? spec.name, source);
+}
+
+/** A rule's own split over `versions` (the service's, with the rule's filters): config weights only. */
+function compileOwnSplit(
+  spec: ServiceConfig,
+  own: NonNullable<ServiceConfig['split']>,
+  path: Path,
+  versions: readonly CompiledVersion[],
+  versionsByName: ReadonlyMap<string, CompiledVersion>,
+  report: Report,
+): CompiledSplit | null {
+  let ok = true;
+  for (const name of Object.keys(own.weights)) {
+    if (versionsByName.has(name)) continue;
+    report('unknown_version', [...path, 'weights', name], `"${name}" is not a version of service ${spec.name} (versions: ${[...versionsByName.keys()].join(', ')})`, true);
+    ok = false;
+  }
+  if (ok && !(Object.values(own.weights).reduce((a, b) => a + b, 0) > 0)) {
+    report('invalid_weights', [...path, 'weights'], 'all weights are 0: at least one version must get split traffic');
+    ok = false;
+  }
+  // The service's seed by default: a sticky user lands on the same side in the rule as in the service.
+  return ok ? buildSplit(own.weights, versions, own.sticky, own.seed ?? spec.split?.seed ?? spec.name, 'config') : null;
+}
+
+/** Bucket ranges for `weights` over `versions` (config order). */
+function buildSplit(
+  weights: Readonly<Record<string, number>>,
+  versions: readonly CompiledVersion[],
+  sticky: StickyKeyConfig | undefined,
+  seed: string,
+  source: 'config' | 'runtime',
+): CompiledSplit {
   const ordered = versions.map((v) => weights[v.name] ?? 0);
   const total = ordered.reduce((a, b) => a + b, 0);
-  const sticky = spec.split?.sticky;
-  const seed = spec.split?.seed ?? spec.name;
   const fullWeights: Record<string, number> = {};
   for (const v of versions) fullWeights[v.name] = weights[v.name] ?? 0;
   return Object.freeze({

@@ -64,7 +64,8 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
     }
     names.add(spec.name);
     const hosts = compileHosts(spec, base, report);
-    for (const host of hosts ?? ['*']) {
+    // A service with `rules:` has no catch-all: its rules compete by precedence instead.
+    for (const host of spec.rules === undefined ? (hosts ?? ['*']) : []) {
       // `/api` and `/api/` are one prefix (whole segments).
       const key = `${host} ${normalizePathPrefix(spec.match.pathPrefix)}`;
       const other = routeKeys.get(key);

@@ -3,10 +3,16 @@
 // service objects, so a weight change that replaces one compiled service
 // leaves this index as it is.
 
-import type { CompiledService, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
+import { compareEntries } from './compile-rules.ts';
+import type { CompiledService, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
+
+/** Whether a service routes by `rules:` rather than one catch-all under its pathPrefix. */
+function hasRules(service: CompiledService): boolean {
+  return service.entries.length !== 1 || service.entries[0]!.action !== -1;
+}
 
 /** Groups services by host pattern; each group longest pathPrefix first. */
 export function indexHosts(services: readonly CompiledService[]): HostIndex {
@@ -28,9 +34,17 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     }
   });
   const byPrefix = (group: number[]): HostGroup => {
-    const sorted: number[] & { prefixIndex?: PrefixIndex } = [...group].sort(
+    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[] } = [...group].sort(
       (a, b) => services[b]!.pathPrefix.length - services[a]!.pathPrefix.length || services[a]!.index - services[b]!.index,
     );
+    // With `rules:` in the group, every service's entries compete by Gateway API's precedence;
+    // a stable sort over config order (services, then their own order) breaks ties.
+    if (sorted.some((p) => hasRules(services[p]!))) {
+      const inConfigOrder = [...group].sort((a, b) => services[a]!.index - services[b]!.index);
+      const entries = inConfigOrder.flatMap((p) => services[p]!.entries.map((entry): HostEntry => Object.freeze({ ...entry, service: p })));
+      sorted.routeEntries = Object.freeze(entries.sort(compareEntries));
+      return Object.freeze(sorted);
+    }
     // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.
     if (sorted.length > PREFIX_INDEX_MIN) {
       sorted.prefixIndex = Object.freeze({

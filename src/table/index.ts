@@ -2,6 +2,7 @@
 // Must not touch: I/O, clocks, the environment, sockets, pools; it is pure data.
 
 export { compileTable, reweighTable } from './compile.ts';
+export { precedenceReason } from './compile-rules.ts';
 export { METRIC_PLACEHOLDERS, MAX_HOOK_TIMEOUT_MS } from './compile-rollout.ts';
 export type { CompileOptions, CompileResult, WeightChanges } from './compile.ts';
 export type {
@@ -9,6 +10,14 @@ export type {
   CompiledService,
   CompiledVersion,
   CompiledRule,
+  CompiledAction,
+  CompiledFilters,
+  CompiledRedirect,
+  HeaderEdits,
+  PathModifier,
+  PathCondition,
+  RouteEntry,
+  HostEntry,
   CompiledSplit,
   CompiledTimeouts,
   HostGroup,

@@ -4,13 +4,14 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import { RE2JS } from 're2js';
-import type { ValueMatcherConfig } from '../config/index.ts';
+import type { NamedMatchConfig, ValueMatcherConfig } from '../config/index.ts';
 import { CodedError, type ConfigIssueCode } from '../errors.ts';
 
 /** The parts of a request that routing reads; `http.IncomingMessage` is one. */
 export interface RequestView {
   readonly headers: IncomingHttpHeaders;
   readonly url?: string | undefined;
+  readonly method?: string | undefined;
 }
 
 /** Reads one named value (a header, cookie or query parameter) from a request. */
@@ -156,15 +157,27 @@ class RegexMatcher implements Matcher {
   readonly description: string;
   readonly #reader: ValueReader;
   readonly #regex: RE2JS;
-  constructor(reader: ValueReader, source: string, regex: RE2JS) {
+  readonly #whole: boolean;
+  constructor(reader: ValueReader, source: string, regex: RE2JS, whole: boolean) {
     this.#reader = reader;
     this.#regex = regex;
-    this.description = `${reader.kind} ${reader.name} ~ /${source}/`;
+    this.#whole = whole;
+    this.description = `${reader.kind} ${reader.name} ~ /${whole ? `^(?:${source})$` : source}/`;
   }
   match(req: RequestView): boolean {
     const value = this.#reader.read(req);
     // Oversized values never match: linear time is still time.
-    return value !== undefined && value.length <= MAX_REGEX_INPUT && this.#regex.matcher(value).find();
+    if (value === undefined || value.length > MAX_REGEX_INPUT) return false;
+    return this.#whole ? this.#regex.matches(value) : this.#regex.matcher(value).find();
+  }
+}
+
+/** Compiles an RE2 pattern from config, or throws the `invalid_regex` spec error naming `field`. */
+export function compileRegex(source: string, field: string): RE2JS {
+  try {
+    return RE2JS.compile(source);
+  } catch (err) {
+    throw new MatcherSpecError('invalid_regex', `is not a regular expression in RE2 syntax (no lookaround, no backreferences): ${(err as Error).message}`, field);
   }
 }
 
@@ -201,13 +214,20 @@ export function createMatcher(kind: 'header' | 'cookie' | 'query', spec: ValueMa
   const reader = createValueReader(kind, spec.name);
   if (spec.value !== undefined) return new ExactMatcher(reader, spec.value);
   if (spec.present !== undefined) return new PresenceMatcher(reader, spec.present);
-  let regex: RE2JS;
-  try {
-    regex = RE2JS.compile(spec.regex!);
-  } catch (err) {
-    throw new MatcherSpecError('invalid_regex', `is not a regular expression in RE2 syntax (no lookaround, no backreferences): ${(err as Error).message}`, 'regex');
-  }
-  return new RegexMatcher(reader, spec.regex!, regex);
+  return new RegexMatcher(reader, spec.regex!, compileRegex(spec.regex!, 'regex'), false);
+}
+
+/**
+ * Builds a matcher from a `rules:` condition, Gateway API's shape:
+ * `{ name, type: Exact | RegularExpression | Present, value }`. A regex here
+ * must match the whole value, as Gateway API implementations do.
+ */
+export function createNamedMatcher(kind: 'header' | 'cookie' | 'query', spec: NamedMatchConfig): Matcher {
+  const reader = createValueReader(kind, spec.name);
+  if (spec.type === 'Present') return new PresenceMatcher(reader, true);
+  if (spec.value === undefined) throw new MatcherSpecError('invalid_rule', `type ${spec.type} needs a value`, 'value');
+  if (spec.type === 'Exact') return new ExactMatcher(reader, spec.value);
+  return new RegexMatcher(reader, spec.value, compileRegex(spec.value, 'value'), true);
 }
 
 /** Builds a matcher from its (schema-validated) spec; throws MatcherSpecError when the spec cannot work. */

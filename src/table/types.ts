@@ -120,6 +120,95 @@ export interface CompiledVersion {
   readonly upstream: UpstreamSpec;
   /** The version's `labels` (commit, image...); empty when it has none. */
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * What the `rules:` entry that chose this version does to the exchange; null for the
+   * service's own versions. A rule with filters or timeouts has its own copies of the
+   * versions (same name, id, index and upstream), so the router still returns one object.
+   */
+  readonly filters: CompiledFilters | null;
+}
+
+/** Header edits of a header modifier filter: drop first, then append. */
+export interface HeaderEdits {
+  /** Lowercased names removed: `remove`, and `set`'s (set = replace). */
+  readonly drop: ReadonlySet<string>;
+  /** `[name, value, ...]` appended after the drop: `set`'s, then `add`'s. */
+  readonly append: readonly string[];
+}
+
+/** A path change (urlRewrite, requestRedirect): the whole path, or the part a PathPrefix match matched. */
+export type PathModifier =
+  | { readonly kind: 'full'; readonly value: string }
+  | { readonly kind: 'prefix'; readonly matched: string; readonly value: string };
+
+/** `requestRedirect`: answered by veer, no upstream. Null fields keep the request's own. */
+export interface CompiledRedirect {
+  readonly scheme: 'http' | 'https' | null;
+  readonly hostname: string | null;
+  readonly port: number | null;
+  readonly path: PathModifier | null;
+  readonly statusCode: number;
+}
+
+/** A rule's filters and timeouts, compiled. */
+export interface CompiledFilters {
+  /** `name` of the rule and its position, for logs and explain. */
+  readonly rule: string;
+  readonly requestHeaders: HeaderEdits | null;
+  readonly responseHeaders: HeaderEdits | null;
+  readonly rewriteHost: string | null;
+  readonly rewritePath: PathModifier | null;
+  readonly redirect: CompiledRedirect | null;
+  /** A copy of the request to another version, for `percent` of the requests (0-100). */
+  readonly mirror: { readonly version: CompiledVersion; readonly percent: number } | null;
+  /** The whole exchange, retries included: 504 when the response has not started by then. */
+  readonly requestTimeoutMs: number | null;
+  /** Each try's wait for the upstream's response head; over the service's response timeout. */
+  readonly backendTimeoutMs: number | null;
+}
+
+/** A request path condition of a `rules:` match. */
+export interface PathCondition {
+  readonly kind: 'Exact' | 'PathPrefix' | 'RegularExpression';
+  /** As compared: a PathPrefix without trailing slashes. */
+  readonly value: string;
+  readonly description: string;
+  /** HOT PATH. Whether the request target (path and query) matches. */
+  matchPath(url: string): boolean;
+}
+
+/** What a `rules:` match leads to: the rule's `to`, its own split, or the service's split. */
+export interface CompiledAction {
+  /** Position of the rule in `rules:` and of the match in its `matches`. */
+  readonly rule: number;
+  readonly match: number;
+  readonly name: string | null;
+  readonly to: CompiledVersion | null;
+  readonly split: CompiledSplit | null;
+  /** With neither: the service's split picks among these (the service's versions, with this rule's filters). */
+  readonly serviceVersions: readonly CompiledVersion[];
+  readonly filters: CompiledFilters | null;
+}
+
+/**
+ * One way into a service, with Gateway API's precedence: one per match of
+ * each `rules:` entry, or (action -1) the service's own routing (`routes:`,
+ * then its split) under its pathPrefix.
+ */
+export interface RouteEntry {
+  /** Index into the service's `actions`, or -1. */
+  readonly action: number;
+  readonly path: PathCondition;
+  readonly method: string | null;
+  /** Header, cookie and query conditions, all of which must hold. */
+  readonly conditions: readonly Matcher[];
+  readonly headerCount: number;
+  readonly queryCount: number;
+}
+
+/** A route entry placed in a host group: `service` is its position in `RouteTable.services`. */
+export interface HostEntry extends RouteEntry {
+  readonly service: number;
 }
 
 /** A route rule: every condition must match; first matching rule wins. */
@@ -162,6 +251,10 @@ export interface CompiledService {
   readonly versions: readonly CompiledVersion[];
   readonly versionsByName: ReadonlyMap<string, CompiledVersion>;
   readonly rules: readonly CompiledRule[];
+  /** What each match of `rules:` leads to; entries point here by index. */
+  readonly actions: readonly CompiledAction[];
+  /** The service's ways in, highest precedence first; without `rules:` one catch-all entry. */
+  readonly entries: readonly RouteEntry[];
   readonly split: CompiledSplit;
   readonly timeouts: CompiledTimeouts;
   /** null when the service configures no `resilience`: its requests take the plain path. */
@@ -174,9 +267,11 @@ export interface CompiledService {
  * Services that share a host pattern, as indexes into `RouteTable.services`,
  * longest pathPrefix first. A large group (many prefixes under one host)
  * also carries a prefix index, so the router tries one map lookup per
- * distinct prefix length instead of scanning every prefix.
+ * distinct prefix length instead of scanning every prefix. A group where a
+ * service has `rules:` carries every service's entries instead, in
+ * precedence order, and the router walks those.
  */
-export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex };
+export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routeEntries?: readonly HostEntry[] };
 
 /** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service index. */
 export interface PrefixIndex {
