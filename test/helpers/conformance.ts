@@ -3,9 +3,11 @@
 // one service per HTTPRoute) and its ExpectedResponse with the same pass
 // rules (conformance/utils/http/http.go in kubernetes-sigs/gateway-api).
 
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect as connectTls } from 'node:tls';
 import type { Test } from 'tap';
-import { formatRequest, rawRequest, runLimited, type TestScope } from './http.ts';
+import { formatRequest, rawRequest, RawHttpConnection, runLimited, type RawResponse, type ReadOptions, type TestScope } from './http.ts';
 import { startUpstream, type TestUpstream } from './upstreams.ts';
 import { runVeerIn, type RunningVeer } from './veer.ts';
 
@@ -28,6 +30,10 @@ export interface EchoedRequest {
 export interface Gateway {
   readonly veer: RunningVeer;
   readonly port: number;
+  /** The HTTPS listener's port, when the gateway has one (`tls:` in `top`). */
+  readonly tlsPort: number | null;
+  /** The CA file that signed the HTTPS listener's certificate. */
+  readonly ca: string | null;
   readonly seen: Readonly<Record<Backend, EchoedRequest[]>>;
 }
 
@@ -74,7 +80,7 @@ export interface RouteSpec {
  * Starts the three backends and veer with one service per route (each
  * service's versions are the backends). Stopped when `t` ends.
  */
-export async function startGateway(t: TestScope, routes: readonly RouteSpec[], top = ''): Promise<Gateway> {
+export async function startGateway(t: TestScope, routes: readonly RouteSpec[], top = '', ca: string | null = null): Promise<Gateway> {
   const seen = { v1: [], v2: [], v3: [] } as Record<Backend, EchoedRequest[]>;
   const ups: Record<string, TestUpstream> = {};
   for (const v of VERSIONS) {
@@ -89,7 +95,7 @@ export async function startGateway(t: TestScope, routes: readonly RouteSpec[], t
     })
     .join('');
   const veer = await runVeerIn(t, `listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\nlog: { level: silent }\n${top}services:\n${services}`);
-  return { veer, port: veer.veer.dataAddress.port, seen };
+  return { veer, port: veer.veer.dataAddress.port, tlsPort: veer.veer.tlsAddress?.port ?? null, ca, seen };
 }
 
 /** A request of the suite: Host defaults to the gateway's address, as Go's client sends it. */
@@ -98,6 +104,24 @@ export interface ConformanceRequest {
   readonly host?: string;
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Sent to the HTTPS listener, with the Host as SNI. */
+  readonly https?: boolean;
+}
+
+/** Sends a whole raw request over TLS (SNI `servername`, trusting `ca`) and reads one response. */
+async function rawTlsRequest(port: number, servername: string, ca: string, request: string, options: ReadOptions): Promise<RawResponse> {
+  const socket = connectTls({ host: '127.0.0.1', port, servername, ca: readFileSync(ca) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  const conn = new RawHttpConnection(socket);
+  try {
+    conn.write(request);
+    return await conn.readResponse(options);
+  } finally {
+    conn.close();
+  }
 }
 
 /** The answer to one request. */
@@ -111,8 +135,10 @@ export interface Answer {
 
 /** Sends one request through the gateway and reads the echo. */
 export async function send(gw: Gateway, req: ConformanceRequest): Promise<Answer> {
-  const headers: [string, string][] = [['Host', req.host ?? `127.0.0.1:${gw.port}`], ...Object.entries(req.headers ?? {}), ['Connection', 'close']];
-  const res = await rawRequest(gw.port, formatRequest(req.method ?? 'GET', req.path, headers), { head: req.method === 'HEAD', timeoutMs: 10_000 });
+  const host = req.host ?? `127.0.0.1:${req.https === true ? gw.tlsPort : gw.port}`;
+  const raw = formatRequest(req.method ?? 'GET', req.path, [['Host', host], ...Object.entries(req.headers ?? {}), ['Connection', 'close']]);
+  const options = { head: req.method === 'HEAD', timeoutMs: 10_000 };
+  const res = req.https === true ? await rawTlsRequest(gw.tlsPort!, host.replace(/:\d+$/, ''), gw.ca!, raw, options) : await rawRequest(gw.port, raw, options);
   const echo = res.headers['x-upstream'] !== undefined && res.body.length > 0 ? (JSON.parse(res.body.toString()) as EchoedRequest) : null;
   return { status: res.status, headers: res.headers, echo };
 }
@@ -171,7 +197,7 @@ export async function expectResponse(t: Tap, gw: Gateway, c: ExpectedResponse): 
     const url = new URL(location ?? 'invalid:');
     const scheme = url.protocol.slice(0, -1);
     const requestPath = c.request.path.split('?')[0];
-    t.equal(scheme, c.redirect.scheme ?? 'http', `redirect scheme (${location})`);
+    t.equal(scheme, c.redirect.scheme ?? (c.request.https === true ? 'https' : 'http'), `redirect scheme (${location})`);
     if (c.redirect.host !== undefined) t.equal(url.hostname, c.redirect.host, `redirect host (${location})`);
     if (c.redirect.port !== undefined) t.equal(url.port, c.redirect.port, `redirect port (${location})`);
     else t.ok(url.port === '' || url.port === (scheme === 'https' ? '443' : '80'), `redirect port is the scheme's or none (${location})`);
