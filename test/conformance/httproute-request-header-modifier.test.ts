@@ -3,7 +3,7 @@
 // client's value), remove, several at once, and names matched without case.
 
 import t from 'tap';
-import { expectResponses, startGateway } from '../helpers/conformance.ts';
+import { expectResponses, MULTIPLE_EXPECTED, MULTIPLE_MODIFIER, startGateway } from '../helpers/conformance.ts';
 
 t.test('HTTPRouteRequestHeaderModifier', async (t) => {
   const gw = await startGateway(t, [
@@ -21,10 +21,7 @@ t.test('HTTPRouteRequestHeaderModifier', async (t) => {
       - matches: [{ path: { type: PathPrefix, value: /multiple } }]
         filters:
           - requestHeaderModifier:
-              set: [{ name: X-Header-Set-1, value: header-set-1 }, { name: X-Header-Set-2, value: header-set-2 }]
-              add: [{ name: X-Header-Add-1, value: header-add-1 }, { name: X-Header-Add-2, value: header-add-2 }, { name: X-Header-Add-3, value: header-add-3 }]
-              remove: [X-Header-Remove-1, X-Header-Remove-2]
-        to: v1
+${MULTIPLE_MODIFIER}        to: v1
       - matches: [{ path: { type: PathPrefix, value: /case-insensitivity } }]
         filters:
           - requestHeaderModifier:
@@ -65,14 +62,7 @@ t.test('HTTPRouteRequestHeaderModifier', async (t) => {
       request: { path: '/multiple', headers: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val' } },
       expectedRequest: {
         path: '/multiple',
-        headers: {
-          'X-Header-Set-1': 'header-set-1',
-          'X-Header-Set-2': 'header-set-2',
-          'X-Header-Add-1': 'header-add-1',
-          'X-Header-Add-2': 'add-val-2,header-add-2',
-          'X-Header-Add-3': 'header-add-3',
-          'Another-Header': 'another-header-val',
-        },
+        headers: MULTIPLE_EXPECTED,
         absentHeaders: ['X-Header-Remove-1', 'X-Header-Remove-2'],
       },
       backend: 'v1',

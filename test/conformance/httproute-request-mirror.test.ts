@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { expectResponse, startGateway, type ExpectedResponse } from '../helpers/conformance.ts';
+import { expectResponse, startGateway, type ExpectedResponse, MODIFIED_HEADERS, MODIFY_HEADERS_FILTER } from '../helpers/conformance.ts';
 import { waitFor } from '../helpers/http.ts';
 
 t.test('HTTPRouteRequestMirror', async (t) => {
@@ -18,11 +18,7 @@ t.test('HTTPRouteRequestMirror', async (t) => {
         to: v1
       - matches: [{ path: { type: PathPrefix, value: /mirror-and-modify-headers } }]
         filters:
-          - requestHeaderModifier:
-              set: [{ name: X-Header-Set, value: set-overwrites-values }]
-              add: [{ name: X-Header-Add, value: header-val-1 }, { name: X-Header-Add-Append, value: header-val-2 }]
-              remove: [X-Header-Remove]
-          - requestMirror: { to: v2 }
+${MODIFY_HEADERS_FILTER}          - requestMirror: { to: v2 }
         to: v1
 `,
     },
@@ -33,7 +29,7 @@ t.test('HTTPRouteRequestMirror', async (t) => {
       request: { path: `/mirror-and-modify-headers?request-id=${id}`, headers: { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1' } },
       expectedRequest: {
         path: `/mirror-and-modify-headers?request-id=${id}`,
-        headers: { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' },
+        headers: MODIFIED_HEADERS,
         absentHeaders: ['X-Header-Remove'],
       },
       backend: 'v1',

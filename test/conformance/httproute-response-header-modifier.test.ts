@@ -4,7 +4,7 @@
 // echo backend does), names of any case, and both modifiers in one rule.
 
 import t from 'tap';
-import { expectResponses, startGateway } from '../helpers/conformance.ts';
+import { expectResponses, MODIFY_HEADERS_FILTER, MULTIPLE_EXPECTED, MULTIPLE_MODIFIER, startGateway } from '../helpers/conformance.ts';
 
 t.test('HTTPRouteResponseHeaderModifier', async (t) => {
   const gw = await startGateway(t, [
@@ -22,10 +22,7 @@ t.test('HTTPRouteResponseHeaderModifier', async (t) => {
       - matches: [{ path: { type: PathPrefix, value: /multiple } }]
         filters:
           - responseHeaderModifier:
-              set: [{ name: X-Header-Set-1, value: header-set-1 }, { name: X-Header-Set-2, value: header-set-2 }]
-              add: [{ name: X-Header-Add-1, value: header-add-1 }, { name: X-Header-Add-2, value: header-add-2 }, { name: X-Header-Add-3, value: header-add-3 }]
-              remove: [X-Header-Remove-1, X-Header-Remove-2]
-        to: v1
+${MULTIPLE_MODIFIER}        to: v1
       - matches: [{ path: { type: PathPrefix, value: /case-insensitivity } }]
         filters:
           - responseHeaderModifier:
@@ -44,11 +41,7 @@ t.test('HTTPRouteResponseHeaderModifier', async (t) => {
               set: [{ name: X-Header-Set-1, value: header-set-1 }, { name: X-Header-Set-2, value: header-set-2 }]
               add: [{ name: X-Header-Add-1, value: header-add-1 }, { name: X-Header-Add-2, value: header-add-2 }]
               remove: [X-Header-Remove-1, X-Header-Remove-2]
-          - requestHeaderModifier:
-              set: [{ name: X-Header-Set, value: set-overwrites-values }]
-              add: [{ name: X-Header-Add, value: header-val-1 }, { name: X-Header-Add-Append, value: header-val-2 }]
-              remove: [X-Header-Remove]
-        to: v1
+${MODIFY_HEADERS_FILTER}        to: v1
 `,
     },
   ]);
@@ -87,14 +80,7 @@ t.test('HTTPRouteResponseHeaderModifier', async (t) => {
       request: { path: '/multiple' },
       backendSetResponseHeaders: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val', 'X-Header-Remove-1': 'val' },
       response: {
-        headers: {
-          'X-Header-Set-1': 'header-set-1',
-          'X-Header-Set-2': 'header-set-2',
-          'X-Header-Add-1': 'header-add-1',
-          'X-Header-Add-2': 'add-val-2,header-add-2',
-          'X-Header-Add-3': 'header-add-3',
-          'Another-Header': 'another-header-val',
-        },
+        headers: MULTIPLE_EXPECTED,
         absentHeaders: ['X-Header-Remove-1', 'X-Header-Remove-2'],
       },
       backend: 'v1',

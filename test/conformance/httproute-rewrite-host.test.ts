@@ -3,7 +3,7 @@
 // with a requestHeaderModifier; a rule without matches takes the rest.
 
 import t from 'tap';
-import { expectResponses, startGateway } from '../helpers/conformance.ts';
+import { expectResponses, startGateway, MODIFIED_HEADERS, MODIFY_HEADERS_FILTER } from '../helpers/conformance.ts';
 
 t.test('HTTPRouteRewriteHost', async (t) => {
   const gw = await startGateway(t, [
@@ -18,11 +18,7 @@ t.test('HTTPRouteRewriteHost', async (t) => {
       - matches: [{ path: { type: PathPrefix, value: /rewrite-host-and-modify-headers } }]
         filters:
           - urlRewrite: { hostname: test.example.org }
-          - requestHeaderModifier:
-              set: [{ name: X-Header-Set, value: set-overwrites-values }]
-              add: [{ name: X-Header-Add, value: header-val-1 }, { name: X-Header-Add-Append, value: header-val-2 }]
-              remove: [X-Header-Remove]
-        to: v2
+${MODIFY_HEADERS_FILTER}        to: v2
 `,
     },
   ]);
@@ -34,7 +30,7 @@ t.test('HTTPRouteRewriteHost', async (t) => {
       expectedRequest: {
         path: '/rewrite-host-and-modify-headers',
         host: 'test.example.org',
-        headers: { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' },
+        headers: MODIFIED_HEADERS,
         absentHeaders: ['X-Header-Remove'],
       },
       backend: 'v2',

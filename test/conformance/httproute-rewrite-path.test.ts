@@ -3,13 +3,7 @@
 // prefix) and ReplaceFullPath, alone and with a requestHeaderModifier.
 
 import t from 'tap';
-import { expectResponses, startGateway } from '../helpers/conformance.ts';
-
-const MODIFY_HEADERS = `          - requestHeaderModifier:
-              set: [{ name: X-Header-Set, value: set-overwrites-values }]
-              add: [{ name: X-Header-Add, value: header-val-1 }, { name: X-Header-Add-Append, value: header-val-2 }]
-              remove: [X-Header-Remove]
-`;
+import { expectResponses, startGateway, MODIFIED_HEADERS, MODIFY_HEADERS_FILTER } from '../helpers/conformance.ts';
 
 t.test('HTTPRouteRewritePath', async (t) => {
   const gw = await startGateway(t, [
@@ -27,16 +21,15 @@ t.test('HTTPRouteRewritePath', async (t) => {
       - matches: [{ path: { type: PathPrefix, value: /full/rewrite-path-and-modify-headers } }]
         filters:
           - urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /test } }
-${MODIFY_HEADERS}        to: v1
+${MODIFY_HEADERS_FILTER}        to: v1
       - matches: [{ path: { type: PathPrefix, value: /prefix/rewrite-path-and-modify-headers } }]
         filters:
           - urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /prefix } }
-${MODIFY_HEADERS}        to: v1
+${MODIFY_HEADERS_FILTER}        to: v1
 `,
     },
   ]);
   const sent = { 'X-Header-Remove': 'remove-val', 'X-Header-Add-Append': 'append-val-1', 'X-Header-Set': 'set-val' };
-  const modified = { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' };
   await expectResponses(t, gw, [
     { request: { path: '/prefix/one/two' }, expectedRequest: { path: '/one/two' }, backend: 'v1' },
     { request: { path: '/strip-prefix/three' }, expectedRequest: { path: '/three' }, backend: 'v1' },
@@ -44,12 +37,12 @@ ${MODIFY_HEADERS}        to: v1
     { request: { path: '/full/one/two' }, expectedRequest: { path: '/one' }, backend: 'v1' },
     {
       request: { path: '/full/rewrite-path-and-modify-headers/test', headers: sent },
-      expectedRequest: { path: '/test', headers: modified, absentHeaders: ['X-Header-Remove'] },
+      expectedRequest: { path: '/test', headers: MODIFIED_HEADERS, absentHeaders: ['X-Header-Remove'] },
       backend: 'v1',
     },
     {
       request: { path: '/prefix/rewrite-path-and-modify-headers/one', headers: sent },
-      expectedRequest: { path: '/prefix/one', headers: modified, absentHeaders: ['X-Header-Remove'] },
+      expectedRequest: { path: '/prefix/one', headers: MODIFIED_HEADERS, absentHeaders: ['X-Header-Remove'] },
       backend: 'v1',
     },
   ]);

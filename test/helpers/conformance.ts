@@ -98,6 +98,35 @@ export async function startGateway(t: TestScope, routes: readonly RouteSpec[], t
   return { veer, port: veer.veer.dataAddress.port, tlsPort: veer.veer.tlsAddress?.port ?? null, ca, seen };
 }
 
+/**
+ * The requestHeaderModifier several of the suite's routes share (rewrite
+ * path and host, mirror, response headers), as a `filters:` entry.
+ */
+export const MODIFY_HEADERS_FILTER = `          - requestHeaderModifier:
+              set: [{ name: X-Header-Set, value: set-overwrites-values }]
+              add: [{ name: X-Header-Add, value: header-val-1 }, { name: X-Header-Add-Append, value: header-val-2 }]
+              remove: [X-Header-Remove]
+`;
+
+/** What the backend must see after MODIFY_HEADERS_FILTER, for a request that sent X-Header-Add-Append: append-val-1. */
+export const MODIFIED_HEADERS = { 'X-Header-Add': 'header-val-1', 'X-Header-Add-Append': 'append-val-1,header-val-2', 'X-Header-Set': 'set-overwrites-values' } as const;
+
+/** The body of the suite's `/multiple` header modifier (request and response alike), indented for a `- xHeaderModifier:` entry. */
+export const MULTIPLE_MODIFIER = `              set: [{ name: X-Header-Set-1, value: header-set-1 }, { name: X-Header-Set-2, value: header-set-2 }]
+              add: [{ name: X-Header-Add-1, value: header-add-1 }, { name: X-Header-Add-2, value: header-add-2 }, { name: X-Header-Add-3, value: header-add-3 }]
+              remove: [X-Header-Remove-1, X-Header-Remove-2]
+`;
+
+/** The headers MULTIPLE_MODIFIER leaves, from X-Header-Add-2: add-val-2 and Another-Header: another-header-val. */
+export const MULTIPLE_EXPECTED = {
+  'X-Header-Set-1': 'header-set-1',
+  'X-Header-Set-2': 'header-set-2',
+  'X-Header-Add-1': 'header-add-1',
+  'X-Header-Add-2': 'add-val-2,header-add-2',
+  'X-Header-Add-3': 'header-add-3',
+  'Another-Header': 'another-header-val',
+} as const;
+
 /** A request of the suite: Host defaults to the gateway's address, as Go's client sends it. */
 export interface ConformanceRequest {
   readonly method?: string;
