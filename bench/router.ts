@@ -8,6 +8,9 @@
 //               sticky    host match, rule misses, x-user-id hashed to a bucket
 //               rule      host match, x-canary: always -> rule wins
 //               prefix    api host, middle of the prefix list, sticky
+//   then the `rules:` cases of router-rules.ts (3 headers and a method per
+//   rule, regex paths, 200 rules under one host) on their own table, each
+//   also as a multiple of the 1-service `rule` case of the same run.
 //
 // `node bench/router.ts [--quick] [--json]`; run.ts runs it as a child.
 
@@ -16,6 +19,7 @@ import { parseConfigText } from '../src/config/index.ts';
 import { routeRequest } from '../src/router/index.ts';
 import { compileTable, type RequestView, type RouteTable } from '../src/table/index.ts';
 import { formatRouterTable, median, type RouterRow } from './lib/table.ts';
+import { buildRuleRequests, buildRulesTable, RULE_SCENARIOS } from './router-rules.ts';
 
 /** Table sizes measured. */
 export const ROUTER_SIZES = [1, 100, 1000];
@@ -93,7 +97,7 @@ function timeMap(map: Map<string, number>, requests: RequestView[], iterations: 
 }
 
 /** Measures every size and scenario; ns/decision is the median over `reps` timed loops. */
-export function measureRouter(options: { reps: number; iterations: number; sizes?: readonly number[] }): { rows: RouterRow[]; samples: Record<string, number[]> } {
+export function measureRouter(options: { reps: number; iterations: number; sizes?: readonly number[]; rules?: boolean }): { rows: RouterRow[]; samples: Record<string, number[]> } {
   const rows: RouterRow[] = [];
   const samples: Record<string, number[]> = {};
   for (const size of options.sizes ?? ROUTER_SIZES) {
@@ -107,6 +111,18 @@ export function measureRouter(options: { reps: number; iterations: number; sizes
       samples[`${size}/${scenario}`] = ns;
       const mid = median(ns);
       rows.push({ services: size, scenario, nsPerDecision: mid, decisionsPerSecond: 1e9 / mid, reps: options.reps });
+    }
+  }
+  if (options.rules !== false) {
+    const table = buildRulesTable();
+    for (const scenario of RULE_SCENARIOS) {
+      const requests = buildRuleRequests(scenario, REQUEST_RING);
+      if (routeRequest(table, requests[0]!) === null) throw new Error(`rules bench: "${scenario}" routes nowhere`);
+      timeRoute(table, requests, Math.min(options.iterations, 200_000));
+      const ns = Array.from({ length: options.reps }, () => timeRoute(table, requests, options.iterations));
+      samples[`rules/${scenario}`] = ns;
+      const mid = median(ns);
+      rows.push({ services: table.services.length, scenario, nsPerDecision: mid, decisionsPerSecond: 1e9 / mid, reps: options.reps });
     }
   }
   if (sink === 0.5) console.log(sink); // keeps the results observable to the optimiser

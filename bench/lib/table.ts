@@ -155,9 +155,14 @@ export interface RouterRow {
   readonly reps: number;
 }
 
-/** The router table: ns/decision and decisions/s per table size and scenario. */
+/**
+ * The router table: ns/decision and decisions/s per table size and
+ * scenario; `x rule` is each row against the smallest table's `rule` case
+ * of the same run (today's rule decision).
+ */
 export function formatRouterTable(rows: readonly RouterRow[]): string {
-  const header = ['services', 'scenario', 'ns/decision', 'decisions/s', 'reps'];
-  const body = rows.map((r) => [String(r.services), r.scenario, num(r.nsPerDecision, 1), `${(r.decisionsPerSecond / 1e6).toFixed(2)} M`, String(r.reps)]);
-  return formatMarkdownTable([header, ...body], [true, false, true, true, true]);
+  const header = ['services', 'scenario', 'ns/decision', 'decisions/s', 'x rule', 'reps'];
+  const rule = rows.find((r) => r.scenario === 'rule')?.nsPerDecision ?? null;
+  const body = rows.map((r) => [String(r.services), r.scenario, num(r.nsPerDecision, 1), `${(r.decisionsPerSecond / 1e6).toFixed(2)} M`, rule === null ? '-' : `${num(r.nsPerDecision / rule, 2)}x`, String(r.reps)]);
+  return formatMarkdownTable([header, ...body], [true, false, true, true, true, true]);
 }

@@ -596,10 +596,9 @@ export function forwardRequest(
   version: CompiledVersion,
   observer: ExchangeObserver | null,
   startedAt: number,
-  body: Buffer | null = null,
 ): void {
   const filters = version.filters;
-  if (filters !== null && body === null) {
+  if (filters !== null) {
     if (filters.redirect !== null) {
       sendRedirect(req, res, filters.redirect);
       return;
@@ -609,6 +608,20 @@ export function forwardRequest(
       return;
     }
   }
+  forwardToUpstream(upstreams, req, res, version, observer, startedAt, null);
+}
+
+/** The upstream exchange of a request whose redirect and mirror were dealt with; `body`: read already (a mirrored request's). */
+function forwardToUpstream(
+  upstreams: UpstreamRegistry,
+  req: IncomingMessage,
+  res: ServerResponse,
+  version: CompiledVersion,
+  observer: ExchangeObserver | null,
+  startedAt: number,
+  body: Buffer | null,
+): void {
+  const filters = version.filters;
   if (version.service.resilience !== null) {
     const exchange = new ProxyExchange(req, res, version, NO_ENDPOINT, observer, startedAt, upstreams);
     exchange.body = body;
@@ -674,13 +687,13 @@ function mirrorThenForward(
   const copy = (body: Buffer | null) => sendMirror(upstreams, req, mirrorHeaders(upstreamHeadersOf(req, mirror.name, filters), mirror.name), upstreamPathOf(req, filters), mirror, body, count);
   if (!hasBody(req)) {
     copy(null);
-    forwardRequest(upstreams, req, res, version, observer, startedAt, null);
+    forwardToUpstream(upstreams, req, res, version, observer, startedAt, null);
     return;
   }
   const length = Number(req.headers['content-length']);
   if (!(length <= MAX_MIRROR_BODY) || req.headers['transfer-encoding'] !== undefined) {
     count(mirror, 'skipped');
-    forwardRequest(upstreams, req, res, version, observer, startedAt, null);
+    forwardToUpstream(upstreams, req, res, version, observer, startedAt, null);
     return;
   }
   const chunks: Buffer[] = [];
@@ -688,7 +701,7 @@ function mirrorThenForward(
   req.once('end', () => {
     const body = Buffer.concat(chunks);
     copy(body);
-    forwardRequest(upstreams, req, res, version, observer, startedAt, body);
+    forwardToUpstream(upstreams, req, res, version, observer, startedAt, body);
   });
   // A client that goes away mid-body: nothing is sent anywhere.
   req.once('error', () => count(mirror, 'skipped'));
