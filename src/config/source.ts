@@ -4,9 +4,10 @@
 // YAML file; folders of Kubernetes manifests plug in beside it.
 
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { deepFreeze, loadConfigFile, locatorOf, parseConfigText, type ConfigLoadResult, type Locate } from './load.ts';
+import { IncludedManifests, watchIncluded } from './kubernetes/index.ts';
 import type { ReadAnswer } from './read-worker.ts';
 import type { Config, ServiceConfig } from './schema.ts';
 import { watchConfigFile, type ConfigWatcher } from './watch.ts';
@@ -43,6 +44,10 @@ export class FileConfigSource implements ConfigSource {
   #lastRead: { readonly text: string; readonly result: ConfigLoadResult } | null = null;
   /** The services of the last good read, and their JSON, by position. */
   #last: { readonly json: readonly string[]; readonly services: readonly ServiceConfig[] } | null = null;
+  /** `include:`'s manifests, with the last good copy of each object. */
+  readonly #included = new IncludedManifests();
+  /** The running watch's listener and its watcher of included paths (re-made when `include:` changes). */
+  #watching: { readonly onChange: () => void; included: { paths: string; watcher: ConfigWatcher } | null } | null = null;
 
   constructor(path: string, env: NodeJS.ProcessEnv = process.env) {
     this.path = resolve(path);
@@ -57,6 +62,19 @@ export class FileConfigSource implements ConfigSource {
    * text as last time gives the last result without parsing it again.
    */
   async read(options: { readonly offThread?: boolean } = {}): Promise<ConfigLoadResult> {
+    const result = await this.#readFile(options);
+    if (!result.ok || result.config.include === undefined) {
+      this.#watchIncluded([]);
+      return result;
+    }
+    // Included manifests are read every time: their files change on their own.
+    const included = await this.#included.read(result.config, dirname(this.path));
+    this.#watchIncluded(result.config.include.map((p) => resolve(dirname(this.path), p)));
+    const config = deepFreeze({ ...result.config, services: [...result.config.services, ...included.services] }) as Config;
+    return { ...result, config, text: `${result.text}\n# include ${included.digest}`, warnings: included.warnings };
+  }
+
+  async #readFile(options: { readonly offThread?: boolean }): Promise<ConfigLoadResult> {
     let text: string;
     try {
       text = await readFile(this.#given, 'utf8');
@@ -94,7 +112,31 @@ export class FileConfigSource implements ConfigSource {
   }
 
   watch(onChange: () => void): ConfigWatcher {
-    return watchConfigFile(this.path, onChange);
+    const file = watchConfigFile(this.path, onChange);
+    const watching: { readonly onChange: () => void; included: { paths: string; watcher: ConfigWatcher } | null } = { onChange, included: null };
+    this.#watching = watching;
+    if (this.#lastIncluded.length > 0) this.#watchIncluded(this.#lastIncluded);
+    return {
+      ready: Promise.all([file.ready, watching.included?.watcher.ready]).then(() => undefined),
+      close: async () => {
+        if (this.#watching === watching) this.#watching = null;
+        await Promise.all([file.close(), watching.included?.watcher.close()]);
+      },
+    };
+  }
+
+  /** The included paths of the last read. */
+  #lastIncluded: readonly string[] = [];
+
+  /** Keeps the watcher of included paths on the paths of the last read. */
+  #watchIncluded(paths: readonly string[]): void {
+    this.#lastIncluded = paths;
+    const watching = this.#watching;
+    if (watching === null) return;
+    const key = JSON.stringify(paths);
+    if (watching.included?.paths === key) return;
+    void watching.included?.watcher.close();
+    watching.included = paths.length === 0 ? null : { paths: key, watcher: watchIncluded(paths, watching.onChange) };
   }
 }
 
