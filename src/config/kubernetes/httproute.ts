@@ -109,7 +109,10 @@ export function translateHttpRoute(manifest: Manifest, options: KubernetesOption
     rules.push(out);
   });
   if (versions.versions.length === 0) {
-    if (!report.hasErrors) report.notMapped('spec.rules', 'no rule reaches a backend Service');
+    if (report.findings.length === 0) {
+      const redirects = rules.some((r) => (r.filters as Record<string, unknown>[] | undefined)?.some((f) => 'requestRedirect' in f) === true);
+      report.notMapped('spec.rules', redirects ? 'a route of redirects only: a veer service needs at least one backend Service (add the redirect rules to a route that has one)' : 'no rule reaches a backend Service');
+    }
     return result([]);
   }
   return result([{ ...doc, versions: versions.versions, ...(serviceSplit !== undefined && { split: { weights: serviceSplit } }), rules }]);
