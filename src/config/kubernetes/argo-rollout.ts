@@ -83,6 +83,7 @@ export function translateArgoRollout(manifest: Manifest, options: KubernetesOpti
     const found = readTemplates(asRecord(canary.analysis), 'spec.strategy.canary.analysis', report, templates, analysis);
     if (found !== null) metrics.push(...found);
   }
+  if (report.hasErrors) return result([]);
   const lastWeight = steps[steps.length - 1]?.weight;
   if (lastWeight !== 100) steps.push({ weight: 100 }); // Argo promotes to 100% after the last step
   if (metrics.length > 0) analysis.metrics = metrics;

@@ -108,6 +108,7 @@ export function translateHttpRoute(manifest: Manifest, options: KubernetesOption
     for (const key of ['retry', 'sessionPersistence']) if (rule[key] !== undefined) report.notMapped(`${at}.${key}`, `${key} is not mapped (use the service's resilience / split.sticky)`);
     rules.push(out);
   });
+  if (report.hasErrors) return result([]);
   if (versions.versions.length === 0) {
     if (report.findings.length === 0) {
       const redirects = rules.some((r) => (r.filters as Record<string, unknown>[] | undefined)?.some((f) => 'requestRedirect' in f) === true);
