@@ -92,7 +92,8 @@ export function translateArgoRollout(manifest: Manifest, options: KubernetesOpti
   return result([
     {
       name,
-      match: {},
+      // A Rollout or Canary names no host: the Service's in-cluster names (set match.hosts to the public ones).
+      match: { hosts: [`${report.name}.${report.namespace}`, `${report.name}.${report.namespace}.svc.cluster.local`] },
       versions: [
         { name: stableName, upstream: backendUrl(options.backendUrl, stableName, report.namespace, port) },
         { name: canaryName, upstream: backendUrl(options.backendUrl, canaryName, report.namespace, port) },

@@ -90,7 +90,8 @@ export function translateFlaggerCanary(manifest: Manifest, options: KubernetesOp
   return result([
     {
       name: `${report.namespace}.${report.name}`,
-      match: {},
+      // A Rollout or Canary names no host: the Service's in-cluster names (set match.hosts to the public ones).
+      match: { hosts: [`${report.name}.${report.namespace}`, `${report.name}.${report.namespace}.svc.cluster.local`] },
       versions: [
         { name: primary, upstream: backendUrl(options.backendUrl, primary, report.namespace, port as number) },
         { name: canary, upstream: backendUrl(options.backendUrl, canary, report.namespace, port as number) },
