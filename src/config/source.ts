@@ -1,13 +1,14 @@
 // Where the config comes from. A source only reads documents and says "they
 // may have changed"; the consumer (state/config-reloader.ts) skips unchanged
 // text, coalesces bursts, compiles and swaps. Today the one source is the
-// YAML file; folders of Kubernetes manifests plug in beside it.
+// YAML file, with the Kubernetes manifests its `include:` names
+// (kubernetes/include.ts), read and watched beside it.
 
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { deepFreeze, loadConfigFile, locatorOf, parseConfigText, type ConfigLoadResult, type Locate } from './load.ts';
-import { IncludedManifests, watchIncluded } from './kubernetes/index.ts';
+import type { IncludedManifests } from './kubernetes/index.ts';
 import type { ReadAnswer } from './read-worker.ts';
 import type { Config, ServiceConfig } from './schema.ts';
 import { watchConfigFile, type ConfigWatcher } from './watch.ts';
@@ -45,7 +46,7 @@ export class FileConfigSource implements ConfigSource {
   /** The services of the last good read, and their JSON, by position. */
   #last: { readonly json: readonly string[]; readonly services: readonly ServiceConfig[] } | null = null;
   /** `include:`'s manifests, with the last good copy of each object. */
-  readonly #included = new IncludedManifests();
+  #included: IncludedManifests | null = null;
   /** The running watch's listener and its watcher of included paths (re-made when `include:` changes). */
   #watching: { readonly onChange: () => void; included: { paths: string; watcher: ConfigWatcher } | null } | null = null;
 
@@ -68,7 +69,10 @@ export class FileConfigSource implements ConfigSource {
       return result;
     }
     // Included manifests are read every time: their files change on their own.
-    const included = await this.#included.read(result.config, dirname(this.path));
+    // Loaded on first use: a config without include: never loads the Kubernetes translators.
+    const k8s = await import('./kubernetes/index.ts');
+    this.#watchIncludedWith = k8s.watchIncluded;
+    const included = await (this.#included ??= new k8s.IncludedManifests()).read(result.config, dirname(this.path));
     this.#watchIncluded(result.config.include.map((p) => resolve(dirname(this.path), p)));
     const config = deepFreeze({ ...result.config, services: [...result.config.services, ...included.services] }) as Config;
     return { ...result, config, text: `${result.text}\n# include ${included.digest}`, warnings: included.warnings };
@@ -125,6 +129,9 @@ export class FileConfigSource implements ConfigSource {
     };
   }
 
+  /** kubernetes/'s watchIncluded, once loaded. */
+  #watchIncludedWith: ((paths: readonly string[], onChange: () => void) => ConfigWatcher) | null = null;
+
   /** The included paths of the last read. */
   #lastIncluded: readonly string[] = [];
 
@@ -136,7 +143,7 @@ export class FileConfigSource implements ConfigSource {
     const key = JSON.stringify(paths);
     if (watching.included?.paths === key) return;
     void watching.included?.watcher.close();
-    watching.included = paths.length === 0 ? null : { paths: key, watcher: watchIncluded(paths, watching.onChange) };
+    watching.included = paths.length === 0 || this.#watchIncludedWith === null ? null : { paths: key, watcher: this.#watchIncludedWith(paths, watching.onChange) };
   }
 }
 

@@ -4,10 +4,17 @@
 // stream of YAML documents; `kind: List` is unpacked.
 
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import type * as Yaml from 'yaml';
 import { asArray, asRecord } from './fields.ts';
 import type { SourcedManifest } from './types.ts';
+
+let yamlModule: typeof Yaml | undefined;
+/** The `yaml` package, loaded on first use: a veer without included manifests never loads it. */
+function parseAllDocuments(text: string, options: Yaml.ParseOptions): ReturnType<typeof Yaml.parseAllDocuments> {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml).parseAllDocuments(text, options);
+}
 
 /** A file that could not be read or parsed. */
 export interface ReadProblem {
