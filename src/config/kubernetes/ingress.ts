@@ -9,6 +9,7 @@
 // `routes:`, `split:`), which keeps that first-match order; several paths, or
 // an Exact one, become `rules:` whose precedence gives the same order.
 
+import { RE2JS } from 're2js';
 import type { Finding, KubernetesOptions, Manifest, ObjectResult, ServiceDoc } from './types.ts';
 import { ObjectReport, VersionNames, asArray, asRecord, asString, checkApiVersion, readIdentity } from './fields.ts';
 
@@ -166,6 +167,13 @@ function readCanary(annotations: Record<string, unknown>, report: ObjectReport):
   const headerPattern = get('canary-by-header-pattern') ?? null;
   if ((headerValue !== null || headerPattern !== null) && header === null) report.invalid(field(headerValue !== null ? 'canary-by-header-value' : 'canary-by-header-pattern'), 'needs canary-by-header (the header to read)');
   if (headerPattern !== null && headerPattern === '') report.invalid(field('canary-by-header-pattern'), 'is empty');
+  else if (headerPattern !== null && headerValue === null) {
+    try {
+      RE2JS.compile(headerPattern);
+    } catch (err) {
+      report.invalid(field('canary-by-header-pattern'), `${JSON.stringify(headerPattern)} is not an RE2 regular expression (veer's linear-time engine; no lookaround or backreferences): ${(err as Error).message}`);
+    }
+  }
   const cookie = get('canary-by-cookie') ?? null;
   if (cookie !== null && !COOKIE_NAME.test(cookie)) report.invalid(field('canary-by-cookie'), `"${cookie}" is not a cookie name`);
   // ingress-nginx ignores the pattern when a value is given.

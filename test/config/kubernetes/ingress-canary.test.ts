@@ -161,3 +161,59 @@ t.test('a canary Ingress with several paths to a backend no main Ingress matches
   t.equal((await s.get('foo', '/foo', { CanaryByHeader: 'always' })).upstream, 'http-svc');
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'always' })).upstream, 'http-svc');
 });
+
+t.test('several paths (one Exact) with a canary on one: the long form keeps header, cookie, weight order per path', async (t) => {
+  const p = await backends(t, 'api', 'web', 'web-canary');
+  const main = `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: shop, namespace: e2e }
+spec:
+  rules:
+  - host: shop
+    http:
+      paths:
+      - { path: /api, pathType: Exact, backend: { service: { name: api, port: { number: ${p.api} } } } }
+      - { path: /web, pathType: Prefix, backend: { service: { name: web, port: { number: ${p.web} } } } }
+`;
+  const canary = singleIngress('shop-canary', '/web', 'shop', 'web-canary', p['web-canary']!, {
+    [CANARY]: 'true',
+    [A('canary-by-header')]: 'x-canary',
+    [A('canary-by-cookie')]: 'canary',
+    [A('canary-weight')]: '0',
+  });
+  const s = await serveManifests(t, { 'main.yaml': main, 'canary.yaml': canary });
+  const service = s.veer.config().services.find((x) => x.name === 'e2e.shop')!;
+  t.ok(service.rules !== undefined && service.routes.length === 0, 'the long form');
+  t.equal((await s.get('shop', '/api')).upstream, 'api');
+  t.equal((await s.get('shop', '/api/x')).status, 404, 'Exact');
+  t.equal((await s.get('shop', '/web/a')).upstream, 'web');
+  t.equal((await s.get('shop', '/web/a', { 'x-canary': 'always' })).upstream, 'web-canary');
+  t.equal((await s.get('shop', '/web/a', { cookie: 'canary=always' })).upstream, 'web-canary');
+  t.equal((await s.get('shop', '/web/a', { 'x-canary': 'never', cookie: 'canary=always' })).upstream, 'web', 'header before cookie');
+  t.equal((await s.get('shop', '/api', { 'x-canary': 'always' })).upstream, 'api', 'the canary is only on its path');
+});
+
+t.test('bad canary annotations are refused with the annotation named', async (t) => {
+  const p = await backends(t, 'http-svc', 'http-svc-canary');
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ [CANARY]: 'maybe' }, /canary"\]: "maybe" is not "true" or "false"/],
+    [{ [CANARY]: 'true', [A('canary-weight')]: '150' }, /canary-weight"\]: 150 is more than canary-weight-total \(100\)/],
+    [{ [CANARY]: 'true', [A('canary-weight-total')]: '0' }, /canary-weight-total"\]: "0" is not a whole number of at least 1/],
+    [{ [CANARY]: 'true', [A('canary-by-header-value')]: 'x' }, /canary-by-header-value"\]: needs canary-by-header/],
+    [{ [CANARY]: 'true', [A('canary-by-header')]: 'bad header' }, /canary-by-header"\]: "bad header" is not a header name/],
+    [{ [CANARY]: 'true', [A('canary-by-header')]: 'x', [A('canary-by-header-pattern')]: '(?=look)' }, /not an RE2 regular expression/],
+    [{ [CANARY]: 'true', [A('canary-by-cookie-value')]: 'x' }, /canary-by-cookie-value"\]: veer does not implement this ingress-nginx annotation.*\[not_mapped\]/],
+  ];
+  for (const [annotations, reason] of cases) {
+    const s = await serveManifests(t, {
+      'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
+      'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, annotations),
+    });
+    const loaded = await s.veer.reloader.reload('test');
+    t.not(loaded, 'failure', 'the config itself still loads');
+    const check = await import('../../../src/main.ts').then((m) => m.checkConfigFile(`${s.dir}/veer.yaml`));
+    t.equal(check.ok, false);
+    if (!check.ok) t.match(check.issues.map((i) => `${i.path}: ${i.message} [${i.code}]`).join('\n'), reason);
+    t.equal((await s.get('foo', '/', { x: 'always', cookie: 'x=always' })).upstream, 'http-svc', 'the main Ingress serves, without the canary');
+  }
+});
