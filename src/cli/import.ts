@@ -6,7 +6,7 @@
 
 import { relative } from 'node:path';
 import { stringify } from 'yaml';
-import { DEFAULT_KUBERNETES, checkService, nothingTaken, readManifests, takeService, translateManifests, type KubernetesOptions, type ServiceDoc } from '../config/index.ts';
+import { DEFAULT_KUBERNETES, checkService, nothingTaken, objectKey, readManifests, takeService, translateManifests, type KubernetesOptions, type ServiceDoc } from '../config/index.ts';
 
 /** `--backend-url`, `--ingress-class`. */
 export interface ImportOptions {
@@ -23,16 +23,13 @@ export async function runImport(paths: readonly string[], options: ImportOptions
   const cwd = process.cwd();
   const { manifests, problems } = await readManifests(paths, cwd);
   for (const p of problems) err(`veer import: ${relative(cwd, p.file) || p.file}: ${p.message}`);
-  const fileOf = new Map(manifests.map((m) => [m.manifest, relative(cwd, m.file) || m.file]));
   const { results, ignored } = translateManifests(
     manifests.map((m) => m.manifest),
     k8s,
   );
+  // The file of each object (the first, when one is given twice).
   const files = new Map<string, string>();
-  for (const m of manifests) {
-    const key = `${String(m.manifest.kind)} ${String((m.manifest.metadata as { namespace?: string } | undefined)?.namespace ?? 'default')}/${String((m.manifest.metadata as { name?: string } | undefined)?.name ?? '(unnamed)')}`;
-    if (!files.has(key)) files.set(key, fileOf.get(m.manifest)!);
-  }
+  for (const m of manifests) if (!files.has(objectKey(m.manifest))) files.set(objectKey(m.manifest), relative(cwd, m.file) || m.file);
   let leftOut = 0;
   const services: ServiceDoc[] = [];
   const taken = nothingTaken();
