@@ -15,6 +15,8 @@ import {
   type CompiledService,
   type CompiledSplit,
   type CompiledVersion,
+  type EntryIndex,
+  type HostEntry,
   type HostGroup,
   type RequestView,
   type RouteEntry,
@@ -63,6 +65,40 @@ export function entryMatches(entry: RouteEntry, req: RequestView, url: string): 
     if (!conditions[c]!.match(req)) return false;
   }
   return true;
+}
+
+/** HOT PATH. The first entry of a large group that holds, through its path index; null when none does. */
+function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string): HostEntry | null {
+  if (index.exact.size !== 0) {
+    let end = url.length;
+    for (let i = 0; i < url.length; i++) {
+      const c = url.charCodeAt(i);
+      if (c === 0x3f || c === 0x23) {
+        end = i;
+        break;
+      }
+    }
+    const found = firstOf(index.exact.get(end === url.length ? url : url.slice(0, end)), req, url);
+    if (found !== null) return found;
+  }
+  const found = firstOf(index.regex, req, url);
+  if (found !== null) return found;
+  const lengths = index.prefixLengths;
+  for (let i = 0; i < lengths.length; i++) {
+    const length = lengths[i]!;
+    if (url.length < length || !endsSegmentAt(url, length)) continue;
+    const hit = firstOf(index.prefixes.get(url.length === length ? url : url.slice(0, length)), req, url);
+    if (hit !== null) return hit;
+  }
+  return null;
+}
+
+function firstOf(entries: readonly HostEntry[] | undefined, req: RequestView, url: string): HostEntry | null {
+  if (entries === undefined) return null;
+  for (let i = 0; i < entries.length; i++) {
+    if (entryMatches(entries[i]!, req, url)) return entries[i]!;
+  }
+  return null;
 }
 
 /** HOT PATH. Index of the first entry (they are in precedence order) that holds, or -1. */
@@ -176,9 +212,14 @@ function routeInGroup(services: readonly CompiledService[], group: HostGroup, re
     const service = firstByPrefix(services, group, url);
     return service === null ? null : pickVersion(service, req, random);
   }
-  const e = firstEntryIndex(entries, req, url);
-  if (e === -1) return null;
-  const entry = entries[e]!;
+  let entry: HostEntry | null;
+  const index = group.entryIndex;
+  if (index !== undefined) entry = firstIndexedEntry(index, req, url);
+  else {
+    const e = firstEntryIndex(entries, req, url);
+    entry = e === -1 ? null : entries[e]!;
+  }
+  if (entry === null) return null;
   const service = services[entry.service]!;
   return entry.action === -1 ? pickVersion(service, req, random) : pickByAction(service, service.actions[entry.action]!, req, url, random);
 }

@@ -4,7 +4,7 @@
 // leaves this index as it is.
 
 import { compareEntries } from './compile-rules.ts';
-import type { CompiledService, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
+import type { CompiledService, EntryIndex, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
@@ -12,6 +12,25 @@ const PREFIX_INDEX_MIN = 8;
 /** Whether a service routes by `rules:` rather than one catch-all under its pathPrefix. */
 function hasRules(service: CompiledService): boolean {
   return service.entries.length !== 1 || service.entries[0]!.action !== -1;
+}
+
+/** Indexes entries (already in precedence order) by their path; see EntryIndex. */
+function indexEntries(entries: readonly HostEntry[]): EntryIndex {
+  const exact = new Map<string, HostEntry[]>();
+  const prefixes = new Map<string, HostEntry[]>();
+  const regex: HostEntry[] = [];
+  for (const entry of entries) {
+    const path = entry.path;
+    if (path.kind === 'RegularExpression') regex.push(entry);
+    else {
+      const map = path.kind === 'Exact' ? exact : prefixes;
+      const list = map.get(path.value) ?? [];
+      list.push(entry);
+      map.set(path.value, list);
+    }
+  }
+  const lengths = [...new Set([...prefixes.keys()].map((p) => p.length))].sort((a, b) => b - a);
+  return Object.freeze({ exact, regex: Object.freeze(regex), prefixLengths: Object.freeze(lengths), prefixes });
 }
 
 /** Groups services by host pattern; each group longest pathPrefix first. */
@@ -34,7 +53,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     }
   });
   const byPrefix = (group: number[]): HostGroup => {
-    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[] } = [...group].sort(
+    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex } = [...group].sort(
       (a, b) => services[b]!.pathPrefix.length - services[a]!.pathPrefix.length || services[a]!.index - services[b]!.index,
     );
     // With `rules:` in the group, every service's entries compete by Gateway API's precedence;
@@ -43,6 +62,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
       const inConfigOrder = [...group].sort((a, b) => services[a]!.index - services[b]!.index);
       const entries = inConfigOrder.flatMap((p) => services[p]!.entries.map((entry): HostEntry => Object.freeze({ ...entry, service: p })));
       sorted.routeEntries = Object.freeze(entries.sort(compareEntries));
+      if (entries.length > PREFIX_INDEX_MIN) sorted.entryIndex = indexEntries(sorted.routeEntries);
       return Object.freeze(sorted);
     }
     // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.

@@ -18,6 +18,7 @@ export type {
   PathCondition,
   RouteEntry,
   HostEntry,
+  EntryIndex,
   CompiledSplit,
   CompiledTimeouts,
   HostGroup,

@@ -271,7 +271,27 @@ export interface CompiledService {
  * service has `rules:` carries every service's entries instead, in
  * precedence order, and the router walks those.
  */
-export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routeEntries?: readonly HostEntry[] };
+export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routeEntries?: readonly HostEntry[]; readonly entryIndex?: EntryIndex };
+
+/**
+ * A large group's route entries by path, so a request tries only the
+ * entries its path can match, still in precedence order:
+ *
+ *   exact:    path -> Exact entries of that path          (tried first)
+ *   regex:    every RegularExpression entry, in order      (then these)
+ *   prefixes: prefix -> PathPrefix entries of that prefix, looked up for
+ *             each distinct prefix length, longest first  (then these)
+ *
+ * Precedence puts every Exact before every regex before every PathPrefix,
+ * and longer prefixes first, so this walk meets the entries in the very
+ * order the plain list has them.
+ */
+export interface EntryIndex {
+  readonly exact: ReadonlyMap<string, readonly HostEntry[]>;
+  readonly regex: readonly HostEntry[];
+  readonly prefixLengths: readonly number[];
+  readonly prefixes: ReadonlyMap<string, readonly HostEntry[]>;
+}
 
 /** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service index. */
 export interface PrefixIndex {
