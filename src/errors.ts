@@ -77,6 +77,9 @@ export const ERRORS = {
   invalid_filter: config,
   invalid_analysis: config,
   invalid_hook: config,
+  // config issues: Kubernetes manifests (include:, veer import), per object
+  invalid_manifest: config,
+  not_mapped: config,
   // a warning: stored runtime weights no longer fit the config, so the config's apply
   runtime_weights_ignored: config,
   // start-up

@@ -123,6 +123,8 @@ export function checkLoadedConfig(loaded: ConfigLoadResult, configPath: string):
   if (!loaded.ok) return { ok: false, issues: loaded.issues };
   const compiled = compileTable(loaded.config);
   if (!compiled.ok) return { ok: false, issues: locateIssues(compiled.issues, loaded.locate) };
+  // An included object veer would leave out (include:) fails validation: CI hears of it before a deploy.
+  if (loaded.warnings !== undefined && loaded.warnings.length > 0) return { ok: false, issues: loaded.warnings };
   const files = readEtcdSecurity(loaded.config.state, dirname(configPath));
   if (!files.ok) return { ok: false, issues: locateIssues(files.issues, loaded.locate) };
   const certificates = [...checkCertificates(loaded.config, configPath), ...checkUpstreamTlsFiles(loaded.config, configPath), ...checkRolloutFiles(loaded.config, configPath)];
@@ -189,6 +191,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const configPath = source.path;
   let config = loaded.config;
   const log = options.log ?? createLogger(config.log.level as LevelWithSilent);
+  for (const w of loaded.warnings ?? []) log.error({ code: w.code, path: w.path }, `${w.path}: ${w.message}`);
   // etcd's TLS files (relative to the config file, like state.path), read once: a missing one stops the start.
   const security = readEtcdSecurity(config.state, dirname(configPath));
   if (!security.ok) throw new StartupError(`invalid config ${configPath}`, locateIssues(security.issues, loaded.locate));

@@ -7,7 +7,7 @@ import { runValidate } from './validate.ts';
 const DEFAULT_CONFIG = 'config/veer.yaml';
 
 /** The commands that need nothing but the config and main.ts: `veer serve` loads no other command's code. */
-const LOCAL_COMMANDS: ReadonlySet<string> = new Set(['serve', 'validate']);
+const LOCAL_COMMANDS: ReadonlySet<string> = new Set(['serve', 'validate', 'import']);
 
 /**
  * Builds the program; `exit` receives the exit code of the command that ran.
@@ -53,6 +53,24 @@ export async function buildProgram(exit: (code: number) => void, command?: strin
       exit(
         await runValidate(
           opts.config,
+          (s) => process.stdout.write(`${s}\n`),
+          (s) => process.stderr.write(`${s}\n`),
+        ),
+      );
+    });
+
+  program
+    .command('import')
+    .description('print the veer config of Kubernetes manifests (HTTPRoute, Ingress, Argo Rollout, Flagger Canary); exit 2 when a field was left out')
+    .argument('<paths...>', 'files or folders of manifests')
+    .option('--backend-url <template>', 'upstream of a backend Service, with {name}, {namespace}, {port}')
+    .option('--ingress-class <name...>', 'Ingress classes veer serves (default: veer, nginx)')
+    .action(async (paths: string[], opts: { backendUrl?: string; ingressClass?: string[] }) => {
+      const { runImport } = await import('./import.ts');
+      exit(
+        await runImport(
+          paths,
+          { ...(opts.backendUrl !== undefined && { backendUrl: opts.backendUrl }), ...(opts.ingressClass !== undefined && { ingressClasses: opts.ingressClass }) },
           (s) => process.stdout.write(`${s}\n`),
           (s) => process.stderr.write(`${s}\n`),
         ),

@@ -14,3 +14,5 @@ export { watchConfigFile } from './watch.ts';
 export { FileConfigSource, restartOnlyChanges } from './source.ts';
 export type { ConfigSource } from './source.ts';
 export type { ConfigWatcher } from './watch.ts';
+export { translateManifests, objectKey, readManifests, checkService, nothingTaken, takeService, DEFAULT_KUBERNETES } from './kubernetes/index.ts';
+export type { Finding, KubernetesOptions, Manifest, ObjectResult, ServiceDoc } from './kubernetes/index.ts';

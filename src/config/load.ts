@@ -30,7 +30,7 @@ export type Locate = (path: ConfigPath, atKey?: boolean) => { line: number; colu
 
 /** The outcome of reading a config: frozen data, or the issues that refused it. */
 export type ConfigLoadResult =
-  | { readonly ok: true; readonly config: Config; readonly text: string; readonly locate: Locate }
+  | { readonly ok: true; readonly config: Config; readonly text: string; readonly locate: Locate; readonly warnings?: readonly ConfigIssue[] }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[]; readonly text: string };
 
 /** `['services', 0, 'split']` -> `services[0].split`. */
@@ -199,6 +199,9 @@ function checkConfigRules(config: Config, locate: Locate): ConfigIssue[] {
   }
   if (config.state.store === 'etcd' && !config.state.etcd) {
     issues.push(issue('required', ['state', 'etcd'], 'is required when state.store is etcd (e.g. { endpoints: [http://127.0.0.1:2379] })', locate));
+  }
+  if (config.services.length === 0 && config.include === undefined) {
+    issues.push(issue('schema', ['services'], 'must list at least one service (or include: Kubernetes manifests)', locate));
   }
   if (config.state.etcd) for (const i of checkEtcdRules(config.state.etcd)) issues.push(issue(i.code, i.path, i.message, locate));
   return issues;

@@ -396,7 +396,20 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
-    services: Type.Array(Service, { minItems: 1 }),
+    /** Files or folders of Kubernetes manifests (HTTPRoute, Ingress) whose objects become services; relative to the config file. */
+    include: Type.Optional(Type.Array(Type.String({ minLength: 1, description: 'a file or folder of Kubernetes manifests' }), { minItems: 1 })),
+    /** How included objects become upstreams, and which are veer's. */
+    kubernetes: Type.Optional(
+      Type.Object(
+        {
+          backendUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'a URL template such as http://{name}.{namespace}.svc.cluster.local:{port}' })),
+          ingressClasses: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+          gateways: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9-]+/[a-z0-9.-]+$', description: 'a Gateway as namespace/name' }), { minItems: 1 })),
+        },
+        Strict,
+      ),
+    ),
+    services: Type.Array(Service, { description: 'the services (at least one, unless include: brings some)' }),
   },
   Strict,
 );

@@ -1,12 +1,14 @@
 // Where the config comes from. A source only reads documents and says "they
 // may have changed"; the consumer (state/config-reloader.ts) skips unchanged
 // text, coalesces bursts, compiles and swaps. Today the one source is the
-// YAML file; folders of Kubernetes manifests plug in beside it.
+// YAML file, with the Kubernetes manifests its `include:` names
+// (kubernetes/include.ts), read and watched beside it.
 
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { deepFreeze, loadConfigFile, locatorOf, parseConfigText, type ConfigLoadResult, type Locate } from './load.ts';
+import type { IncludedManifests } from './kubernetes/index.ts';
 import type { ReadAnswer } from './read-worker.ts';
 import type { Config, ServiceConfig } from './schema.ts';
 import { watchConfigFile, type ConfigWatcher } from './watch.ts';
@@ -43,6 +45,10 @@ export class FileConfigSource implements ConfigSource {
   #lastRead: { readonly text: string; readonly result: ConfigLoadResult } | null = null;
   /** The services of the last good read, and their JSON, by position. */
   #last: { readonly json: readonly string[]; readonly services: readonly ServiceConfig[] } | null = null;
+  /** `include:`'s manifests, with the last good copy of each object. */
+  #included: IncludedManifests | null = null;
+  /** The running watch's listener and its watcher of included paths (re-made when `include:` changes). */
+  #watching: { readonly onChange: () => void; included: { paths: string; watcher: ConfigWatcher } | null } | null = null;
 
   constructor(path: string, env: NodeJS.ProcessEnv = process.env) {
     this.path = resolve(path);
@@ -57,6 +63,22 @@ export class FileConfigSource implements ConfigSource {
    * text as last time gives the last result without parsing it again.
    */
   async read(options: { readonly offThread?: boolean } = {}): Promise<ConfigLoadResult> {
+    const result = await this.#readFile(options);
+    if (!result.ok || result.config.include === undefined) {
+      this.#watchIncluded([]);
+      return result;
+    }
+    // Included manifests are read every time: their files change on their own.
+    // Loaded on first use: a config without include: never loads the Kubernetes translators.
+    const k8s = await import('./kubernetes/index.ts');
+    this.#watchIncludedWith = k8s.watchIncluded;
+    const included = await (this.#included ??= new k8s.IncludedManifests()).read(result.config, dirname(this.path));
+    this.#watchIncluded(result.config.include.map((p) => resolve(dirname(this.path), p)));
+    const config = deepFreeze({ ...result.config, services: [...result.config.services, ...included.services] }) as Config;
+    return { ...result, config, text: `${result.text}\n# include ${included.digest}`, warnings: included.warnings };
+  }
+
+  async #readFile(options: { readonly offThread?: boolean }): Promise<ConfigLoadResult> {
     let text: string;
     try {
       text = await readFile(this.#given, 'utf8');
@@ -94,7 +116,34 @@ export class FileConfigSource implements ConfigSource {
   }
 
   watch(onChange: () => void): ConfigWatcher {
-    return watchConfigFile(this.path, onChange);
+    const file = watchConfigFile(this.path, onChange);
+    const watching: { readonly onChange: () => void; included: { paths: string; watcher: ConfigWatcher } | null } = { onChange, included: null };
+    this.#watching = watching;
+    if (this.#lastIncluded.length > 0) this.#watchIncluded(this.#lastIncluded);
+    return {
+      ready: Promise.all([file.ready, watching.included?.watcher.ready]).then(() => undefined),
+      close: async () => {
+        if (this.#watching === watching) this.#watching = null;
+        await Promise.all([file.close(), watching.included?.watcher.close()]);
+      },
+    };
+  }
+
+  /** kubernetes/'s watchIncluded, once loaded. */
+  #watchIncludedWith: ((paths: readonly string[], onChange: () => void) => ConfigWatcher) | null = null;
+
+  /** The included paths of the last read. */
+  #lastIncluded: readonly string[] = [];
+
+  /** Keeps the watcher of included paths on the paths of the last read. */
+  #watchIncluded(paths: readonly string[]): void {
+    this.#lastIncluded = paths;
+    const watching = this.#watching;
+    if (watching === null) return;
+    const key = JSON.stringify(paths);
+    if (watching.included?.paths === key) return;
+    void watching.included?.watcher.close();
+    watching.included = paths.length === 0 || this.#watchIncludedWith === null ? null : { paths: key, watcher: this.#watchIncludedWith(paths, watching.onChange) };
   }
 }
 

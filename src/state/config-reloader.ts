@@ -81,6 +81,8 @@ export class ConfigReloader {
     this.stats.success += 1;
     this.stats.lastSuccessAt = new Date().toISOString();
     for (const w of compiled.warnings) this.#log.warn({ path: formatConfigPath(w.path), code: w.code }, w.message);
+    // Included objects left out (or kept at their last good form): the rest of the config is applied.
+    for (const w of loaded.warnings ?? []) this.#log.error({ code: w.code, path: w.path }, `${w.path}: ${w.message}`);
     this.#log.info({ file: this.#source.description, reason, generation: compiled.table.generation, services: compiled.table.services.length }, 'config reloaded');
     for (const listener of this.#listeners) listener('success', loaded.config, previous);
     return 'success';
