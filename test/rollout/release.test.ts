@@ -7,6 +7,7 @@ import type { TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeer, type RunningVeer } from '../helpers/veer.ts';
 import { weightsOf } from '../helpers/rollouts.ts';
+import { releaseConfig } from '../helpers/releases.ts';
 
 interface Member {
   canary: string;
@@ -45,31 +46,6 @@ async function upstreams(t: TestScope) {
   ];
   t.teardown(() => Promise.all(list.map((u) => u.close())));
   return { urls: list.map((u) => u.url), failing };
-}
-
-/** Two services and one release over them. */
-export function releaseConfig(urls: readonly string[], release: string): string {
-  return `listen: 127.0.0.1:0
-admin: { listen: 127.0.0.1:0 }
-log: { level: silent }
-drainTimeout: 1s
-services:
-  - name: frontend
-    match: { pathPrefix: /front }
-    versions:
-      - { name: v1, upstream: "${urls[0]}" }
-      - { name: v2, upstream: "${urls[1]}", labels: { commit: 3f2a9c1 } }
-    split: { weights: { v1: 100, v2: 0 }, sticky: { header: x-user } }
-  - name: cart
-    match: { pathPrefix: /cart }
-    versions:
-      - { name: v4, upstream: "${urls[2]}" }
-      - { name: v5, upstream: "${urls[3]}", labels: { commit: 3f2a9c1 } }
-    split: { weights: { v4: 100, v5: 0 }, sticky: { header: x-user } }
-releases:
-  - name: checkout-2.3
-    services: { frontend: v2, cart: v5 }
-${release}`;
 }
 
 async function veer(t: TestScope, yaml: string): Promise<RunningVeer> {
