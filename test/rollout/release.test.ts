@@ -131,6 +131,8 @@ t.test('a release and a member rollout refuse each other with 409', async (t) =>
   t.same(weightsOf(running, 'frontend'), { v1: 100, v2: 0 }, 'nothing changed in the other member');
   t.equal((await statusOf(running)).phase, 'idle');
   t.equal((await admin(running.adminUrl, 'POST', '/api/v1/services/cart/rollout/abort')).status, 200);
+  const rolloutLines = (await admin<{ history: { service: string; action: string; details?: { labels?: Record<string, string> } }[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history.filter((e) => e.service === 'cart');
+  t.same(rolloutLines.map((e) => [e.action, e.details?.labels]), [['rollout.start', { commit: '3f2a9c1' }], ['rollout.abort', { commit: '3f2a9c1' }]], "a rollout's history lines carry the canary's labels");
 
   const started = await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start');
   t.equal(started.status, 201);
