@@ -150,8 +150,15 @@ export class ReleaseEngine {
 
   #config(name: string): ReleaseConfig {
     const config = this.#configs().find((r) => r.name === name);
-    if (config === undefined) throw new VeerError('no_release', `no release named ${JSON.stringify(name)} in the config`);
-    return config;
+    if (config !== undefined) return config;
+    // Removed from the config while it ran: its members are still held, so its stored record still answers (abort frees them).
+    for (const record of Object.values(this.#runtime.records())) {
+      const r = record.release;
+      if (r !== undefined && r.name === name && isReleaseActive(r)) {
+        return { name, services: Object.fromEntries(Object.entries(r.members).map(([s, m]) => [s, m.canary])), steps: r.steps.map((st) => ({ weight: st.weight })) } as ReleaseConfig;
+      }
+    }
+    throw new VeerError('no_release', `no release named ${JSON.stringify(name)} in the config`);
   }
 
   #record(config: ReleaseConfig): ReleaseRecord | undefined {

@@ -5,7 +5,7 @@ import t from 'tap';
 import { admin, startLoad, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, type RunningVeer } from '../helpers/veer.ts';
+import { runVeer, startVeerOn, type RunningVeer } from '../helpers/veer.ts';
 import { weightsOf } from '../helpers/rollouts.ts';
 import { releaseConfig } from '../helpers/releases.ts';
 
@@ -156,4 +156,19 @@ t.test('a release and a member rollout refuse each other with 409', async (t) =>
   t.equal((await admin<{ error: { code: string } }>(running.adminUrl, 'GET', '/api/v1/releases/nope')).body.error.code, 'no_release');
   const list = await admin<{ releases: Release[] }>(running.adminUrl, 'GET', '/api/v1/releases');
   t.same(list.body.releases.map((r) => [r.name, r.phase]), [['checkout-2.3', 'promoted']]);
+});
+
+t.test('a restarted veer picks the release up at its stored step', async (t) => {
+  const { urls } = await upstreams(t);
+  const first = await runVeer(releaseConfig(urls, '    steps: [{ weight: 30 }, { weight: 60, pause: 200ms }, { weight: 100 }]\n'));
+  t.equal((await admin(first.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start')).status, 201);
+  await first.stop();
+  const veer = await startVeerOn(first.configPath);
+  const adminUrl = `http://127.0.0.1:${veer.adminAddress.port}`;
+  t.teardown(() => veer.stop());
+  const again = (await admin<Release>(adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body;
+  t.match(again, { phase: 'paused', step: 0, canaryWeight: 30 }, 'the stored release');
+  t.same(veer.state.table.servicesByName.get('cart')!.split.weights, { v4: 70, v5: 30 }, 'its weights are served again');
+  t.equal((await admin(adminUrl, 'POST', '/api/v1/releases/checkout-2.3/resume')).status, 200);
+  t.ok(await until(async () => (await admin<Release>(adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body.phase === 'promoted', 5000), 'the timers run again after the restart');
 });
