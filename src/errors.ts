@@ -49,6 +49,8 @@ export const ERRORS = {
   no_rollout: admin(404),
   conflict: admin(409),
   rollout_conflict: admin(409),
+  no_release: admin(404),
+  release_holds_service: admin(409),
   hook_failed: admin(424),
   store_unavailable: admin(503),
   // config issues: a file that cannot be read (the config, or a file it names)
@@ -80,6 +82,7 @@ export const ERRORS = {
   // config issues: Kubernetes manifests (include:, veer import), per object
   invalid_manifest: config,
   not_mapped: config,
+  invalid_release: config,
   // a warning: stored runtime weights no longer fit the config, so the config's apply
   runtime_weights_ignored: config,
   // start-up
@@ -95,6 +98,7 @@ export type HttpErrorCode = { [K in ErrorCode]: (typeof ERRORS)[K]['status'] ext
 /** A code that names a problem in a config file (config issues also use unknown_version, invalid_weights, invalid_rollout). */
 export type ConfigIssueCode =
   | { [K in ErrorCode]: (typeof ERRORS)[K]['kind'] extends 'config' ? K : never }[ErrorCode]
+  | 'unknown_service'
   | 'unknown_version'
   | 'invalid_weights'
   | 'invalid_rollout';

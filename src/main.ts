@@ -27,7 +27,7 @@ import {
 import { createDataPlane, openCertificateStore, openTracing, releaseStartupHeap, type CertificateStore, type DataPlane } from './dataplane/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type MetricsText, type VeerMetrics } from './metrics/index.ts';
-import { LocalWindowsSource, RolloutEngine } from './rollout/index.ts';
+import { LocalWindowsSource, ReleaseEngine, RolloutEngine } from './rollout/index.ts';
 import { describeRequest, explainChoice } from './router/index.ts';
 import { ConfigReloader, ROLLOUT_PHASES, RuntimeState, StateLoadError, TablePublisher, openStateStore } from './state/index.ts';
 import { compileTable, type RouteTable } from './table/index.ts';
@@ -110,6 +110,7 @@ export interface Veer {
   /** Runtime weights, rollouts, shifts and history (the admin API's commands go here). */
   readonly runtime: RuntimeState;
   readonly rollouts: RolloutEngine;
+  readonly releases: ReleaseEngine;
   readonly log: Logger;
   /** Stops accepting, drains in-flight requests (up to the config's drainTimeout), closes pools. */
   stop(): Promise<{ forced: number }>;
@@ -239,7 +240,9 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     throw new StartupError(`${err.message} [${err.code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
   }
   // Started (timers resumed) once both listeners are up.
-  const rollouts = new RolloutEngine({ runtime, analysis: new LocalWindowsSource(metrics.recorder), log, phases: metrics, configDir: dirname(configPath) });
+  const analysis = new LocalWindowsSource(metrics.recorder);
+  const rollouts = new RolloutEngine({ runtime, analysis, log, phases: metrics, configDir: dirname(configPath) });
+  const releases = new ReleaseEngine({ runtime, analysis, log, phases: metrics });
 
   const reloader = new ConfigReloader(source, state, log, loaded.text, (task) => runtime.exclusive(task));
   reloader.onResult((outcome, next, previous) => {
@@ -278,6 +281,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     api: {
       runtime,
       rollouts,
+      releases,
       token: () => config.admin.token,
       explain: (service, request) => explainChoice(service, describeRequest(request)),
       // The dashboard's numbers: the same per-version windows rollout analysis reads.
@@ -319,6 +323,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const adminInfo = admin.server.address() as AddressInfo;
   const adminAddress = { host: adminInfo.address, port: adminInfo.port };
   rollouts.start(); // resumes stored rollouts and shifts at their step
+  releases.start(); // and releases
 
   let watcher: ConfigWatcher | null = null;
   if (options.watch !== false) {
@@ -355,10 +360,12 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     metrics,
     runtime,
     rollouts,
+    releases,
     log,
     stop() {
       stopping ??= (async () => {
         await rollouts.stop(); // timers off; a state command in flight finishes first
+        await releases.stop();
         await store.close(); // etcd: gives up the lease, so another replica leads at once
         await watcher?.close();
         const deadline = parseDuration(config.drainTimeout);

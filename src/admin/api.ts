@@ -4,6 +4,7 @@
 //   onRequest: auth (root hook: every route and the 404 handler)
 //   /api/v1 ── services, weights, explain   (api-services.ts)
 //           ├─ shift, rollout and its verbs (api-rollouts.ts)
+//           ├─ releases and their verbs     (api-releases.ts)
 //           ├─ history                      (api-history.ts)
 //           └─ stats                        (api-stats.ts)
 //   /        the dashboard page              (dashboard.ts)
@@ -11,11 +12,12 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
-import type { RolloutEngine } from '../rollout/index.ts';
+import type { ReleaseEngine, RolloutEngine } from '../rollout/index.ts';
 import type { RuntimeState } from '../state/index.ts';
 import { installAdminAuth } from './api-auth.ts';
 import { installErrorShape } from './api-errors.ts';
 import { historyRoutes } from './api-history.ts';
+import { releaseRoutes } from './api-releases.ts';
 import { rolloutRoutes } from './api-rollouts.ts';
 import { servicesRoutes, type ExplainService } from './api-services.ts';
 import { statsRoutes, type StatsSource } from './api-stats.ts';
@@ -27,6 +29,8 @@ export interface AdminApi {
   readonly runtime: RuntimeState;
   /** The rollout and shift engine; without it the rollout and shift routes answer 404. */
   readonly rollouts?: RolloutEngine;
+  /** The release engine; without it the release routes answer 404. */
+  readonly releases?: ReleaseEngine;
   /** Explains a routing choice (the router's explain, wired by main.ts). */
   readonly explain: ExplainService;
   /** The admin token, read per request (a reload may change it); empty or undefined = no auth. */
@@ -92,6 +96,7 @@ export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
       await v1.register(servicesRoutes, { runtime: api.runtime, rolloutOf, actorOf, explain: api.explain, ...(api.endpoints && { endpointsOf: api.endpoints }) });
       await v1.register(historyRoutes, { runtime: api.runtime });
       if (engine) await v1.register(rolloutRoutes, { runtime: api.runtime, engine, actorOf });
+      if (api.releases) await v1.register(releaseRoutes, { releases: api.releases, actorOf });
       if (api.stats) await v1.register(statsRoutes, { runtime: api.runtime, stats: api.stats });
     },
     { prefix: '/api/v1' },

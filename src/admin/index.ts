@@ -8,5 +8,5 @@ export type { AdminApi } from './api.ts';
 export { checkBearer, PUBLIC_PATHS } from './api-auth.ts';
 export type { EndpointView, EndpointsOf, ServiceView, VersionView } from './api-views.ts';
 // The answers' types, for clients of the API (the CLI).
-export type { RolloutStatus, ShiftStatus } from '../rollout/index.ts';
+export type { RolloutStatus, ShiftStatus, ReleaseStatus, ReleaseMemberStatus } from '../rollout/index.ts';
 export type { AnalysisResult, HistoryEntry } from '../state/index.ts';

@@ -1,12 +1,13 @@
 // The admin-talking commands, added to the `veer` program: status, weights,
-// explain, rollout (start, pause, resume, promote, abort, status, watch) and
-// shift. Each takes --admin (default $VEER_ADMIN_URL, else
+// explain, rollout (start, pause, resume, promote, abort, status, watch),
+// release (the same verbs for a release across services) and shift. Each takes --admin (default $VEER_ADMIN_URL, else
 // http://127.0.0.1:9901), --token (default $VEER_ADMIN_TOKEN) and --json.
 
 import { Command, Option } from 'commander';
 import { DEFAULT_ADMIN_URL } from './admin-client.ts';
 import { runExplain, type ExplainFlags } from './admin-explain.ts';
 import { processIO, reportErrors, type AdminFlags } from './admin-io.ts';
+import { runReleaseStatus, runReleaseVerb, runReleaseWatch, type ReleaseWatchFlags } from './admin-release.ts';
 import { runRolloutStart, runRolloutStatus, runRolloutVerb, type StartFlags } from './admin-rollout.ts';
 import { runShift, runShiftStop, type ShiftFlags } from './admin-shift.ts';
 import { runStatus } from './admin-status.ts';
@@ -76,6 +77,31 @@ export function addAdminCommands(program: Command, exit: (code: number) => void)
       .option('--interval <ms>', 'poll interval in milliseconds', '500')
       .option('--timeout <seconds>', 'give up (exit 1) after this long; 0 = never', '0'),
   ).action(async (service: string, flags: WatchFlags) => run(() => runWatch(flags, service, processIO)));
+
+  const release = program.command('release').description('drive a release across services: start, pause, resume, promote, abort, status, watch');
+  for (const verb of ['start', 'pause', 'resume', 'promote', 'abort'] as const) {
+    const help = {
+      start: "start the configured release: every member's canary at the first step",
+      pause: 'hold the release at its step',
+      resume: 'continue a paused release',
+      promote: "give every member's canary 100% and end the release",
+      abort: 'put every member back on its weights before the release, at once',
+    }[verb];
+    withAdminOptions(release.command(verb).description(help).argument('<name>').option('--reason <text>', 'why, for the history')).action(async (name: string, flags: AdminFlags & { reason?: string }) =>
+      run(() => runReleaseVerb(flags, verb, name, processIO)),
+    );
+  }
+  withAdminOptions(release.command('status').description("phase, step, each member's weights and last check").argument('<name>')).action(async (name: string, flags: AdminFlags) =>
+    run(() => runReleaseStatus(flags, name, processIO)),
+  );
+  withAdminOptions(
+    release
+      .command('watch')
+      .description('one line per change until the release ends: exit 0 when promoted, 1 when aborted')
+      .argument('<name>')
+      .option('--interval <ms>', 'poll interval in milliseconds', '500')
+      .option('--timeout <seconds>', 'give up (exit 1) after this long; 0 = never', '0'),
+  ).action(async (name: string, flags: ReleaseWatchFlags) => run(() => runReleaseWatch(flags, name, processIO)));
 
   withAdminOptions(
     program

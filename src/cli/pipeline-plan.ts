@@ -49,6 +49,9 @@ export interface PipelinePlan {
   readonly fingerprint: string;
 }
 
+/** A plan's `service` when it carries a release: `release:NAME` (its `canary` is then NAME). */
+export const RELEASE_PREFIX = 'release:';
+
 /** The outcome of reading a plan. */
 export type PlanResult = { readonly ok: true; readonly plan: PipelinePlan } | { readonly ok: false; readonly issues: readonly PlanIssue[] };
 
@@ -69,7 +72,7 @@ const PlanSchema = Type.Object(
   {
     service: Type.Optional(Name),
     canary: Type.Optional(Name),
-    release: Type.Optional(Type.String()),
+    release: Type.Optional(Name),
     onAbort: Type.Optional(Type.Unsafe<'rollback' | 'stop'>({ type: 'string', enum: ['rollback', 'stop'], description: 'rollback or stop' })),
     stages: Type.Array(Type.Unknown(), { minItems: 1, description: 'a list of stages' }),
   },
@@ -156,7 +159,8 @@ export function parsePlanText(text: string, env: NodeJS.ProcessEnv = process.env
   checkTarget(raw, add);
   checkStages(rawStages(raw), add);
   if (issues.length > 0) return { ok: false, issues: issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)) };
-  const plan = { service: raw.service!, canary: raw.canary!, onAbort: raw.onAbort ?? 'stop', groups };
+  // A release plan runs the release through the same stages: its target is `release:NAME` (see StageClient).
+  const plan = raw.release !== undefined ? { service: `${RELEASE_PREFIX}${raw.release}`, canary: raw.release, onAbort: raw.onAbort ?? 'stop', groups } : { service: raw.service!, canary: raw.canary!, onAbort: raw.onAbort ?? 'stop', groups };
   return { ok: true, plan: { ...plan, fingerprint: fingerprintOf(plan) } };
 }
 
@@ -164,10 +168,11 @@ function stageOf(s: StageT, path: Path): PlanStage {
   return { name: s.name, admin: s.admin.replace(/\/+$/, ''), ...(s.token ? { token: s.token } : {}), soakMs: s.soak === undefined ? 0 : parseDuration(s.soak), path: formatPath(path) };
 }
 
-/** service + canary, or release (which is refused until releases exist). */
+/** service + canary, or release (alone). */
 function checkTarget(raw: PlanT, add: (code: string, path: Path, message: string) => void): void {
   if (raw.release !== undefined) {
-    add('release_unsupported', ['release'], 'releases are not available yet: a pipeline carries one service rollout for now (service: and canary:)');
+    if (raw.service !== undefined) add('schema', ['service'], 'give service: (with canary:) or release:, not both');
+    if (raw.canary !== undefined) add('schema', ['canary'], "a release names its canaries itself (its config's services:); leave canary: out");
     return;
   }
   if (raw.service === undefined) add('required', ['service'], 'is required: the service whose rollout the stages run');

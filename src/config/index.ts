@@ -2,7 +2,7 @@
 // Must not touch: sockets, runtime objects (tables, pools, state); its only timer is the watcher's debounce.
 
 export { ConfigSchema, Duration } from './schema.ts';
-export type { Config, EtcdStoreConfig, ServiceConfig, ValueMatcherConfig, StickyKeyConfig, RolloutConfig, RolloutHookConfig, MetricCheckConfig, PrometheusConfig } from './schema.ts';
+export type { Config, EtcdStoreConfig, ServiceConfig, ValueMatcherConfig, StickyKeyConfig, RolloutConfig, ReleaseConfig, RolloutHookConfig, MetricCheckConfig, PrometheusConfig } from './schema.ts';
 export type { HttpRuleConfig, RuleMatchConfig, NamedMatchConfig, RuleFilterConfig, HeaderModifierConfig, PathModifierConfig } from './rule-schema.ts';
 export { loadConfigFile, parseConfigText, formatConfigPath, deepFreeze, locateIssues } from './load.ts';
 export type { ConfigIssue, ConfigLoadResult, ConfigPath, Locate, PathIssue } from './load.ts';

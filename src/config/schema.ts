@@ -310,6 +310,18 @@ const EtcdStore = Type.Object(
   Strict,
 );
 
+/** Several services whose canaries move as one, with one cohort (see compile-release.ts). */
+const Release = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'letters, digits, ., _ and -' }),
+    services: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { minProperties: 1, maxProperties: 50, description: 'member service -> its canary version' }),
+    seed: Type.Optional(Type.String({ minLength: 1 })),
+    steps: Type.Array(RolloutStep, { minItems: 1 }),
+    analysis: Type.Optional(Analysis),
+  },
+  Strict,
+);
+
 /** The whole config file. Defaults are filled in by the validator. */
 export const ConfigSchema = Type.Object(
   {
@@ -410,6 +422,7 @@ export const ConfigSchema = Type.Object(
       ),
     ),
     services: Type.Array(Service, { description: 'the services (at least one, unless include: brings some)' }),
+    releases: Type.Optional(Type.Array(Release, { maxItems: 100 })),
   },
   Strict,
 );
@@ -426,6 +439,8 @@ export type StickyKeyConfig = Static<typeof StickyKey>;
 export type EtcdStoreConfig = Static<typeof EtcdStore>;
 /** The `rollout` section of a service. */
 export type RolloutConfig = Static<typeof Rollout>;
+/** One entry of `releases`. */
+export type ReleaseConfig = Static<typeof Release>;
 /** One entry of a rollout's `hooks`. */
 export type RolloutHookConfig = Static<typeof RolloutHook>;
 /** One entry of a rollout's (or a step's) `analysis.metrics`. */

@@ -10,6 +10,7 @@ export const METRIC_NAMES = {
   inFlight: 'veer_requests_in_flight',
   weight: 'veer_version_weight',
   rolloutInfo: 'veer_rollout_info',
+  releaseInfo: 'veer_release_info',
   configReloads: 'veer_config_reloads_total',
   retries: 'veer_upstream_retries_total',
   failovers: 'veer_failovers_total',

@@ -43,6 +43,8 @@ export interface VeerMetrics {
   setRolloutPhase(service: string, phase: string, canary: string): void;
   /** Removes a service's veer_rollout_info series (no rollout any more). */
   clearRollout(service: string): void;
+  /** Reports a release's phase in veer_release_info (1 on the current phase). */
+  setReleasePhase(release: string, phase: string): void;
   /** Counts one config reload by its result. */
   countReload(result: 'success' | 'failure'): void;
   /** Counts spans the trace exporter dropped (its queue full, or the collector down). */
@@ -77,6 +79,13 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
     name: METRIC_NAMES.rolloutInfo,
     help: 'Rollout state of a service: one series per phase for the current canary, 1 on the current phase.',
     labelNames: ['service', 'phase', 'canary'] as const,
+    aggregator: 'first',
+    registers: [registry],
+  });
+  const releaseInfo = new Gauge({
+    name: METRIC_NAMES.releaseInfo,
+    help: 'Release state: one series per phase for each release that ran, 1 on the current phase.',
+    labelNames: ['release', 'phase'] as const,
     aggregator: 'first',
     registers: [registry],
   });
@@ -120,6 +129,9 @@ export function createVeerMetrics(options: VeerMetricsOptions = {}): VeerMetrics
       for (const p of phases) rolloutInfo.set({ service, phase: p, canary }, p === phase ? 1 : 0);
     },
     clearRollout,
+    setReleasePhase(release, phase) {
+      for (const p of phases) releaseInfo.set({ release, phase: p }, p === phase ? 1 : 0);
+    },
     countReload(result) {
       reloads.inc({ result });
     },

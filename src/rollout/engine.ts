@@ -18,7 +18,7 @@
 
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { isRolloutActive, type HookCall, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange, type ServiceRecord } from '../state/index.ts';
+import { isReleaseActive, isRolloutActive, type HookCall, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange, type ServiceRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 import type { AnalysisSource } from './analysis-source.ts';
 import { runCheck, type CheckSources } from './check.ts';
@@ -73,6 +73,7 @@ function withHooks(change: ServiceChange, calls: readonly HookCall[]): ServiceCh
 
 /** What a start refuses before anything else (also before the pre-rollout hooks are called). */
 function refuseStart(service: string, record: ServiceRecord): void {
+  if (isReleaseActive(record.release)) throw new VeerError('release_holds_service', `release ${record.release!.name} holds ${service} (${record.release!.phase}); a member moves with its release`);
   if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `a rollout of ${service} is already ${record.rollout!.phase}; abort or promote it first`);
   if (record.shift !== undefined) throw new VeerError('conflict', `a shift of ${service} toward ${record.shift.to} is running; stop it first (DELETE /api/v1/services/${service}/shift)`);
 }

@@ -16,3 +16,7 @@ export { LocalWindowsSource } from './analysis-source.ts';
 export type { AnalysisSource, AnalysisQuery, AnalysisWindows, VersionStatsSource } from './analysis-source.ts';
 export { describeRollout } from './status.ts';
 export type { RolloutStatus, LiveRollout, GateView } from './status.ts';
+export { ReleaseEngine } from './release-engine.ts';
+export type { ReleaseEngineOptions, ReleasePhaseSink } from './release-engine.ts';
+export type { ReleaseVerb } from './release.ts';
+export type { ReleaseStatus, ReleaseMemberStatus } from './release-status.ts';

@@ -8,7 +8,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { Duration, isRolloutActive, parseDuration, roundPercent, splitAround, type RuntimeState, type ServiceChange, type ShiftRecord } from '../state/index.ts';
+import { Duration, isReleaseActive, isRolloutActive, parseDuration, roundPercent, splitAround, type RuntimeState, type ServiceChange, type ShiftRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 
 /** Body of POST .../shift. */
@@ -91,6 +91,7 @@ export class ShiftDriver {
   async startShift(service: string, body: ShiftBodyT, actor: string): Promise<ShiftStatus> {
     await this.#runtime.command(service, actor, ({ service: compiled, record, now }) => {
       if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `cannot shift ${service}: a rollout is ${record.rollout!.phase}`);
+      if (isReleaseActive(record.release)) throw new VeerError('release_holds_service', `cannot shift ${service}: release ${record.release!.name} holds it`);
       if (record.shift !== undefined) throw new VeerError('conflict', `a shift of ${service} toward ${record.shift.to} is already running; stop it first (DELETE /api/v1/services/${service}/shift)`);
       if (!compiled.versionsByName.has(body.to)) {
         throw new VeerError('unknown_version', `${JSON.stringify(body.to)} is not a version of service ${service} (versions: ${compiled.versions.map((v) => v.name).join(', ')})`);

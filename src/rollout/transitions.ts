@@ -82,7 +82,7 @@ export function enterStep(service: CompiledService, rollout: RolloutRecord, inde
     step.pause === undefined || step.pause === FOREVER
       ? { ...base, phase: 'paused', pausedBy: 'plan', reason: `${label}; ${step.pause === FOREVER ? 'pause: forever' : 'the step has no pause'}: waiting for resume` }
       : { ...base, phase: 'progressing', pausedBy: null, reason: `${label} for ${step.pause}` };
-  return { rollout: next, weights: stableWeights(service, rollout, step.weight), action, reason: `${why}; ${next.reason}`, details: detailsOf(next, analysis) };
+  return { rollout: next, weights: stableWeights(service, rollout, step.weight), action, reason: `${why}; ${next.reason}`, details: detailsOf(next, analysis, service) };
 }
 
 /** Past the current step: the next step, or the end of the plan. */
@@ -105,14 +105,14 @@ export function advance(service: CompiledService, rollout: RolloutRecord, now: n
 export function promote(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
   const at = iso(now);
   const next: RolloutRecord = { ...rollout, phase: 'promoted', pausedBy: null, updatedAt: at, endedAt: at, reason: `promoted: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
-  return { rollout: next, weights: stableWeights(service, rollout, 100), action: 'rollout.promote', reason: next.reason, details: detailsOf(next, analysis) };
+  return { rollout: next, weights: stableWeights(service, rollout, 100), action: 'rollout.promote', reason: next.reason, details: detailsOf(next, analysis, service) };
 }
 
 /** Puts 100% back on the stable versions at once and ends the rollout. */
 export function abort(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
   const at = iso(now);
   const next: RolloutRecord = { ...rollout, phase: 'aborted', pausedBy: null, updatedAt: at, endedAt: at, reason: `aborted: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
-  return { rollout: next, weights: stableWeights(service, rollout, 0), action: 'rollout.abort', reason: next.reason, details: detailsOf(next, analysis) };
+  return { rollout: next, weights: stableWeights(service, rollout, 0), action: 'rollout.abort', reason: next.reason, details: detailsOf(next, analysis, service) };
 }
 
 /** Holds a progressing rollout (weights stay; analysis keeps running and may still abort). */
@@ -147,6 +147,8 @@ export function requireRollout(serviceName: string, rollout: RolloutRecord | und
   return rollout;
 }
 
-function detailsOf(rollout: RolloutRecord, analysis: AnalysisResult | null) {
-  return { rollout: rollout.id, phase: rollout.phase, step: rollout.step, ...(analysis ? { analysis } : {}) };
+/** The history line's details; with the service, the canary's labels (commit, image) too, so the history says which build moved. */
+function detailsOf(rollout: RolloutRecord, analysis: AnalysisResult | null, service?: CompiledService) {
+  const labels = service?.versionsByName.get(rollout.canary)?.labels;
+  return { rollout: rollout.id, phase: rollout.phase, step: rollout.step, ...(labels !== undefined && Object.keys(labels).length > 0 ? { labels } : {}), ...(analysis ? { analysis } : {}) };
 }

@@ -111,10 +111,37 @@ const ShiftRecordSchema = Type.Object({
   lastStepAt: Type.String(),
 });
 
+/** One member of a release: its canary, its stable version and every version's weight before the release. */
+const ReleaseMemberSchema = Type.Object({ canary: Type.String(), stable: Type.String(), baseline: Weights });
+
+/**
+ * A release across services, kept whole in every member's record (all
+ * members are written in one change, so the copies never differ).
+ */
+const ReleaseRecordSchema = Type.Object({
+  name: Type.String(),
+  id: Type.String(),
+  members: Type.Record(Type.String(), ReleaseMemberSchema),
+  steps: Type.Array(Step, { minItems: 1 }),
+  analysis: Type.Union([AnalysisSpecSchema, Type.Null()]),
+  phase: RolloutPhaseSchema,
+  pausedBy: Type.Union([Type.Literal('plan'), Type.Literal('operator'), Type.Literal('analysis'), Type.Null()]),
+  step: Type.Integer({ minimum: 0 }),
+  stepStartedAt: Type.String(),
+  startedAt: Type.String(),
+  updatedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  reason: Type.String(),
+  /** The last check of each member's canary. */
+  lastAnalysis: Type.Record(Type.String(), AnalysisResultSchema),
+});
+
 const ServiceRecordSchema = Type.Object({
   weights: Type.Optional(Weights),
   rollout: Type.Optional(RolloutRecordSchema),
   shift: Type.Optional(ShiftRecordSchema),
+  /** The latest release that held the service, running or ended. */
+  release: Type.Optional(ReleaseRecordSchema),
 });
 
 const HistoryEntrySchema = Type.Object({
@@ -155,6 +182,10 @@ export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
 export type RolloutRecord = Static<typeof RolloutRecordSchema>;
 /** A gradual weight move in progress. */
 export type ShiftRecord = Static<typeof ShiftRecordSchema>;
+/** A release across services, running or ended. */
+export type ReleaseRecord = Static<typeof ReleaseRecordSchema>;
+/** One member of a release. */
+export type ReleaseMember = Static<typeof ReleaseMemberSchema>;
 /** What the store keeps about one service. */
 export type ServiceRecord = Static<typeof ServiceRecordSchema>;
 /** One line of the audit log. */
@@ -165,6 +196,11 @@ export type PersistedState = Static<typeof PersistedStateSchema>;
 /** True while a rollout holds the service's weights (a person or the plan may still move them). */
 export function isRolloutActive(rollout: RolloutRecord | undefined): boolean {
   return rollout !== undefined && (rollout.phase === 'progressing' || rollout.phase === 'paused');
+}
+
+/** True while a release holds the service (its weights move with the other members'). */
+export function isReleaseActive(release: ReleaseRecord | undefined): boolean {
+  return release !== undefined && (release.phase === 'progressing' || release.phase === 'paused');
 }
 
 /** An empty document. */

@@ -23,7 +23,7 @@ import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
 import type { CompiledService, CompileIssue, RouteTable, RuntimeWeights, WeightChanges } from '../table/index.ts';
 import { CommandQueue } from './command-queue.ts';
-import { emptyState, isRolloutActive, type HistoryEntry, type PersistedState, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
+import { emptyState, isReleaseActive, isRolloutActive, type HistoryEntry, type PersistedState, type ReleaseRecord, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
 import type { TablePublisher } from './table-publisher.ts';
 import { StateLoadError, StoreConflictError, type Leadership, type ReplicaView, type SaveResult, type StateStore, type StoreChange } from './store.ts';
 import { checkWeights } from './weights.ts';
@@ -34,6 +34,27 @@ export interface ServiceChange {
   readonly rollout?: RolloutRecord | null;
   readonly shift?: ShiftRecord | null;
   /** History line: what happened (`weights`, `rollout.abort`, ...), why, and the numbers behind it. */
+  readonly action: string;
+  readonly reason: string;
+  readonly details?: unknown;
+}
+
+/** What a multi-service command changes in one service (as ServiceChange, without the history line). */
+export interface MemberChange {
+  readonly weights?: Readonly<Record<string, unknown>> | null;
+  readonly rollout?: RolloutRecord | null;
+  readonly shift?: ShiftRecord | null;
+  readonly release?: ReleaseRecord | null;
+}
+
+/**
+ * A change of several services at once (a release step): saved as one
+ * change (one etcd transaction), published as one table, one history line
+ * whose `service` is `subject` and whose before/after name `service/version`.
+ */
+export interface MultiChange {
+  readonly subject: string;
+  readonly members: Readonly<Record<string, MemberChange>>;
   readonly action: string;
   readonly reason: string;
   readonly details?: unknown;
@@ -288,6 +309,102 @@ export class RuntimeState {
     });
   }
 
+  /**
+   * Runs one command over several services (a release): `decide` sees each
+   * service's view and returns every member's change; all are checked,
+   * saved in one store change and published in one table, or none is.
+   */
+  commandMany(services: readonly string[], actor: string, decide: (views: ReadonlyMap<string, ServiceView>, now: number) => MultiChange): Promise<CommandResult[]> {
+    return this.#queue.run(async () => {
+      const now = this.#now();
+      const views = new Map<string, ServiceView>();
+      for (const service of services) {
+        const compiled = this.table.servicesByName.get(service);
+        if (compiled === undefined) throw new VeerError('unknown_service', `no service named ${JSON.stringify(service)}`);
+        views.set(service, { service: compiled, record: this.#doc.services[service] ?? {}, now });
+      }
+      const change = decide(views, now);
+      const nextServices: Record<string, ServiceRecord> = { ...this.#doc.services };
+      const changes: Record<string, WeightMap | null> = {};
+      const parts: { service: string; before: ServiceRecord; after: ServiceRecord }[] = [];
+      for (const [service, member] of Object.entries(change.members)) {
+        const view = views.get(service);
+        if (view === undefined) throw new VeerError('internal_error', `a release changed ${service}, which it did not read`);
+        const next: Record<string, unknown> = { ...view.record };
+        for (const part of ['rollout', 'shift', 'release'] as const) {
+          if (member[part] === null) delete next[part];
+          else if (member[part] !== undefined) next[part] = member[part];
+        }
+        if (member.weights === null) delete next.weights;
+        else if (member.weights !== undefined) next.weights = checkWeights(view.service, member.weights);
+        const record = next as ServiceRecord;
+        if (member.weights !== undefined) changes[service] = record.weights ?? null;
+        nextServices[service] = record;
+        if (Object.keys(record).length === 0) delete nextServices[service];
+        parts.push({ service, before: view.record, after: record });
+      }
+      if (parts.length === 0) throw new VeerError('internal_error', 'a multi-service command changed nothing');
+      let candidate: RouteTable | null = null;
+      if (Object.keys(changes).length > 0) {
+        const preview = this.routes.preview(changes);
+        if (!preview.ok) throw new VeerError('invalid_weights', preview.issues.map((i) => i.message).join('; '));
+        candidate = preview.table;
+      }
+      const at = new Date(now).toISOString();
+      const before: Record<string, number> = {};
+      const after: Record<string, number> = {};
+      for (const { service } of parts) {
+        for (const [v, w] of Object.entries(views.get(service)!.service.split.weights)) before[`${service}/${v}`] = w;
+        for (const [v, w] of Object.entries((candidate?.servicesByName.get(service) ?? views.get(service)!.service).split.weights)) after[`${service}/${v}`] = w;
+      }
+      let entry: HistoryEntry = {
+        seq: (this.#doc.history.at(-1)?.seq ?? 0) + 1,
+        at,
+        service: change.subject,
+        actor,
+        action: change.action,
+        reason: change.reason,
+        before,
+        after,
+        ...(change.details === undefined ? {} : { details: change.details }),
+      };
+      const history = [...this.#doc.history, entry];
+      if (history.length > this.#historyLimit) history.splice(0, history.length - this.#historyLimit);
+      const doc: PersistedState = { ...this.#doc, updatedAt: at, services: nextServices, history };
+      const [first, ...more] = parts;
+      let saved: SaveResult | void;
+      try {
+        saved = await this.store.save(doc, { ...first!, entry, more });
+        this.#storeOk = true;
+      } catch (err) {
+        if (err instanceof StoreConflictError) {
+          throw new VeerError('conflict', `${err.message}; nothing was applied: retry against the current state`, { cause: err, details: { current: { revision: err.revision, ...err.current } } });
+        }
+        this.#storeOk = false;
+        this.#log.error({ err, store: this.store.description }, 'state store write failed; the change was not applied');
+        throw new VeerError('store_unavailable', `could not save the change to ${this.store.description}: ${(err as Error).message}`, { cause: err });
+      }
+      if (saved !== undefined && saved.revision !== entry.seq) {
+        entry = { ...entry, seq: saved.revision };
+        history[history.length - 1] = entry;
+      }
+      this.#doc = doc;
+      let generation = this.table.generation;
+      if (candidate !== null) {
+        const published = this.routes.publish(candidate, changes);
+        if (!published.ok) throw new VeerError('internal_error', published.issues.map((i) => i.message).join('; '));
+        generation = published.table.generation;
+      }
+      this.#log.info({ subject: change.subject, actor, action: entry.action, after: entry.after, reason: entry.reason }, 'state changed');
+      const results: CommandResult[] = [];
+      for (const { service, after: record } of parts) {
+        for (const listener of this.#listeners) listener(service, record, entry);
+        results.push({ service, record, entry, generation });
+      }
+      return results;
+    });
+  }
+
   /** Queues one application of the store's newest document (bursts coalesce, and so do the services they name). */
   #queueRemote(changed: StoreChange): void {
     const pending = this.#remotePending;
@@ -365,6 +482,9 @@ function canonicalJson(value: unknown): string {
 
 /** Throws when a rollout or a shift owns the service's weights. */
 function refuseWhileBusy(service: string, record: ServiceRecord, what: string): void {
+  if (isReleaseActive(record.release)) {
+    throw new VeerError('release_holds_service', `cannot ${what}: release ${record.release!.name} holds ${service} (${record.release!.phase}); use the release verbs`);
+  }
   if (isRolloutActive(record.rollout)) {
     throw new VeerError('rollout_conflict', `cannot ${what}: a rollout of ${service} is ${record.rollout!.phase}; use the rollout verbs (pause, resume, promote, abort)`);
   }

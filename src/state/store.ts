@@ -62,6 +62,8 @@ export interface SaveChange {
   readonly after: ServiceRecord;
   /** The history line of the change. */
   readonly entry: HistoryEntry;
+  /** More services changed in the same step (a release): saved with `service` all or none, one transaction. */
+  readonly more?: readonly { readonly service: string; readonly before: ServiceRecord; readonly after: ServiceRecord }[];
 }
 
 /** What a shared store says about a save: the revision it landed at (also the history line's `seq`). */

@@ -143,6 +143,8 @@ export function compileRuleSet(
   versionsByName: ReadonlyMap<string, CompiledVersion>,
   splitOf: SplitCompiler,
   report: Report,
+  /** The service split's order (config indexes), when it is not config order (a release member). */
+  splitOrder: readonly number[] | null = null,
 ): CompiledRules {
   const actions: CompiledAction[] = [];
   const entries: RouteEntry[] = [];
@@ -181,7 +183,7 @@ export function compileRuleSet(
       add('query', 'queryParams');
       const filters = compileFilters(rule, label, at, pathSpec.type === 'PathPrefix' ? normalizePathPrefix(pathSpec.value) : null, versionsByName, report);
       if (!ok || filters === undefined) return;
-      const action = compileAction(rule, ri, mi, at, filters, versions, versionsByName, splitOf);
+      const action = compileAction(rule, ri, mi, at, filters, versions, versionsByName, splitOf, splitOrder);
       if (action === null) return;
       entries.push(
         Object.freeze({
@@ -227,6 +229,7 @@ function compileAction(
   versions: readonly CompiledVersion[],
   versionsByName: ReadonlyMap<string, CompiledVersion>,
   splitOf: SplitCompiler,
+  splitOrder: readonly number[] | null,
 ): CompiledAction | null {
   // Copies of the versions that carry this rule's filters; without filters, the service's own.
   const own = filters === null ? versions : Object.freeze(versions.map((v) => Object.freeze({ ...v, filters })));
@@ -236,7 +239,9 @@ function compileAction(
     if (split === null) return null;
   }
   const to = rule.to === undefined ? null : own[versionsByName.get(rule.to)!.index]!;
-  return Object.freeze({ rule: ri, match: mi, name: rule.name ?? null, to, split, serviceVersions: own, filters });
+  // serviceVersions is indexed like the service's split ranges.
+  const serviceVersions = splitOrder === null ? own : Object.freeze(splitOrder.map((i) => own[i]!));
+  return Object.freeze({ rule: ri, match: mi, name: rule.name ?? null, to, split, serviceVersions, filters });
 }
 
 /**

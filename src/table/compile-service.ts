@@ -5,6 +5,7 @@
 import type { Config, ServiceConfig, StickyKeyConfig } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
 import type { ConfigIssueCode } from '../errors.ts';
+import { releaseMembership } from './compile-release.ts';
 import { checkRolloutSection } from './compile-rollout.ts';
 import { catchAllEntry, compileRuleSet, type SplitCompiler } from './compile-rules.ts';
 import { hashSeed } from './hash.ts';
@@ -70,9 +71,10 @@ export function compileService(
   });
 
   const rules = compileRules(spec, base, versionsByName, report);
-  const split = compileSplit(spec, base, versions, versionsByName, runtimeWeights, report, warnings);
+  const split = compileSplit(config, spec, base, versions, versionsByName, runtimeWeights, report, warnings);
   const splitOf: SplitCompiler = (own, path, over) => compileOwnSplit(spec, own, path, over, versionsByName, report);
-  const ruleSet = spec.rules === undefined ? null : compileRuleSet(spec, base, versions, versionsByName, splitOf, report);
+  const splitOrder = split !== null && split.versions.some((v, i) => v.index !== i) ? split.versions.map((v) => v.index) : null;
+  const ruleSet = spec.rules === undefined ? null : compileRuleSet(spec, base, versions, versionsByName, splitOf, report, splitOrder);
 
   if (spec.rollout) {
     const canary = spec.rollout.canary;
@@ -200,6 +202,7 @@ function compileRules(spec: ServiceConfig, base: Path, versionsByName: Map<strin
 }
 
 function compileSplit(
+  config: Config,
   spec: ServiceConfig,
   base: Path,
   versions: CompiledVersion[],
@@ -240,6 +243,12 @@ function compileSplit(
     }
   }
 
+  // A release member hashes with the release's seed and keeps the canary's range at the top (compile-release.ts).
+  const member = releaseMembership(config, spec.name);
+  if (member !== null && versionsByName.has(member.canary)) {
+    const ordered = [...versions.filter((v) => v.name !== member.canary), versionsByName.get(member.canary)!];
+    return buildSplit(weights, ordered, spec.split?.sticky, member.seed, source);
+  }
   return buildSplit(weights, versions, spec.split?.sticky, spec.split?.seed ?? spec.name, source);
 }
 

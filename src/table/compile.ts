@@ -8,6 +8,7 @@
 //                                        (+ one copy of the services array of pointers)
 
 import type { Config } from '../config/index.ts';
+import { checkReleases, releaseMembership } from './compile-release.ts';
 import { compileHosts, compileService, type Path, type Report } from './compile-service.ts';
 import { indexHosts, lookupServices } from './host-index.ts';
 import { normalizePathPrefix } from './paths.ts';
@@ -75,10 +76,11 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
       }
       routeKeys.set(key, index);
     }
-    const service = reusable(previous, spec, index, runtimeWeights) ?? compileService(config, index, hosts, runtimeWeights[spec.name], report, warnings);
+    const service = reusable(previous, config, spec, index, runtimeWeights) ?? compileService(config, index, hosts, runtimeWeights[spec.name], report, warnings);
     if (service) services.push(service);
   });
 
+  checkReleases(config, report);
   if (issues.length > 0) return { ok: false, issues };
   // Same services in the same places: the host index (which names them by place) still holds.
   const hostIndex = previous !== null && services.length === previous.services.length && services.every((s, i) => s === previous.services[i]) ? previous.hosts : indexHosts(services);
@@ -86,8 +88,10 @@ export function compileTable(config: Config, options: CompileOptions = {}): Comp
 }
 
 /** The previous table's compiled service when nothing it was compiled from changed. */
-function reusable(previous: RouteTable | null, spec: Config['services'][number], index: number, runtimeWeights: RuntimeWeights): CompiledService | null {
+function reusable(previous: RouteTable | null, config: Config, spec: Config['services'][number], index: number, runtimeWeights: RuntimeWeights): CompiledService | null {
   if (previous === null || previous.config.services[index] !== spec) return null;
+  // A release changes its members' seed and range order.
+  if (JSON.stringify(releaseMembership(previous.config, spec.name)) !== JSON.stringify(releaseMembership(config, spec.name))) return null;
   const position = previous.hosts.byName.get(spec.name);
   const old = position === undefined ? undefined : previous.services[position];
   if (old === undefined || old.index !== index || previous.runtimeWeights[spec.name] !== runtimeWeights[spec.name]) return null;

@@ -85,12 +85,14 @@ stages:
   ]);
 });
 
-t.test('service and canary, or release (refused for now)', async (t) => {
+t.test('service and canary, or release', async (t) => {
   t.match(issuesOf('stages: [{ name: dev, admin: "http://a:1" }]\n'), [
     { code: 'required', path: 'service' },
     { code: 'required', path: 'canary' },
   ]);
-  t.match(issuesOf('release: checkout-2.3\nstages: [{ name: dev, admin: "http://a:1" }]\n'), [{ code: 'release_unsupported', path: 'release', line: 1, column: 10, message: /releases are not available yet/ }]);
+  const release = parsePlanText('release: checkout-2.3\nstages: [{ name: dev, admin: "http://a:1" }]\n', ENV);
+  t.match(release, { ok: true, plan: { service: 'release:checkout-2.3', canary: 'checkout-2.3' } }, 'a release plan needs no service or canary');
+  t.match(issuesOf('release: checkout-2.3\ncanary: v2\nstages: [{ name: dev, admin: "http://a:1" }]\n'), [{ code: 'schema', path: 'canary' }]);
   t.match(issuesOf('service: shop\ncanary: v2\nstages: [{ name: dev, admin: "http://a:1" }]\nsteps: []\n'), [{ code: 'unknown_key', path: 'steps', message: /known: service, canary, release, onAbort, stages/ }]);
 });
 

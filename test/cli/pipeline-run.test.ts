@@ -319,7 +319,7 @@ t.test('bad plans: every error with its path, exit 2, nothing started', async (t
         /PLAN\.yaml:6:\d+ stages\[2\]\.parallel\[1\]\.name: "eu" is already the name of stages\[2\]\.parallel\[0\]/,
       ],
     ],
-    ['a release', `release: checkout-2.3\nstages:\n  - ${stage(dev!)}\n`, [/PLAN\.yaml:1:10 release: releases are not available yet.* \[release_unsupported\]/]],
+    ['a release with a canary', `release: checkout-2.3\ncanary: v2\nstages:\n  - ${stage(dev!)}\n`, [/PLAN\.yaml:2:\d+ canary: a release names its canaries itself.* \[schema\]/]],
     ['no canary, no stages', `service: untouched\nstages: []\nonAbort: later\n`, [/canary: is required/, /stages: must list at least one stage/, /onAbort: must be rollback or stop \(got "later"\)/]],
   ];
   for (const [name, text, expected] of cases) {

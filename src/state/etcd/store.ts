@@ -105,32 +105,45 @@ export class EtcdStore implements StateStore {
     if (change === undefined) throw new Error('the etcd store saves one service change at a time');
     const session = this.#connection.session;
     if (session === null) throw new Error(`etcd is unreachable${this.#connection.lastError ? ` (${this.#connection.lastError})` : ''}`);
-    const seen = this.#view.seen(change.service);
-    // The view is ahead of the record the command decided on: another replica changed it meanwhile.
-    if (JSON.stringify(change.before) !== seen.json) throw new StoreConflictError(change.service, seen.record, seen.revision);
+    // A release writes several services: every one is compared and written in the same transaction.
+    const parts = [{ service: change.service, before: change.before, after: change.after }, ...(change.more ?? [])];
+    const seens = parts.map((p) => this.#view.seen(p.service));
+    parts.forEach((p, i) => {
+      // The view is ahead of the record the command decided on: another replica changed it meanwhile.
+      if (JSON.stringify(p.before) !== seens[i]!.json) throw new StoreConflictError(p.service, seens[i]!.record, seens[i]!.revision);
+    });
     const { client } = session;
-    const serviceKey = this.#keys.service(change.service);
     const historyKey = this.#keys.newHistory(this.replicaId, Date.now());
     const { seq: _seq, ...line } = change.entry;
-    const write = Object.keys(change.after).length > 0 ? client.put(serviceKey).value(JSON.stringify(change.after)) : client.delete().key(serviceKey);
+    const writes = parts.map((p) => {
+      const key = this.#keys.service(p.service);
+      return Object.keys(p.after).length > 0 ? client.put(key).value(JSON.stringify(p.after)) : client.delete().key(key);
+    });
     let res;
     try {
-      res = await client.if(serviceKey, 'Mod', '==', seen.modRevision).then(write, client.put(historyKey).value(JSON.stringify(line))).else(client.get(serviceKey)).commit();
+      let txn = client.if(this.#keys.service(parts[0]!.service), 'Mod', '==', seens[0]!.modRevision);
+      for (let i = 1; i < parts.length; i++) txn = txn.and(this.#keys.service(parts[i]!.service), 'Mod', '==', seens[i]!.modRevision);
+      res = await txn
+        .then(...writes, client.put(historyKey).value(JSON.stringify(line)))
+        .else(...parts.map((p) => client.get(this.#keys.service(p.service))))
+        .commit();
     } catch (err) {
       this.#connection.checkNow();
       throw err;
     }
     const revision = Number(res.header.revision);
+    const names = new Set(parts.map((p) => p.service));
     if (!res.succeeded) {
-      this.#view.recordCurrent(res.responses[0]?.response_range?.kvs[0], change.service, revision);
-      this.#notify(new Set([change.service]));
-      const now = this.#view.seen(change.service);
-      throw new StoreConflictError(change.service, now.record, now.revision);
+      parts.forEach((p, i) => this.#view.recordCurrent(res.responses[i]?.response_range?.kvs[0], p.service, revision));
+      this.#notify(names);
+      const moved = parts.find((p) => JSON.stringify(p.before) !== this.#view.seen(p.service).json) ?? parts[0]!;
+      const now = this.#view.seen(moved.service);
+      throw new StoreConflictError(moved.service, now.record, now.revision);
     }
-    this.#view.recordSave(change.service, change.after, { ...change.entry, seq: revision }, historyKey, revision);
+    parts.forEach((p, i) => this.#view.recordSave(p.service, p.after, { ...change.entry, seq: revision }, historyKey, revision, i === 0));
     if (this.leadership.isLeader()) void this.#trimHistory(session);
     // Runtime state then records the revision as applied (after publishing this change).
-    this.#notify(new Set([change.service]));
+    this.#notify(names);
     return { revision };
   }
 

@@ -131,10 +131,10 @@ export class EtcdView {
   }
 
   /** Records this replica's own save (its watch echo is then ignored as not newer). */
-  recordSave(service: string, after: ServiceRecord, entry: HistoryEntry, historyKey: string, revision: number): void {
+  recordSave(service: string, after: ServiceRecord, entry: HistoryEntry, historyKey: string, revision: number, withLine = true): void {
     const present = Object.keys(after).length > 0;
     this.#services.set(service, { rev: revision, present, record: present ? after : {}, json: present ? JSON.stringify(after) : EMPTY_JSON });
-    if (!this.#history.some((h) => h.seq === revision)) this.#history.push({ seq: revision, key: historyKey, entry });
+    if (withLine && !this.#history.some((h) => h.seq === revision)) this.#history.push({ seq: revision, key: historyKey, entry });
     this.#revision = Math.max(this.#revision, revision);
     this.#snapshot = null;
   }

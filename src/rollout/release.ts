@@ -1,0 +1,139 @@
+// The release state machine as pure functions: like a rollout's
+// (transitions.ts), over several member services at once. Each returns ONE
+// MultiChange for state/: every member's weights and its copy of the
+// release record move together (one save, one etcd transaction, one table).
+//
+//   start ──> progressing ──(pause elapsed, last check of every member passed)──> next step ... ──> promoted
+//                │   ▲        step without pause ──> paused (plan); too little traffic ──> paused (analysis)
+//        pause   ▼   │ resume
+//              paused
+//   progressing | paused ──abort / failureLimit failed checks of any member──> aborted (baselines back)
+//
+// A member's weights at W%: its canary W, its stable version 100 - W, every
+// other version 0. With the canary's range placed last (compile-release.ts)
+// that is the same top W% of buckets in every member: one cohort.
+
+import type { ReleaseConfig } from '../config/index.ts';
+import { VeerError } from '../errors.ts';
+import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceView } from '../state/index.ts';
+import type { CompiledService } from '../table/index.ts';
+import { resolvePlan, type RolloutPlan } from './plan.ts';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The history line's `service` of a release change. */
+export const releaseSubject = (name: string) => `release:${name}`;
+
+/** The verbs of a running release. */
+export type ReleaseVerb = 'pause' | 'resume' | 'promote' | 'abort';
+
+/** The release's plan: its steps and analysis read as a rollout's (the analysis windows only: metric checks and hooks are per service). */
+export function releasePlan(config: ReleaseConfig, first: CompiledService): RolloutPlan {
+  const analysis = config.analysis === undefined ? undefined : { ...config.analysis, metrics: undefined, prometheus: undefined };
+  const canary = config.services[first.name]!;
+  return resolvePlan({ ...first, rollout: { canary, steps: config.steps, ...(analysis === undefined ? {} : { analysis }) } } as CompiledService, {});
+}
+
+/** A member's weights with its canary at `percent`: the stable version takes the rest, every other version 0. */
+export function memberWeights(service: CompiledService, canary: string, stable: string, percent: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of service.versions) out[v.name] = v.name === canary ? percent : v.name === stable && percent < 100 ? 100 - percent : 0;
+  return out;
+}
+
+/** A new release over `views` (refused while a member has a running rollout, shift or release). */
+export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, ServiceView>, plan: RolloutPlan, now: number): ReleaseRecord {
+  const members: Record<string, ReleaseRecord['members'][string]> = {};
+  for (const [service, canary] of Object.entries(config.services)) {
+    const view = views.get(service)!;
+    const record = view.record;
+    if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `cannot start release ${config.name}: a rollout of ${service} is ${record.rollout!.phase}; abort or promote it first`);
+    if (record.shift !== undefined) throw new VeerError('conflict', `cannot start release ${config.name}: a shift of ${service} toward ${record.shift.to} is running; stop it first`);
+    if (isReleaseActive(record.release)) throw new VeerError('release_holds_service', `release ${record.release!.name} already holds ${service} (${record.release!.phase})`);
+    const weights = view.service.split.weights;
+    // The stable version: the member's highest-weight version other than the canary (config order breaks ties).
+    let stable: string | null = null;
+    for (const v of view.service.versions) if (v.name !== canary && (weights[v.name] ?? 0) > 0 && (stable === null || weights[v.name]! > weights[stable]!)) stable = v.name;
+    if (stable === null) throw new VeerError('invalid_rollout', `cannot start release ${config.name}: ${service} has no version other than ${canary} with traffic to be its stable version`);
+    members[service] = { canary, stable, baseline: { ...weights } };
+  }
+  const at = iso(now);
+  return {
+    name: config.name,
+    id: `${config.name}@${at}`,
+    members,
+    steps: plan.steps.map((s) => ({ ...s })),
+    analysis: plan.analysis,
+    phase: 'progressing',
+    pausedBy: null,
+    step: 0,
+    stepStartedAt: at,
+    startedAt: at,
+    updatedAt: at,
+    endedAt: null,
+    reason: 'started',
+    lastAnalysis: {},
+  };
+}
+
+/** Every member's change: the record (and weights, when given per member). */
+function changeOf(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, weightsOf: ((service: CompiledService, member: ReleaseRecord['members'][string]) => Record<string, number>) | null, action: string, reason: string, details?: object): MultiChange {
+  const members: Record<string, MemberChange> = {};
+  for (const [service, member] of Object.entries(release.members)) {
+    const view = views.get(service)!;
+    members[service] = weightsOf === null ? { release } : { release, weights: weightsOf(view.service, member) };
+  }
+  const canaries = Object.fromEntries(Object.entries(release.members).map(([s, m]) => [s, { canary: m.canary, stable: m.stable, labels: views.get(s)!.service.versionsByName.get(m.canary)?.labels ?? {} }]));
+  return { subject: releaseSubject(release.name), members, action, reason, details: { release: release.id, phase: release.phase, step: release.step, members: canaries, ...details } };
+}
+
+/** Enters step `index`: every member's canary at the step's weight. */
+export function enterReleaseStep(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, index: number, now: number, action: string, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null = null): MultiChange {
+  const step = release.steps[index]!;
+  const last = index === release.steps.length - 1;
+  const holds = step.pause === undefined && !last;
+  const next: ReleaseRecord = { ...release, step: index, stepStartedAt: iso(now), updatedAt: iso(now), phase: holds ? 'paused' : 'progressing', pausedBy: holds ? 'plan' : null, reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  return changeOf(next, views, (service, m) => memberWeights(service, m.canary, m.stable, step.weight), action, reason, { weight: step.weight });
+}
+
+/** Every member's canary takes all traffic. */
+export function promoteRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null = null): MultiChange {
+  const next: ReleaseRecord = { ...release, phase: 'promoted', pausedBy: null, updatedAt: iso(now), endedAt: iso(now), reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  return changeOf(next, views, (service, m) => memberWeights(service, m.canary, m.stable, 100), 'release.promote', reason);
+}
+
+/** Every member goes back to its weights before the release, at once. */
+export function abortRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null): MultiChange {
+  const next: ReleaseRecord = { ...release, phase: 'aborted', pausedBy: null, updatedAt: iso(now), endedAt: iso(now), reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  return changeOf(next, views, (_service, m) => ({ ...m.baseline }), 'release.abort', reason, analysis === null ? {} : { analysis });
+}
+
+/** Pauses (operator or analysis): weights stay. */
+export function pauseRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, by: 'operator' | 'analysis', reason: string): MultiChange {
+  const next: ReleaseRecord = { ...release, phase: 'paused', pausedBy: by, updatedAt: iso(now), reason };
+  return changeOf(next, views, null, 'release.pause', reason);
+}
+
+/** Resumes a paused release: a plan pause goes on to the next step, another pause continues the current one afresh. */
+export function resumeRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string): MultiChange {
+  if (release.pausedBy === 'plan') return enterReleaseStep(release, views, release.step + 1, now, 'release.resume', reason);
+  const next: ReleaseRecord = { ...release, phase: 'progressing', pausedBy: null, stepStartedAt: iso(now), updatedAt: iso(now), reason };
+  return changeOf(next, views, null, 'release.resume', reason);
+}
+
+/** The release record held by the members, when it is `name`'s (the first member's copy: all are written together). */
+export function storedRelease(name: string, views: ReadonlyMap<string, ServiceView>): ReleaseRecord | undefined {
+  let newest: ReleaseRecord | undefined;
+  for (const view of views.values()) {
+    const r = view.record.release;
+    if (r !== undefined && r.name === name && (newest === undefined || r.updatedAt > newest.updatedAt)) newest = r;
+  }
+  return newest;
+}
+
+/** Throws unless the release runs in one of `phases`. */
+export function requireRelease(name: string, release: ReleaseRecord | undefined, verb: ReleaseVerb, phases: readonly ReleaseRecord['phase'][]): ReleaseRecord {
+  if (release === undefined || !isReleaseActive(release)) throw new VeerError('no_release', `release ${name} is not running; nothing to ${verb}`);
+  if (!phases.includes(release.phase)) throw new VeerError('conflict', `cannot ${verb} release ${name}: it is ${release.phase}`);
+  return release;
+}
