@@ -49,6 +49,7 @@ export const ERRORS = {
   no_rollout: admin(404),
   conflict: admin(409),
   rollout_conflict: admin(409),
+  rollback_window_passed: admin(409),
   hook_failed: admin(424),
   store_unavailable: admin(503),
   // config issues: a file that cannot be read (the config, or a file it names)

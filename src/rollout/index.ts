@@ -15,4 +15,5 @@ export type { HookBody, RetryPolicy } from './hooks.ts';
 export { LocalWindowsSource } from './analysis-source.ts';
 export type { AnalysisSource, AnalysisQuery, AnalysisWindows, VersionStatsSource } from './analysis-source.ts';
 export { describeRollout } from './status.ts';
+export { DEFAULT_ROLLBACK_WINDOW, describePreview } from './blue-green.ts';
 export type { RolloutStatus, LiveRollout, GateView } from './status.ts';

@@ -75,12 +75,16 @@ export const AnalysisResultSchema = Type.Object({
   hooks: Type.Optional(Type.Array(HookCallSchema)),
 });
 
-/** Phases of a rollout: progressing <-> paused -> promoted | aborted. The one list: metrics' veer_rollout_info is given it. */
-export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted'] as const;
+/** Phases of a rollout: progressing <-> paused -> promoted | aborted; promoted -> rolledBack (abort within the rollback window). The one list: metrics' veer_rollout_info is given it. */
+export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted', 'rolledBack'] as const;
 export const RolloutPhaseSchema = Type.Union(ROLLOUT_PHASES.map((phase) => Type.Literal(phase)));
 
 const RolloutRecordSchema = Type.Object({
   id: Type.String(),
+  /** blueGreen: one step at 0% with the preview rule open, then one switch (absent: canary steps). */
+  strategy: Type.Optional(Type.Literal('blueGreen')),
+  /** blueGreen: promote on the first passing check. */
+  autoPromote: Type.Optional(Type.Boolean()),
   canary: Type.String(),
   /** Weights of the other versions when the rollout started; they share what the canary does not take. */
   stable: Weights,
