@@ -13,6 +13,8 @@ export type { QueryContext } from './prometheus.ts';
 export { callHook, recordedUrl, hookTimeoutMs, describeCall, HookDeliveries, DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_PRE_ROLLOUT_TIMEOUT_MS, MAX_QUEUED_DELIVERIES } from './hooks.ts';
 export type { HookBody, RetryPolicy } from './hooks.ts';
 export { LocalWindowsSource } from './analysis-source.ts';
+export { FleetWindows, publishPeriodMs } from './fleet-windows.ts';
+export type { FleetWindowsOptions } from './fleet-windows.ts';
 export type { AnalysisSource, AnalysisQuery, AnalysisWindows, VersionStatsSource } from './analysis-source.ts';
 export { describeRollout } from './status.ts';
 export { DEFAULT_ROLLBACK_WINDOW, describePreview } from './blue-green.ts';
