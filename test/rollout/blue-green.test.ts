@@ -12,7 +12,7 @@ import { checkConfigText } from '../helpers/fixtures.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { historyOf as readHistory, rolloutOf as readRollout, weightsOf } from '../helpers/rollouts.ts';
 import { listenForTest, startTwoUpstreams } from '../helpers/upstreams.ts';
-import { runVeerIn, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
+import { runVeerIn, serviceConfig, startVeerOn, type RunningVeer } from '../helpers/veer.ts';
 
 interface Rollout {
   phase: string;
@@ -218,4 +218,25 @@ t.test('a blue-green start refuses steps in the body; the plan is one switch', a
   t.match(res.body.error.message, /blue-green/);
   t.equal((await admin<{ rollout: unknown }>(running.adminUrl, 'GET', '/api/v1/services/svc/rollout')).status, 404, 'nothing started');
   t.same(weightsOf(running), { v1: 100, v2: 0 });
+});
+
+t.test('the preview survives a restart (it is stored with the weights) and cannot be set through the weights API', async (t) => {
+  const [v1, v2] = await startTwoUpstreams(t);
+  const running = await runVeerIn(t, blueGreenConfig(v1.url, v2.url));
+  const refused = await admin<{ error: { code: string } }>(running.adminUrl, 'PUT', '/api/v1/services/svc/weights', { body: { weights: { v1: 100, '@preview:v2': 1 } } });
+  t.equal(refused.status, 400);
+  t.equal(refused.body.error.code, 'unknown_version', 'the preview entry is no weight an operator can set');
+  t.same(await versionsSeen(running, 5, true), { 'v1 200': 5 }, 'nothing opened');
+
+  t.equal((await admin(running.adminUrl, 'POST', '/api/v1/services/svc/rollout')).status, 201);
+  await running.stop();
+  const again = await startVeerOn(running.configPath);
+  t.teardown(() => again.stop());
+  const restarted = { ...running, veer: again, url: `http://127.0.0.1:${again.dataAddress.port}`, adminUrl: `http://127.0.0.1:${again.adminAddress.port}` };
+  t.match(await rolloutOf(restarted), { phase: 'progressing', strategy: 'blueGreen' });
+  t.same(weightsOf(restarted), { v1: 100, v2: 0 }, 'the weights shown hold versions only');
+  t.same(await versionsSeen(restarted, 10, true), { 'v2 200': 10 }, 'preview users still reach v2 after the restart');
+  t.same(await versionsSeen(restarted, 10, false), { 'v1 200': 10 });
+  t.equal((await admin(restarted.adminUrl, 'POST', '/api/v1/services/svc/rollout/abort')).status, 200);
+  t.same(await versionsSeen(restarted, 10, true), { 'v1 200': 10 });
 });
