@@ -12,7 +12,7 @@ import { checkConfigText } from '../helpers/fixtures.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { historyOf as readHistory, rolloutOf as readRollout, weightsOf } from '../helpers/rollouts.ts';
 import { listenForTest, startTwoUpstreams } from '../helpers/upstreams.ts';
-import { runVeerIn, serviceConfig, startVeerOn, type RunningVeer } from '../helpers/veer.ts';
+import { runVeerIn, serveInChild, serviceConfig, startVeerOn, writeConfig, type RunningVeer } from '../helpers/veer.ts';
 
 interface Rollout {
   phase: string;
@@ -239,4 +239,28 @@ t.test('the preview survives a restart (it is stored with the weights) and canno
   t.same(await versionsSeen(restarted, 10, false), { 'v1 200': 10 });
   t.equal((await admin(restarted.adminUrl, 'POST', '/api/v1/services/svc/rollout/abort')).status, 200);
   t.same(await versionsSeen(restarted, 10, true), { 'v1 200': 10 });
+});
+
+t.test('with workers: 2, every worker opens and closes the preview with the weights', async (t) => {
+  const [v1, v2] = await startTwoUpstreams(t);
+  const yaml = blueGreenConfig(v1.url, v2.url).replace('log: { level: silent }', 'log: { level: info }\nworkers: 2');
+  const { serving } = await serveInChild(t, writeConfig(yaml), { workers: 2 });
+  const url = `http://${String(serving.listen)}`;
+  const adminUrl = `http://${String(serving.admin)}`;
+  /** Versions of `count` requests, each on a fresh connection (so both workers answer). */
+  const seen = async (count: number, preview: boolean) => {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < count; i++) {
+      const res = await request(url, { headers: { connection: 'close', ...(preview ? { 'x-preview': '1' } : {}) } });
+      await res.body.text();
+      const v = String(res.headers['x-veer-version']);
+      out[v] = (out[v] ?? 0) + 1;
+    }
+    return out;
+  };
+  t.equal((await admin(adminUrl, 'POST', '/api/v1/services/svc/rollout')).status, 201);
+  t.ok(await until(async () => (await seen(6, true)).v2 === 6, 3000), 'preview requests reach v2 on every worker');
+  t.same(await seen(10, false), { v1: 10 });
+  t.equal((await admin(adminUrl, 'POST', '/api/v1/services/svc/rollout/abort')).status, 200);
+  t.ok(await until(async () => (await seen(6, true)).v1 === 6, 3000), 'closed on every worker after abort');
 });
