@@ -3,11 +3,12 @@
 // and the history says so); after the window it is refused with
 // rollback_window_passed and nothing changes. Real upstreams, a real veer.
 
+import { createServer } from 'node:http';
 import t from 'tap';
 import { request } from 'undici';
-import { admin, countVersions } from '../helpers/admin.ts';
+import { admin, countVersions, until } from '../helpers/admin.ts';
 import { historyOf as readHistory, rolloutOf as readRollout, weightsOf } from '../helpers/rollouts.ts';
-import { startTwoUpstreams } from '../helpers/upstreams.ts';
+import { listenForTest, startTwoUpstreams } from '../helpers/upstreams.ts';
 import { runVeerIn, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
 
 interface Rollout {
@@ -107,4 +108,29 @@ t.test('a blue-green rollout promoted then aborted within the window: everyone b
   await res.body.text();
   t.equal(res.headers['x-veer-version'], 'v1', 'the preview cookie reaches v1: the preview stays closed');
   t.same(await countVersions(running.url, 10), { v1: 10 });
+});
+
+t.test('event hooks hear the rollback', async (t) => {
+  const [v1, v2] = await startTwoUpstreams(t);
+  const phases: string[] = [];
+  const hooks = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      phases.push((JSON.parse(body) as { phase: string }).phase);
+      res.end('ok');
+    });
+  });
+  const port = await listenForTest(t, hooks);
+  const running = await runVeerIn(
+    t,
+    serviceConfig({
+      versions: { v1: v1.url, v2: v2.url },
+      weights: { v1: 100, v2: 0 },
+      extra: `    rollout: { canary: v2, steps: [{ weight: 100 }], hooks: [{ type: event, url: "http://127.0.0.1:${port}/events" }] }\n`,
+    }),
+  );
+  t.equal((await admin<Rollout>(running.adminUrl, 'POST', '/api/v1/services/svc/rollout')).body.phase, 'promoted', 'a one-step plan at 100% promotes at once');
+  t.equal((await admin<Rollout>(running.adminUrl, 'POST', '/api/v1/services/svc/rollout/abort')).body.phase, 'rolledBack');
+  t.ok(await until(() => phases.includes('rolledBack'), 3000), `the event hook got the rollback: ${phases.join(', ')}`);
 });
