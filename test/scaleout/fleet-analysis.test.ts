@@ -145,3 +145,29 @@ t.test('a canary that fails only behind the replica that does not lead is aborte
   t.ok(theirs.canary > 0 && theirs.canaryErrors === theirs.canary, `the follower's failed (${theirs.canaryErrors}/${theirs.canary})`);
   t.same(follower.veer.state.table.servicesByName.get('svc')!.split.weights, { v1: 100, v2: 0 }, 'the follower serves the abort too');
 });
+
+t.test('three replicas, traffic only through the two that do not lead: a failing canary is aborted within three intervals', async (t) => {
+  const prefix = uniquePrefix();
+  const all: RunningVeer[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await runVeer(configFor(prefix));
+    t.teardown(() => r.stop());
+    all.push(r);
+  }
+  t.ok(await until(() => all.filter((r) => r.veer.runtime.leadership.isLeader()).length === 1, 5000), 'one leads');
+  const leader = all.find((r) => r.veer.runtime.leadership.isLeader())!;
+  const followers = all.filter((r) => r !== leader);
+  t.equal((await admin(leader.adminUrl, 'POST', '/api/v1/services/svc/rollout')).status, 201);
+  const started = performance.now();
+  const loads = followers.map((f) => load(f, 'bad'));
+  t.teardown(() => Promise.all(loads.map((l) => l.stop())));
+  t.ok(await until(async () => (await rolloutOf(leader)).phase === 'aborted', 8000, 20), 'aborted');
+  const tookMs = performance.now() - started;
+  await Promise.all(loads.map((l) => l.stop()));
+  t.comment(`three replicas: abort ${tookMs.toFixed(0)} ms after the failing traffic started behind the two followers: ${(tookMs / INTERVAL_MS).toFixed(1)} intervals`);
+  t.ok(tookMs < 3 * INTERVAL_MS, `within three intervals (${tookMs.toFixed(0)} ms)`);
+  const shares = (await rolloutOf(leader)).lastAnalysis!.replicas!;
+  t.equal(shares.length, 3, 'every replica is listed');
+  t.equal(shares.find((s) => s.leader)!.canary, 0, 'the leader served no traffic itself');
+  t.ok(shares.filter((s) => !s.leader).every((s) => s.canary > 0 && s.canaryErrors === s.canary), 'both followers contributed failing canary requests');
+});
