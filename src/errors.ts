@@ -51,6 +51,7 @@ export const ERRORS = {
   rollout_conflict: admin(409),
   no_release: admin(404),
   release_holds_service: admin(409),
+  rollback_window_passed: admin(409),
   hook_failed: admin(424),
   store_unavailable: admin(503),
   // config issues: a file that cannot be read (the config, or a file it names)

@@ -27,7 +27,7 @@ import {
 import { createDataPlane, openCertificateStore, openTracing, releaseStartupHeap, type CertificateStore, type DataPlane } from './dataplane/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createVeerMetrics, VERSION_WINDOW, type MetricsText, type VeerMetrics } from './metrics/index.ts';
-import { LocalWindowsSource, ReleaseEngine, RolloutEngine } from './rollout/index.ts';
+import { FleetWindows, LocalWindowsSource, ReleaseEngine, RolloutEngine } from './rollout/index.ts';
 import { describeRequest, explainChoice } from './router/index.ts';
 import { ConfigReloader, ROLLOUT_PHASES, RuntimeState, StateLoadError, TablePublisher, openStateStore } from './state/index.ts';
 import { compileTable, type RouteTable } from './table/index.ts';
@@ -240,7 +240,9 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
     throw new StartupError(`${err.message} [${err.code}]; veer does not overwrite it: fix the file, or move it away to start from the config's weights`);
   }
   // Started (timers resumed) once both listeners are up.
-  const analysis = new LocalWindowsSource(metrics.recorder);
+  // With several replicas (etcd), checks read every live replica's windows (rollout/fleet-windows.ts).
+  const fleet = store.fleet === undefined ? null : new FleetWindows({ runtime, windows: metrics.recorder, board: store.fleet, log });
+  const analysis = fleet ?? new LocalWindowsSource(metrics.recorder);
   const rollouts = new RolloutEngine({ runtime, analysis, log, phases: metrics, configDir: dirname(configPath) });
   const releases = new ReleaseEngine({ runtime, analysis, log, phases: metrics });
 
@@ -324,6 +326,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const adminAddress = { host: adminInfo.address, port: adminInfo.port };
   rollouts.start(); // resumes stored rollouts and shifts at their step
   releases.start(); // and releases
+  fleet?.start();
 
   let watcher: ConfigWatcher | null = null;
   if (options.watch !== false) {
@@ -366,6 +369,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
       stopping ??= (async () => {
         await rollouts.stop(); // timers off; a state command in flight finishes first
         await releases.stop();
+        await fleet?.stop();
         await store.close(); // etcd: gives up the lease, so another replica leads at once
         await watcher?.close();
         const deadline = parseDuration(config.drainTimeout);

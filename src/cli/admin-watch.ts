@@ -74,7 +74,7 @@ export async function runWatch(flags: WatchFlags, service: string, io: CommandIO
         if (line !== last) io.out(line);
         last = line;
       }
-      if (r.phase === 'promoted' || r.phase === 'aborted') {
+      if (r.phase === 'promoted' || r.phase === 'aborted' || r.phase === 'rolledBack') {
         bar?.stop();
         started = false;
         io.out(`rollout of ${service} ${r.phase}: ${r.reason}`);

@@ -139,10 +139,27 @@ const RolloutHook = Type.Object(
   Strict,
 );
 
+/** The blue-green preview: requests with this header, cookie or query value reach the new version before the switch (one kind; checked by compile). */
+const PreviewRule = Type.Object(
+  {
+    header: Type.Optional(ValueMatcher),
+    cookie: Type.Optional(ValueMatcher),
+    query: Type.Optional(ValueMatcher),
+  },
+  { ...Strict, description: 'one of header, cookie or query, as in routes[].match' },
+);
+
 const Rollout = Type.Object(
   {
+    strategy: Type.Optional(Type.Union([Type.Literal('canary'), Type.Literal('blueGreen')], { description: 'canary (default) or blueGreen' })),
     canary: Type.String({ minLength: 1 }),
-    steps: Type.Array(RolloutStep, { minItems: 1 }),
+    /** Required by the canary strategy, refused with blueGreen (checked by compile). */
+    steps: Type.Optional(Type.Array(RolloutStep, { minItems: 1 })),
+    preview: Type.Optional(PreviewRule),
+    /** blueGreen: promote on the first passing check instead of waiting for `veer rollout promote`. */
+    autoPromote: Type.Optional(Type.Boolean()),
+    /** How long after a promotion `abort` still rolls back to the old version (default 1h). */
+    rollbackWindow: Type.Optional(Duration),
     analysis: Type.Optional(Analysis),
     hooks: Type.Optional(Type.Array(RolloutHook, { maxItems: 20 })),
   },

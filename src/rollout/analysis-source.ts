@@ -3,10 +3,13 @@
 // asynchronous; the engine awaits it and a person acting meanwhile wins
 // (the engine drops a decision made on a rollout that changed under it).
 //
-// Today's one source reads this process's per-version windows: its own
-// traffic, or with workers the windows they report to it.
+// LocalWindowsSource reads this process's per-version windows: its own
+// traffic, or with workers the windows they report to it. With several
+// replicas on etcd, FleetWindows (fleet-windows.ts) adds every other live
+// replica's.
 
 import type { WindowStats } from '../metrics/index.ts';
+import type { ReplicaShare } from '../state/index.ts';
 import { mergeStats } from './analysis.ts';
 
 /** What one check asks for: the canary's window and the stable versions' (merged), over `spanMs`. */
@@ -22,6 +25,8 @@ export interface AnalysisQuery {
 export interface AnalysisWindows {
   readonly canary: WindowStats | null;
   readonly stable: WindowStats | null;
+  /** What each replica contributed, when the windows are the fleet's (fleet-windows.ts). */
+  readonly replicas?: readonly ReplicaShare[];
 }
 
 /** A provider of the numbers a check judges. */

@@ -40,5 +40,6 @@ export async function runCheck(sources: CheckSources, service: string, compiled:
           Math.min(spec.intervalMs, MAX_QUERY_TIMEOUT_MS),
         ),
   ]);
-  return combineCheck(analyseWindow(windows?.canary ?? null, windows?.stable ?? null, spec, at), metrics, hookCalls);
+  const result = combineCheck(analyseWindow(windows?.canary ?? null, windows?.stable ?? null, spec, at), metrics, hookCalls);
+  return windows?.replicas === undefined ? result : { ...result, replicas: [...windows.replicas] };
 }

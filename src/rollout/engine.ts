@@ -22,6 +22,7 @@ import { isReleaseActive, isRolloutActive, type HookCall, type RolloutPhase, typ
 import type { CompiledService } from '../table/index.ts';
 import type { AnalysisSource } from './analysis-source.ts';
 import { runCheck, type CheckSources } from './check.ts';
+import { autoPromote, autoPromotes, isBlueGreen, rollBack, rollbackUntil, startBlueGreen } from './blue-green.ts';
 import { describeCall, type RetryPolicy } from './hooks.ts';
 import { currentSpec, hooksOf, resolvePlan, timedPauseMs, type RolloutBodyT } from './plan.ts';
 import { PrometheusClient } from './prometheus.ts';
@@ -153,7 +154,8 @@ export class RolloutEngine {
   status(service: string): RolloutStatus | null {
     const record = this.#runtime.record(service).rollout;
     if (record === undefined) return null;
-    return describeRollout(service, record, this.#live.get(service), this.#runtime.table.servicesByName.get(service)?.split.weights);
+    const compiled = this.#runtime.table.servicesByName.get(service);
+    return { ...describeRollout(service, record, this.#live.get(service), compiled?.split.weights), rollbackUntil: rollbackUntil(compiled, record) };
   }
 
   /**
@@ -168,7 +170,8 @@ export class RolloutEngine {
       const plan = resolvePlan(compiled, body);
       const rollout = newRollout(compiled, plan, now);
       this.#resetLive(service, rollout);
-      return withHooks(enterStep(compiled, rollout, 0, now, 'rollout.start', `rollout of ${plan.canary} started by ${actor}`, null), calls);
+      const why = `rollout of ${plan.canary} started by ${actor}`;
+      return withHooks(isBlueGreen(rollout) ? startBlueGreen(compiled, rollout, now, why) : enterStep(compiled, rollout, 0, now, 'rollout.start', why, null), calls);
     });
     return this.status(service)!;
   }
@@ -198,8 +201,11 @@ export class RolloutEngine {
         }
         case 'promote':
           return promote(compiled, requireRollout(service, record.rollout, verb, ['progressing', 'paused']), now, why, analysis);
-        case 'abort':
-          return abort(compiled, requireRollout(service, record.rollout, verb, ['progressing', 'paused']), now, why, analysis);
+        case 'abort': {
+          // A promoted rollout is rolled back within its rollbackWindow (blue-green.ts).
+          const rollout = requireRollout(service, record.rollout, verb, ['progressing', 'paused', 'promoted']);
+          return rollout.phase === 'promoted' ? rollBack(compiled, rollout, now, why) : abort(compiled, rollout, now, why, analysis);
+        }
       }
     });
     return this.status(service)!;
@@ -317,6 +323,10 @@ export class RolloutEngine {
         } else if (result.verdict === 'pass') {
           live.failures = 0;
           live.inconclusive = 0;
+          if (autoPromotes(rollout)) {
+            await this.#transition(service, rollout, (compiled, current, t) => autoPromote(compiled, current, t, result));
+            return;
+          }
         } else {
           live.inconclusive++;
           if (rollout.phase === 'progressing' && live.inconclusive >= this.#inconclusiveLimit) {

@@ -61,10 +61,17 @@ export interface PlanStep {
 
 /** A plan ready to run. */
 export interface RolloutPlan {
+  /** blueGreen: one step at 0% with the preview rule open, then one switch; canary (default): the steps. */
+  readonly strategy?: 'canary' | 'blueGreen';
+  /** blueGreen: promote on the first passing check. */
+  readonly autoPromote?: boolean;
   readonly canary: string;
   readonly steps: readonly PlanStep[];
   readonly analysis: AnalysisSpec | null;
 }
+
+/** A blue-green rollout's one step: the canary has no split traffic, only the preview rule's. */
+const BLUE_GREEN_STEPS: readonly Static<typeof Step>[] = [{ weight: 0 }];
 
 /** Analysis checks faster than this would mostly read empty windows. */
 export const MIN_INTERVAL_MS = 100;
@@ -75,7 +82,10 @@ type Thresholds = Static<typeof Analysis>;
 export function resolvePlan(service: CompiledService, body: RolloutBodyT = {}): RolloutPlan {
   const configured = service.rollout;
   const canary = body.canary ?? configured?.canary;
-  const steps = body.steps ?? configured?.steps;
+  const blueGreen = configured?.strategy === 'blueGreen';
+  if (blueGreen && body.steps !== undefined) throw new VeerError('invalid_rollout', `service ${service.name} rolls out blue-green: no steps, one switch on promote; leave steps out of the body`);
+  // Blue-green: one step at 0% (the preview rule reaches the canary) that only promote or autoPromote ends.
+  const steps = blueGreen ? BLUE_GREEN_STEPS : (body.steps ?? configured?.steps);
   if (canary === undefined || steps === undefined) {
     throw new VeerError('invalid_rollout', `service ${service.name} has no rollout plan in the config; give canary and steps in the body`);
   }
@@ -87,6 +97,8 @@ export function resolvePlan(service: CompiledService, body: RolloutBodyT = {}): 
   const metrics = source === null ? [] : (configured?.analysis?.metrics ?? []);
   const analysis = source === null ? null : specOf(source, null, metrics.map(toCheck), 'analysis');
   return {
+    strategy: blueGreen ? 'blueGreen' : 'canary',
+    autoPromote: blueGreen && configured?.autoPromote === true,
     canary,
     steps: steps.map((s, i) => {
       const step: { weight: number; pause?: string; analysis?: AnalysisSpec } = { weight: s.weight };

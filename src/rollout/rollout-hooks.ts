@@ -11,7 +11,7 @@ import { callHook, describeCall, HookDeliveries, type HookBody, type RetryPolicy
 import { hooksOf } from './plan.ts';
 
 /** History actions that are transitions of a rollout: each one goes to the event hooks. */
-const TRANSITIONS = new Set(['rollout.start', 'rollout.step', 'rollout.pause', 'rollout.resume', 'rollout.promote', 'rollout.abort']);
+const TRANSITIONS = new Set(['rollout.start', 'rollout.step', 'rollout.pause', 'rollout.resume', 'rollout.promote', 'rollout.abort', 'rollout.rollback']);
 
 /** Builds hook bodies, calls the hooks the engine waits for, queues the ones it does not. */
 export class RolloutHooks {

@@ -43,6 +43,8 @@ export interface RolloutStatus extends RolloutRecord {
   readonly currentAnalysis: AnalysisSpec | null;
   /** While paused (confirm-promotion): the gate's answers so far. */
   readonly confirmPromotion: GateView | null;
+  /** Promoted: until when `abort` rolls it back (its rollbackWindow after the promotion); else null. */
+  readonly rollbackUntil?: string | null;
 }
 
 /** Merges the stored record and the live view. */
@@ -58,7 +60,7 @@ export function describeRollout(service: string, record: RolloutRecord, live: Li
     weights,
     lastAnalysis: current?.lastAnalysis ?? record.lastAnalysis,
     stepCount: record.steps.length,
-    canaryWeight: record.phase === 'promoted' ? 100 : record.phase === 'aborted' ? 0 : (step?.weight ?? 0),
+    canaryWeight: record.phase === 'promoted' ? 100 : record.phase === 'aborted' || record.phase === 'rolledBack' ? 0 : (step?.weight ?? 0),
     nextStepAt,
     nextCheckAt: current?.nextCheckAt != null ? new Date(current.nextCheckAt).toISOString() : null,
     consecutiveFailures: current?.failures ?? 0,

@@ -9,6 +9,10 @@
 //              paused
 //   progressing | paused ──promote / last step at 100%──> promoted   (canary 100%)
 //   progressing | paused ──abort / failureLimit failed checks──> aborted (stable 100%)
+//   promoted ──abort within rollbackWindow──> rolledBack (stable 100%)      (blue-green.ts)
+//
+// A blue-green rollout (blue-green.ts) is one step at 0% with its preview
+// rule open; promote and abort are the same transitions (both close it).
 //
 // With a confirm-promotion hook in the config, a promotion the plan makes
 // (not the promote verb) first holds: paused (confirm-promotion) at the
@@ -21,7 +25,8 @@ import { FOREVER, hooksOf, type RolloutPlan } from './plan.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function stableWeights(service: CompiledService, rollout: RolloutRecord, canaryPercent: number) {
+/** Every version's weight with the canary at `canaryPercent` and the stable versions sharing the rest as at the start. */
+export function stableWeights(service: CompiledService, rollout: RolloutRecord, canaryPercent: number) {
   return splitAround(
     service.versions.map((v) => v.name),
     rollout.canary,
@@ -38,6 +43,7 @@ export function newRollout(service: CompiledService, plan: RolloutPlan, now: num
   const at = iso(now);
   return {
     id: `${service.name}@${at}`,
+    ...(plan.strategy === 'blueGreen' ? { strategy: 'blueGreen' as const, autoPromote: plan.autoPromote === true } : {}),
     canary: plan.canary,
     stable,
     baseline,
@@ -60,8 +66,8 @@ export function isGated(service: CompiledService): boolean {
   return hooksOf(service.rollout, 'confirm-promotion').length > 0;
 }
 
-/** The plan promotes: at once, or (gated) it holds where it is until the confirm-promotion hooks say yes. */
-function promoteByPlan(service: CompiledService, rollout: RolloutRecord, promoteFrom: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null, holdAction: string): ServiceChange {
+/** The plan (or a blue-green autoPromote) promotes: at once, or (gated) it holds where it is until the confirm-promotion hooks say yes. */
+export function promoteByPlan(service: CompiledService, rollout: RolloutRecord, promoteFrom: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null, holdAction: string): ServiceChange {
   if (!isGated(service)) return promote(service, promoteFrom, now, why, analysis);
   const reason = `waiting for confirm-promotion: ${why}; ${rollout.canary} gets 100% once every confirm-promotion hook answers 2xx (asked every interval), or on promote`;
   const next: RolloutRecord = { ...rollout, phase: 'paused', pausedBy: 'confirm-promotion', updatedAt: iso(now), reason, lastAnalysis: analysis ?? rollout.lastAnalysis };
@@ -148,7 +154,7 @@ export function requireRollout(serviceName: string, rollout: RolloutRecord | und
 }
 
 /** The history line's details; with the service, the canary's labels (commit, image) too, so the history says which build moved. */
-function detailsOf(rollout: RolloutRecord, analysis: AnalysisResult | null, service?: CompiledService) {
+export function detailsOf(rollout: RolloutRecord, analysis: AnalysisResult | null, service?: CompiledService) {
   const labels = service?.versionsByName.get(rollout.canary)?.labels;
   return { rollout: rollout.id, phase: rollout.phase, step: rollout.step, ...(labels !== undefined && Object.keys(labels).length > 0 ? { labels } : {}), ...(analysis ? { analysis } : {}) };
 }

@@ -105,7 +105,7 @@ function explainSplit(service: CompiledService, req: RequestView): Explanation {
       version: rule.to.name,
       by: 'rule',
       rule: { index: rule.index, conditions },
-      reason: `route rule ${rule.index} matched (${conditions.join(' and ')})`,
+      reason: rule.preview ? `the blue-green rollout's preview rule matched (${conditions.join(' and ')}): ${rule.to.name} before the switch` : `route rule ${rule.index} matched (${conditions.join(' and ')})`,
       weights,
     };
   }

@@ -13,10 +13,10 @@ export { FileStore } from './file-store.ts';
 export type { EtcdStore, EtcdStoreOptions } from './etcd/store.ts';
 export { openStateStore } from './open-store.ts';
 export { StateLoadError, StoreConflictError } from './store.ts';
-export type { StateStore, SaveChange, SaveResult, StoreChange, StoreHealth, ReplicaView, Leadership } from './store.ts';
+export type { StateStore, SaveChange, SaveResult, StoreChange, StoreHealth, ReplicaView, Leadership, FleetWindowStore } from './store.ts';
 export { CommandQueue } from './command-queue.ts';
 export { checkWeights, toPercents, splitAround, roundPercent, MAX_WEIGHT } from './weights.ts';
 export { STATE_FORMAT, PersistedStateSchema, ROLLOUT_PHASES, isRolloutActive, isReleaseActive, emptyState } from './records.ts';
-export type { AnalysisSpec, AnalysisResult, HookCall, MetricCheck, MetricResult, ReleaseMember, ReleaseRecord, RolloutPhase, RolloutRecord, ShiftRecord, ServiceRecord, HistoryEntry, PersistedState, WeightMap } from './records.ts';
+export type { AnalysisSpec, AnalysisResult, ReplicaShare, HookCall, MetricCheck, MetricResult, ReleaseMember, ReleaseRecord, RolloutPhase, RolloutRecord, ShiftRecord, ServiceRecord, HistoryEntry, PersistedState, WeightMap } from './records.ts';
 // Records keep durations in the config's grammar (a step's `pause`, a shift's `every`); whoever reads or writes them parses them alike.
 export { parseDuration, Duration } from '../config/index.ts';

@@ -60,6 +60,15 @@ const MetricResultSchema = Type.Object({
   reason: Type.String(),
 });
 
+/** One replica's share of a check's window: its canary and stable requests; `leader` for the replica that ran the check. */
+const ReplicaShareSchema = Type.Object({
+  replica: Type.String(),
+  leader: Type.Boolean(),
+  canary: Type.Number(),
+  stable: Type.Number(),
+  canaryErrors: Type.Number(),
+});
+
 /** The numbers and verdict of one analysis check. */
 export const AnalysisResultSchema = Type.Object({
   at: Type.String(),
@@ -73,14 +82,20 @@ export const AnalysisResultSchema = Type.Object({
   metrics: Type.Optional(Type.Array(MetricResultSchema)),
   /** The `rollout` hooks called before this check. */
   hooks: Type.Optional(Type.Array(HookCallSchema)),
+  /** With several replicas (etcd): the requests each live replica contributed to the window (absent: this replica's alone). */
+  replicas: Type.Optional(Type.Array(ReplicaShareSchema)),
 });
 
-/** Phases of a rollout: progressing <-> paused -> promoted | aborted. The one list: metrics' veer_rollout_info is given it. */
-export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted'] as const;
+/** Phases of a rollout: progressing <-> paused -> promoted | aborted; promoted -> rolledBack (abort within the rollback window). The one list: metrics' veer_rollout_info is given it. */
+export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted', 'rolledBack'] as const;
 export const RolloutPhaseSchema = Type.Union(ROLLOUT_PHASES.map((phase) => Type.Literal(phase)));
 
 const RolloutRecordSchema = Type.Object({
   id: Type.String(),
+  /** blueGreen: one step at 0% with the preview rule open, then one switch (absent: canary steps). */
+  strategy: Type.Optional(Type.Literal('blueGreen')),
+  /** blueGreen: promote on the first passing check. */
+  autoPromote: Type.Optional(Type.Boolean()),
   canary: Type.String(),
   /** Weights of the other versions when the rollout started; they share what the canary does not take. */
   stable: Weights,
@@ -170,6 +185,8 @@ export type WeightMap = Static<typeof Weights>;
 export type AnalysisSpec = Static<typeof AnalysisSpecSchema>;
 /** One analysis check's verdict and numbers. */
 export type AnalysisResult = Static<typeof AnalysisResultSchema>;
+/** One replica's share of a check's window. */
+export type ReplicaShare = Static<typeof ReplicaShareSchema>;
 /** One call of a rollout hook, as the history and the status show it. */
 export type HookCall = Static<typeof HookCallSchema>;
 /** One metric check of an analysis spec. */

@@ -21,7 +21,7 @@
 
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import type { CompiledService, CompileIssue, RouteTable, RuntimeWeights, WeightChanges } from '../table/index.ts';
+import { withPreview, type CompiledService, type CompileIssue, type RouteTable, type RuntimeWeights, type WeightChanges } from '../table/index.ts';
 import { CommandQueue } from './command-queue.ts';
 import { emptyState, isReleaseActive, isRolloutActive, type HistoryEntry, type PersistedState, type ReleaseRecord, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
 import type { TablePublisher } from './table-publisher.ts';
@@ -33,6 +33,8 @@ export interface ServiceChange {
   readonly weights?: Readonly<Record<string, unknown>> | null;
   readonly rollout?: RolloutRecord | null;
   readonly shift?: ShiftRecord | null;
+  /** With `weights`: the version a blue-green rollout's preview rule sends to while these weights hold (absent: no preview). */
+  readonly preview?: string;
   /** History line: what happened (`weights`, `rollout.abort`, ...), why, and the numbers behind it. */
   readonly action: string;
   readonly reason: string;
@@ -230,7 +232,7 @@ export class RuntimeState {
 
       const next: Record<string, unknown> = { ...current };
       if (change.weights === null) delete next.weights;
-      else if (change.weights !== undefined) next.weights = checkWeights(compiled, change.weights);
+      else if (change.weights !== undefined) next.weights = withPreview(checkWeights(compiled, change.weights), change.preview);
       if (change.rollout === null) delete next.rollout;
       else if (change.rollout !== undefined) next.rollout = change.rollout;
       if (change.shift === null) delete next.shift;

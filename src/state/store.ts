@@ -49,8 +49,26 @@ export interface StateStore {
   whenApplied(service: string, timeoutMs: number): Promise<boolean>;
   /** Whether this replica drives rollouts and shifts. */
   readonly leadership: Leadership;
+  /** Where replicas share their analysis windows with the leader; absent with one replica (the file store). */
+  readonly fleet?: FleetWindowStore;
   /** Releases connections, leases and timers. */
   close(): Promise<void>;
+}
+
+/**
+ * A shared board of small per-replica values, one per service in a rollout:
+ * each replica overwrites its own, the leader reads everyone's. The values
+ * are opaque here (the rollout room writes and reads them).
+ */
+export interface FleetWindowStore {
+  /** This replica's name on the board (its entries are skipped by whoever reads its own windows directly). */
+  readonly replicaId: string;
+  /** Overwrites this replica's value for `service` (kept while this replica lives). */
+  publish(service: string, value: string): Promise<void>;
+  /** Every live replica's value for `service`, this one's included. */
+  read(service: string): Promise<{ readonly replica: string; readonly value: string }[]>;
+  /** Drops this replica's value for `service`. */
+  remove(service: string): Promise<void>;
 }
 
 /** What one command changed, for stores that save per service. */

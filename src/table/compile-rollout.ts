@@ -1,12 +1,68 @@
 // Checks of a service's `rollout` section that the schema cannot express:
+// the strategy's needs (steps for canary, a preview rule for blueGreen),
 // the Prometheus address and credentials, each metric check's range and
 // placeholders (the rollout's and every step's), and each hook's URL,
-// timeout and headers. Nothing is compiled: the rollout room reads the
-// section as it is; a config that passes here is one it can run.
+// timeout and headers. The rollout room reads the section as it is; a
+// config that passes here is one it can run.
+//
+// One part is compiled: a blue-green rollout's `preview` rule. It is open
+// only while the rollout runs before its switch, which the state room says
+// through the service's runtime weights (so every worker and replica gets
+// it in the same change as the weights, through the same paths):
+//
+//   runtime weights { v1: 100, v2: 0, "@preview:v2": 1 }
+//     -> split v1 100 / v2 0, and the preview rule first in `rules`: matching requests -> v2
+//   runtime weights { v1: 100, v2: 0 } (abort) or { v1: 0, v2: 100 } (promote)
+//     -> no preview rule
+//
+// A version name never contains "@" or ":", so the key cannot clash with one.
 
 import type { MetricCheckConfig, RolloutConfig } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
 import type { Path, Report } from './compile-service.ts';
+import { MATCHERS, MatcherSpecError, type Matcher } from './matchers.ts';
+import type { CompiledRule, CompiledVersion } from './types.ts';
+
+/** Runtime-weights keys starting with this open the blue-green preview toward the version named after it. */
+export const PREVIEW_KEY_PREFIX = '@preview:';
+
+/** The runtime weights with the preview toward `version` opened (or, with null, the weights as they are). */
+export function withPreview<W extends Readonly<Record<string, number>>>(weights: W, version: string | null | undefined): W {
+  return version === null || version === undefined ? weights : { ...weights, [PREVIEW_KEY_PREFIX + version]: 1 };
+}
+
+/** The version the runtime weights open the preview toward, or null. */
+export function previewTargetOf(weights: Readonly<Record<string, number>> | undefined): string | null {
+  if (weights === undefined) return null;
+  for (const key of Object.keys(weights)) if (key.startsWith(PREVIEW_KEY_PREFIX)) return key.slice(PREVIEW_KEY_PREFIX.length);
+  return null;
+}
+
+/** True for a runtime-weights key that is not a version's weight. */
+export function isPreviewKey(key: string): boolean {
+  return key.startsWith(PREVIEW_KEY_PREFIX);
+}
+
+/** The kinds a preview rule may use, in the matcher registry's order. */
+const PREVIEW_KINDS = ['header', 'cookie', 'query'] as const;
+
+/**
+ * The preview rule of `rollout` toward `to` (first in the service's rules
+ * while open), or null when the section has none or it cannot be compiled
+ * (checkRolloutSection reported why).
+ */
+export function compilePreviewRule(rollout: RolloutConfig | undefined, to: CompiledVersion): CompiledRule | null {
+  const preview = rollout?.preview;
+  if (preview === undefined) return null;
+  const kinds = PREVIEW_KINDS.filter((k) => preview[k] !== undefined);
+  if (kinds.length !== 1) return null;
+  try {
+    const condition = MATCHERS.get(kinds[0]!)!(preview[kinds[0]!]);
+    return Object.freeze({ index: -1, conditions: Object.freeze([condition]), to, preview: true });
+  } catch {
+    return null;
+  }
+}
 
 /** The placeholders a metric query may use; the rollout room fills exactly these. */
 export const METRIC_PLACEHOLDERS = ['service', 'canary', 'stable', 'interval'] as const;
@@ -21,6 +77,7 @@ const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
 /** Reports every problem of `rollout` (at `base`, the path of the section). */
 export function checkRolloutSection(rollout: RolloutConfig, base: Path, report: Report): void {
+  checkStrategy(rollout, base, report);
   const analysis = rollout.analysis;
   const prometheus = analysis?.prometheus;
   if (prometheus !== undefined) {
@@ -30,7 +87,7 @@ export function checkRolloutSection(rollout: RolloutConfig, base: Path, report: 
   }
   const topNames = new Set<string>();
   checkMetrics(analysis?.metrics, [...base, 'analysis', 'metrics'], prometheus !== undefined, topNames, report);
-  rollout.steps.forEach((step, i) => {
+  (rollout.steps ?? []).forEach((step, i) => {
     if (step.analysis?.metrics === undefined) return;
     // A step's metrics add to the rollout's: names must not repeat across the two.
     checkMetrics(step.analysis.metrics, [...base, 'steps', i, 'analysis', 'metrics'], prometheus !== undefined, new Set(topNames), report);
@@ -44,6 +101,39 @@ export function checkRolloutSection(rollout: RolloutConfig, base: Path, report: 
     }
   });
 }
+
+/** Steps for a canary, a preview rule (of one kind) for blueGreen; autoPromote only with blueGreen. */
+function checkStrategy(rollout: RolloutConfig, base: Path, report: Report): void {
+  const blueGreen = rollout.strategy === 'blueGreen';
+  if (!blueGreen && rollout.steps === undefined) report('invalid_rollout', [...base, 'steps'], 'a canary rollout needs steps (or strategy: blueGreen with a preview rule)');
+  if (blueGreen && rollout.steps !== undefined) report('invalid_rollout', [...base, 'steps'], 'a blueGreen rollout has no steps: it switches 100% at once on promote');
+  if (!blueGreen && rollout.preview !== undefined) report('invalid_rollout', [...base, 'preview'], 'preview belongs to strategy: blueGreen (a canary rollout reaches users through its steps; use routes: for a fixed rule)');
+  if (!blueGreen && rollout.autoPromote !== undefined) report('invalid_rollout', [...base, 'autoPromote'], 'autoPromote belongs to strategy: blueGreen (a canary rollout promotes at its last step)');
+  if (rollout.rollbackWindow !== undefined && parseDuration(rollout.rollbackWindow) > MAX_ROLLBACK_WINDOW_MS) {
+    report('invalid_rollout', [...base, 'rollbackWindow'], `${rollout.rollbackWindow} is over the longest rollback window (7d = ${MAX_ROLLBACK_WINDOW_MS / 3_600_000}h)`);
+  }
+  const preview = rollout.preview;
+  if (blueGreen && preview === undefined) {
+    report('invalid_rollout', [...base, 'preview'], 'a blueGreen rollout needs a preview rule: { header | cookie | query: { name, value | regex | present } } that reaches the new version before the switch');
+    return;
+  }
+  if (preview === undefined) return;
+  const kinds = PREVIEW_KINDS.filter((k) => preview[k] !== undefined);
+  if (kinds.length !== 1) {
+    report('invalid_rollout', [...base, 'preview'], kinds.length === 0 ? 'needs one of header, cookie or query' : `takes one of header, cookie or query, not ${kinds.join(' and ')}`);
+    return;
+  }
+  const kind = kinds[0]!;
+  try {
+    MATCHERS.get(kind)!(preview[kind]) satisfies Matcher;
+  } catch (err) {
+    if (!(err instanceof MatcherSpecError)) throw err;
+    report(err.code, err.field ? [...base, 'preview', kind, err.field] : [...base, 'preview', kind], err.message);
+  }
+}
+
+/** The longest rollback window: the old version's pools are kept open that long. */
+const MAX_ROLLBACK_WINDOW_MS = 7 * 24 * 3_600_000;
 
 function checkMetrics(metrics: readonly MetricCheckConfig[] | undefined, at: Path, hasPrometheus: boolean, names: Set<string>, report: Report): void {
   if (metrics === undefined || metrics.length === 0) return;

@@ -6,7 +6,7 @@ import type { Config, ServiceConfig, StickyKeyConfig } from '../config/index.ts'
 import { parseDuration } from '../config/index.ts';
 import type { ConfigIssueCode } from '../errors.ts';
 import { releaseMembership } from './compile-release.ts';
-import { checkRolloutSection } from './compile-rollout.ts';
+import { checkRolloutSection, compilePreviewRule, isPreviewKey, previewTargetOf } from './compile-rollout.ts';
 import { catchAllEntry, compileRuleSet, type SplitCompiler } from './compile-rules.ts';
 import { hashSeed } from './hash.ts';
 import { normalizeHostPattern } from './hosts.ts';
@@ -70,7 +70,7 @@ export function compileService(
     versionsByName.set(v.name, version);
   });
 
-  const rules = compileRules(spec, base, versionsByName, report);
+  const rules = withPreviewRule(spec, compileRules(spec, base, versionsByName, report), versionsByName, runtimeWeights);
   const split = compileSplit(config, spec, base, versions, versionsByName, runtimeWeights, report, warnings);
   const splitOf: SplitCompiler = (own, path, over) => compileOwnSplit(spec, own, path, over, versionsByName, report);
   const splitOrder = split !== null && split.versions.some((v, i) => v.index !== i) ? split.versions.map((v) => v.index) : null;
@@ -105,6 +105,14 @@ export function compileService(
     rollout: spec.rollout ?? null,
   });
   return Object.freeze(service);
+}
+
+/** `rules` with the blue-green preview rule first, while the runtime weights open it toward a version the service has. */
+function withPreviewRule(spec: ServiceConfig, rules: readonly CompiledRule[], versionsByName: ReadonlyMap<string, CompiledVersion>, runtimeWeights: Readonly<Record<string, number>> | undefined): readonly CompiledRule[] {
+  const target = previewTargetOf(runtimeWeights);
+  const to = target === null ? undefined : versionsByName.get(target);
+  const preview = to === undefined ? null : compilePreviewRule(spec.rollout, to);
+  return preview === null ? rules : Object.freeze([preview, ...rules]);
 }
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
@@ -207,7 +215,7 @@ function compileSplit(
   base: Path,
   versions: CompiledVersion[],
   versionsByName: Map<string, CompiledVersion>,
-  runtimeWeights: Readonly<Record<string, number>> | undefined,
+  givenWeights: Readonly<Record<string, number>> | undefined,
   report: Report,
   warnings: CompileIssue[],
 ): CompiledSplit | null {
@@ -229,6 +237,8 @@ function compileSplit(
 
   let weights = configWeights;
   let source: 'config' | 'runtime' = 'config';
+  // The preview key (see compile-rollout.ts) rides along with the weights; it is no version's weight.
+  const runtimeWeights = givenWeights && Object.keys(givenWeights).some(isPreviewKey) ? Object.fromEntries(Object.entries(givenWeights).filter(([k]) => !isPreviewKey(k))) : givenWeights;
   if (runtimeWeights) {
     const unknown = Object.keys(runtimeWeights).filter((n) => !versionsByName.has(n));
     // The state store is a file someone may edit: a negative or non-number weight is refused like an unknown version.

@@ -3,7 +3,7 @@
 
 export { compileTable, reweighTable } from './compile.ts';
 export { precedenceReason } from './compile-rules.ts';
-export { METRIC_PLACEHOLDERS, MAX_HOOK_TIMEOUT_MS } from './compile-rollout.ts';
+export { METRIC_PLACEHOLDERS, MAX_HOOK_TIMEOUT_MS, withPreview, previewTargetOf } from './compile-rollout.ts';
 export type { CompileOptions, CompileResult, WeightChanges } from './compile.ts';
 export type {
   RouteTable,

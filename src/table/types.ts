@@ -213,9 +213,12 @@ export interface HostEntry extends RouteEntry {
 
 /** A route rule: every condition must match; first matching rule wins. */
 export interface CompiledRule {
+  /** Position in `routes:`; -1 for a blue-green rollout's preview rule (first while it is open). */
   readonly index: number;
   readonly conditions: readonly Matcher[];
   readonly to: CompiledVersion;
+  /** True for the preview rule of a running blue-green rollout. */
+  readonly preview?: true;
 }
 
 /** The weighted split of a service, over 10000 buckets. */

@@ -112,7 +112,7 @@ t.test('rollout info has one series per phase of the state room, 1 on the curren
   metrics.setRolloutPhase('shop', 'progressing', 'v2');
   metrics.setRolloutPhase('shop', 'paused', 'v2');
   text = parsePromText((await metrics.render()).body);
-  t.equal(samplesOf(text, 'veer_rollout_info').length, 4);
+  t.equal(samplesOf(text, 'veer_rollout_info').length, ROLLOUT_PHASES.length);
   t.equal(sumOf(text, 'veer_rollout_info', { service: 'shop', phase: 'paused', canary: 'v2' }), 1);
   t.equal(sumOf(text, 'veer_rollout_info', { service: 'shop' }), 1, 'only the current phase is 1');
   metrics.setRolloutPhase('shop', 'progressing', 'v3');

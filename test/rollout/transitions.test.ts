@@ -281,7 +281,13 @@ t.test('the engine: every verb from every phase, allowed or refused with its cod
         () => null,
         (err: unknown) => err,
       );
-      if (ALLOWED[verb].includes(phase)) {
+      if (verb === 'abort' && phase === 'promoted') {
+        // Within the rollback window (1h by default) an abort of a promoted rollout rolls it back.
+        t.equal(outcome, null, 'abort from promoted: a rollback');
+        t.match(runtime.record('shop').rollout, { phase: 'rolledBack', step: 1 });
+        t.same(served(), expected.abort.weights, 'abort from promoted: the stable versions are back');
+        t.equal(runtime.history().at(-1)!.action, 'rollout.rollback');
+      } else if (ALLOWED[verb].includes(phase)) {
         t.equal(outcome, null, `${verb} from ${phase}: allowed`);
         t.match(runtime.record('shop').rollout, { phase: expected[verb].phase, step: 1 }, `${verb} from ${phase}: now ${expected[verb].phase} at the same step`);
         t.same(served(), expected[verb].weights, `${verb} from ${phase}: weights served`);

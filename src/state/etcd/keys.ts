@@ -6,6 +6,7 @@
 //                                 create revision (the change's revision)       transaction as the service
 //   PREFIX replicas/ID            {"applied":REV,"at":ISO}, on the replica's lease: who is alive, what it serves
 //   PREFIX leader                 replica ID, on the leader's lease              the one that drives rollouts
+//   PREFIX windows/SERVICE/ID     a replica's analysis windows, on its lease     read by the leader (windows.ts)
 //
 // A revision is etcd's store revision: every transaction gets the next one,
 // so "applied revision >= the service key's revision" means "serves it".

@@ -20,6 +20,7 @@ import { EtcdKeys, type ReplicaMarker } from './keys.ts';
 import { campaignForLeader } from './leader.ts';
 import type { EtcdSession } from './session.ts';
 import { EtcdView } from './view.ts';
+import { EtcdWindowBoard } from './windows.ts';
 import { LeadershipFlag } from '../leadership.ts';
 import type { PersistedState } from '../records.ts';
 import { StateLoadError, StoreConflictError, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreChange, type StoreHealth } from '../store.ts';
@@ -49,6 +50,8 @@ export class EtcdStore implements StateStore {
   readonly description: string;
   readonly replicaId: string;
   readonly leadership = new LeadershipFlag();
+  /** Each replica's analysis windows of services in a rollout (windows.ts). */
+  readonly fleet: EtcdWindowBoard;
   readonly #keys: EtcdKeys;
   readonly #view: EtcdView;
   readonly #log: Logger;
@@ -71,6 +74,7 @@ export class EtcdStore implements StateStore {
     this.#trimSlack = Math.max(1, Math.min(TRIM_SLACK, Math.floor(historyLimit / 10)));
     this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.description = `etcd ${endpoints.join(',')} prefix ${this.#keys.prefix}`;
+    this.fleet = new EtcdWindowBoard(this.#keys, this.replicaId, () => this.#connection.session);
     this.#connection = new EtcdConnection({
       endpoints,
       security: options.security ?? {},
