@@ -27,7 +27,7 @@ const KINDS = [
 /** Time-of-day tick labels: hours and minutes, with seconds while the chart spans under 5 minutes. */
 function timeLabels(u, ticks) {
   const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
-  const style = span < 300 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' };
+  const style = span < 300 ? { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' } : { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
   return ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], style));
 }
 
@@ -45,7 +45,7 @@ function optionsOf(kind, versions, width) {
     series,
     // From zero, and at least 0..1 (req/s, %, ms) so a quiet version is a flat line at the bottom.
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max ?? 0, 1) * 1.1] } },
-    axes: [{ stroke: '#6b7385', grid: { stroke: '#eceef4' }, ticks: { stroke: '#eceef4' }, values: timeLabels }, { stroke: '#6b7385', grid: { stroke: '#eceef4' }, ticks: { stroke: '#eceef4' }, size: 52, values: (_u, ticks) => ticks.map((v) => kind.unit(v)) }],
+    axes: [{ stroke: '#6b7385', grid: { stroke: '#eceef4' }, ticks: { stroke: '#eceef4' }, values: timeLabels, space: 70 }, { stroke: '#6b7385', grid: { stroke: '#eceef4' }, ticks: { stroke: '#eceef4' }, size: 52, values: (_u, ticks) => ticks.map((v) => kind.unit(v)) }],
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
   };
