@@ -132,10 +132,10 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems: string[] = [];
-  /** 401s are expected while the test gives a wrong token on purpose. */
-  let expect401 = false;
+  /** The refusals the test provokes on purpose (Chromium logs every 4xx answer): 401 for a wrong token, 409 for a conflict. */
+  let expectStatus: string | null = null;
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !(expect401 && /401/.test(msg.text()))) problems.push(`console: ${msg.text()} (${msg.location().url})`);
+    if (msg.type() === 'error' && !(expectStatus !== null && msg.text().includes(`status of ${expectStatus}`))) problems.push(`console: ${msg.text()} (${msg.location().url})`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   const card = '[data-service="shop"]';
@@ -161,7 +161,9 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
   await t.test('numbers and charts fill after traffic', async (t) => {
     await countVersions(veer.url, 300);
     await countVersions(`${veer.url}/fail`, 100);
-    await page.waitForFunction(() => Number(document.querySelector('[data-service="shop"] tr[data-version="v1"] td[data-field="rps"]')?.textContent ?? 0) > 0, undefined, { timeout: 5000 });
+    // The next poll after both batches shows them.
+    await page.waitForFunction(() => document.querySelector('[data-service="shop"] tr[data-version="v2"] td[data-field="errors"]')?.getAttribute('class') === 'bad', undefined, { timeout: 5000 });
+    t.ok(Number(await page.textContent(cell('v1', 'rps'))) > 0, 'v1 has a request rate');
     t.match(await page.textContent(cell('v2', 'errors')), /^\d+(\.\d+)?%$/);
     t.ok(Number((await page.textContent(cell('v2', 'errors')))!.replace('%', '')) > 1, 'v2 shows errors');
     t.equal(await page.getAttribute(cell('v2', 'errors'), 'class'), 'bad', 'flagged over 1%');
@@ -201,7 +203,7 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
   });
 
   await t.test('a wrong token is refused with the API message and changes nothing', async (t) => {
-    expect401 = true;
+    expectStatus = '401';
     await page.click('#token-button');
     await page.fill('#token', 'not-the-token');
     await page.click('#token-form button[type="submit"]');
@@ -222,7 +224,7 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await page.waitForFunction(() => /^updated/.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 5000 });
     // A poll sent with the wrong token may still be answered (401) just before the first with the right one.
     await page.waitForTimeout(500);
-    expect401 = false;
+    expectStatus = null;
   });
 
   await t.test('a rollout starts, shows its steps and analysis, and aborts from the page', async (t) => {
@@ -242,6 +244,14 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
       await load.stop();
     }
     t.match(await page.textContent(`${card} [data-role="analysis"] tr[data-check="error rate"]`), /0\.0%.*≤ 50\.0%.*pass/, 'each check against its threshold');
+
+    // While the rollout holds the weights, the page's weight change is refused with the API's reason.
+    expectStatus = '409';
+    await page.fill(`${card} form.weights input[type="number"][data-version="v2"]`, '80');
+    await page.click(`${card} button[data-action="apply-weights"]`);
+    await page.waitForSelector(`${card} [data-role="error"]:has-text("rollout_conflict")`, { timeout: 5000 });
+    t.same((await weightsOf(veer)).weights, { v1: 70, v2: 30 }, 'a refused change changes nothing');
+    expectStatus = null;
 
     // Promote asks first; cancelling changes nothing.
     await page.click(`${card} button[data-verb="promote"]`);
