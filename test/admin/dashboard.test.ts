@@ -144,11 +144,11 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
   await t.test('asks for the token before anything else, then shows every service', async (t) => {
     const res = await page.goto(`${veer.adminUrl}/`);
     t.equal(res?.status(), 200, 'the page is served without the token');
-    await page.waitForSelector('#token-dialog[open]', { timeout: 5000 });
+    await page.waitForSelector('#token-dialog[open]', { timeout: 10000 });
     t.match(await page.textContent('#status'), /admin token needed/);
     await page.fill('#token', TOKEN);
     await page.keyboard.press('Enter');
-    await page.waitForSelector(`${card} tr[data-version="v2"]`, { timeout: 5000 });
+    await page.waitForSelector(`${card} tr[data-version="v2"]`, { timeout: 10000 });
     t.notOk(await page.isVisible('#token-dialog'), 'the dialog closed');
     t.equal(await page.textContent(cell('v1', 'weight')), '50%');
     t.equal(await page.textContent(cell('v2', 'weight')), '50%');
@@ -162,14 +162,14 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await countVersions(veer.url, 300);
     await countVersions(`${veer.url}/fail`, 100);
     // The next poll after both batches shows them.
-    await page.waitForFunction(() => document.querySelector('[data-service="shop"] tr[data-version="v2"] td[data-field="errors"]')?.getAttribute('class') === 'bad', undefined, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('[data-service="shop"] tr[data-version="v2"] td[data-field="errors"]')?.getAttribute('class') === 'bad', undefined, { timeout: 10000 });
     t.ok(Number(await page.textContent(cell('v1', 'rps'))) > 0, 'v1 has a request rate');
     t.match(await page.textContent(cell('v2', 'errors')), /^\d+(\.\d+)?%$/);
     t.ok(Number((await page.textContent(cell('v2', 'errors')))!.replace('%', '')) > 1, 'v2 shows errors');
     t.equal(await page.getAttribute(cell('v2', 'errors'), 'class'), 'bad', 'flagged over 1%');
     t.equal(await page.textContent(cell('v1', 'errors')), '0.0%');
     for (const chart of ['rps', 'errors', 'latency']) {
-      await page.waitForFunction((c) => Number(document.querySelector(`[data-service="shop"] figure[data-chart="${c}"]`)?.getAttribute('data-points') ?? 0) > 0, chart, { timeout: 5000 });
+      await page.waitForFunction((c) => Number(document.querySelector(`[data-service="shop"] figure[data-chart="${c}"]`)?.getAttribute('data-points') ?? 0) > 0, chart, { timeout: 10000 });
     }
     // The rate chart's canvas holds pixels of v1's colour (#3866d6): the line was drawn.
     const drawn = await page.evaluate(() => {
@@ -186,18 +186,18 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await page.fill(`${card} form.weights input[type="number"][data-version="v2"]`, '100');
     t.equal(await page.inputValue(`${card} form.weights input[type="number"][data-version="v1"]`), '0', 'two versions: the other takes the rest');
     await page.press(`${card} form.weights input[type="number"][data-version="v2"]`, 'Enter');
-    await page.waitForSelector(`${card} [data-role="notice"]:has-text("weights applied")`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="notice"]:has-text("weights applied")`, { timeout: 10000 });
     t.same((await weightsOf(veer)).weights, { v1: 0, v2: 100 }, 'through the API');
     t.same(await countVersions(veer.url, 40), { v2: 40 }, 'the data plane sends everything to v2');
-    await page.waitForFunction(() => document.querySelector('[data-service="shop"] tr[data-version="v2"] td[data-field="weight"]')?.textContent === '100%', undefined, { timeout: 5000 });
-    await page.waitForSelector('#history-table tr[data-service="shop"] td:has-text("dashboard")', { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('[data-service="shop"] tr[data-version="v2"] td[data-field="weight"]')?.textContent === '100%', undefined, { timeout: 10000 });
+    await page.waitForSelector('#history-table tr[data-service="shop"] td:has-text("dashboard")', { timeout: 10000 });
     const top = page.locator('#history-table tbody tr').first();
     t.match(await top.textContent(), /shop.*dashboard \(127\.0\.0\.1\).*v1 50 · v2 50.*v1 0 · v2 100/, 'who, what, before and after');
 
     await admin(veer.adminUrl, 'PUT', '/api/v1/services/api/weights', { token: TOKEN, body: { weights: { v1: 7 } } });
-    await page.waitForSelector('#history-table tr[data-service="api"]', { timeout: 5000 });
+    await page.waitForSelector('#history-table tr[data-service="api"]', { timeout: 10000 });
     await page.selectOption('#history-service', 'shop');
-    await page.waitForFunction(() => document.querySelector('#history-table tr[data-service="api"]') === null, undefined, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('#history-table tr[data-service="api"]') === null, undefined, { timeout: 10000 });
     t.ok(await page.isVisible('#history-table tr[data-service="shop"]'), 'filtered by service');
     await page.selectOption('#history-service', '');
   });
@@ -207,21 +207,21 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await page.click('#token-button');
     await page.fill('#token', 'not-the-token');
     await page.click('#token-form button[type="submit"]');
-    await page.waitForFunction(() => /wrong admin token/.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 5000 });
-    await page.waitForSelector('#token-dialog[open]', { timeout: 5000 });
+    await page.waitForFunction(() => /wrong admin token/.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10000 });
+    await page.waitForSelector('#token-dialog[open]', { timeout: 10000 });
     t.match(await page.textContent('#token-why'), /wrong admin token/, 'asks again, saying why');
     await page.keyboard.press('Escape');
     await page.fill(`${card} form.weights input[type="number"][data-version="v1"]`, '100');
     await page.click(`${card} button[data-action="apply-weights"]`);
-    await page.waitForSelector(`${card} [data-role="error"]:has-text("wrong admin token")`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="error"]:has-text("wrong admin token")`, { timeout: 10000 });
     t.match(await page.textContent(`${card} [data-role="error"]`), /^unauthorized: wrong admin token/);
     t.same((await weightsOf(veer)).weights, { v1: 0, v2: 100 }, 'weights unchanged');
     t.same(await countVersions(veer.url, 20), { v2: 20 }, 'traffic unchanged');
     // The right token again, through the same dialog.
-    await page.waitForSelector('#token-dialog[open]', { timeout: 5000 });
+    await page.waitForSelector('#token-dialog[open]', { timeout: 10000 });
     await page.fill('#token', TOKEN);
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => /^updated/.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 5000 });
+    await page.waitForFunction(() => /^updated/.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10000 });
     // A poll sent with the wrong token may still be answered (401) just before the first with the right one.
     await page.waitForTimeout(500);
     expectStatus = null;
@@ -229,17 +229,17 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
 
   await t.test('a rollout starts, shows its steps and analysis, and aborts from the page', async (t) => {
     await page.click(`${card} button[data-action="reset-weights"]`);
-    await page.waitForSelector(`${card} [data-role="notice"]:has-text("reset")`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="notice"]:has-text("reset")`, { timeout: 10000 });
     t.same((await weightsOf(veer)).weights, { v1: 50, v2: 50 }, 'back to the config');
     await page.click(`${card} button[data-action="start-rollout"]`);
-    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="progressing"]`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="progressing"]`, { timeout: 10000 });
     t.equal(await page.getAttribute(`${card} .steps li[aria-current="step"]`, 'data-step'), '0', 'the current step is marked');
     t.match(await page.textContent(`${card} [data-role="progress"]`), /step 1 of 2 · canary 30% · next step in \d+[hm]/);
     t.same((await weightsOf(veer)).weights, { v1: 70, v2: 30 });
     // Steady traffic while the analysis (every 1 s) looks.
     const load = startLoad(veer.url, 2);
     try {
-      await page.waitForSelector(`${card} [data-role="analysis"][data-verdict="pass"]`, { timeout: 8000 });
+      await page.waitForSelector(`${card} [data-role="analysis"][data-verdict="pass"]`, { timeout: 15000 });
     } finally {
       await load.stop();
     }
@@ -249,7 +249,7 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     expectStatus = '409';
     await page.fill(`${card} form.weights input[type="number"][data-version="v2"]`, '80');
     await page.click(`${card} button[data-action="apply-weights"]`);
-    await page.waitForSelector(`${card} [data-role="error"]:has-text("rollout_conflict")`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="error"]:has-text("rollout_conflict")`, { timeout: 10000 });
     t.same((await weightsOf(veer)).weights, { v1: 70, v2: 30 }, 'a refused change changes nothing');
     expectStatus = null;
 
@@ -263,7 +263,7 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await page.waitForSelector('#confirm-dialog[open]');
     t.match(await page.textContent('#confirm-text'), /Abort the rollout of shop/);
     await page.click('#confirm-yes');
-    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="aborted"]`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="aborted"]`, { timeout: 10000 });
     const after = await weightsOf(veer);
     t.equal(after.rollout?.phase, 'aborted');
     t.equal(after.weights.v2, 0, 'the canary has no weight');
@@ -272,19 +272,19 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
 
   await t.test('a rollout promotes from the page', async (t) => {
     await page.click(`${card} button[data-action="start-rollout"]`);
-    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="progressing"]`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="progressing"]`, { timeout: 10000 });
     await page.click(`${card} button[data-verb="promote"]`);
     await page.waitForSelector('#confirm-dialog[open]');
     await page.click('#confirm-yes');
-    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="promoted"]`, { timeout: 5000 });
+    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="promoted"]`, { timeout: 10000 });
     t.equal((await weightsOf(veer)).rollout?.phase, 'promoted');
     t.same(await countVersions(veer.url, 30), { v2: 30 }, 'the data plane sends everything to v2');
-    await page.waitForSelector('#history-table tr[data-action*="promote"]', { timeout: 5000 });
+    await page.waitForSelector('#history-table tr[data-action*="promote"]', { timeout: 10000 });
   });
 
   await t.test('readable at a phone width', async (t) => {
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForFunction(() => Number(document.querySelector('[data-service="shop"] figure[data-chart="rps"] canvas')?.getAttribute('width') ?? 9999) <= 2 * 390, undefined, { timeout: 5000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-service="shop"] figure[data-chart="rps"] canvas')?.getAttribute('width') ?? 9999) <= 2 * 390, undefined, { timeout: 10000 });
     const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
     t.ok(scrollWidth <= clientWidth, `no sideways scrolling (${scrollWidth} <= ${clientWidth})`);
     await page.screenshot({ path: join(process.env.TMPDIR ?? '/tmp', 'veer-dashboard-phone.png'), fullPage: true });
