@@ -10,6 +10,9 @@ import { sendError } from './api-errors.ts';
 /** Paths anyone may read, token or not: scrapers, probes, and the dashboard page (which holds no data). */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/metrics', '/healthz', '/readyz', '/']);
 
+/** The dashboard page's own code and styles (no data): public too. Plain names only, so no `..` or encoded path slips past. */
+export const PUBLIC_ASSET = /^\/dashboard\/(?:vendor\/)?[a-z][a-z-]*\.(?:js|css)$/;
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
@@ -33,7 +36,7 @@ export function installAdminAuth(app: FastifyInstance, token: () => string | und
     if (expected === undefined || expected === '') return;
     const q = req.url.indexOf('?');
     const path = q === -1 ? req.url : req.url.slice(0, q);
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || (req.method === 'GET' && PUBLIC_ASSET.test(path))) return;
     if (checkBearer(req.headers.authorization, expected)) return;
     reply.header('www-authenticate', 'Bearer realm="veer"');
     return sendError(reply, 401, 'unauthorized', req.headers.authorization === undefined ? 'missing admin token: send Authorization: Bearer <token>' : 'wrong admin token');

@@ -6,8 +6,9 @@
 //           ├─ shift, rollout and its verbs (api-rollouts.ts)
 //           ├─ releases and their verbs     (api-releases.ts)
 //           ├─ history                      (api-history.ts)
-//           └─ stats                        (api-stats.ts)
-//   /        the dashboard page              (dashboard.ts)
+//           ├─ stats                        (api-stats.ts)
+//           └─ stats/series                 (dashboard.ts)
+//   /, /dashboard/*  the dashboard page      (dashboard.ts)
 
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
@@ -101,5 +102,5 @@ export function registerAdminApi(app: FastifyInstance, api: AdminApi): void {
     },
     { prefix: '/api/v1' },
   );
-  if (api.stats) app.register(dashboardRoutes);
+  if (api.stats) app.register(dashboardRoutes, { runtime: api.runtime, stats: api.stats, token: api.token });
 }

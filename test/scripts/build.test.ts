@@ -39,6 +39,7 @@ t.test('dist/ holds JavaScript only, with the prebuilt validator', async (t) => 
   const tsImports = files.filter((f) => /from '\.[^']*\.ts'/.test(readFileSync(join(image, 'dist', f), 'utf8')));
   t.same(tsImports, [], 'every relative import names a .js file');
   t.ok(existsSync(join(image, 'dist', 'src', 'config', 'config-validator.cjs')), 'config-validator.cjs');
+  t.ok(existsSync(join(image, 'dist', 'src', 'admin', 'dashboard', 'index.html')) && existsSync(join(image, 'dist', 'src', 'admin', 'dashboard', 'app.js')), "the dashboard's page and modules");
   t.notOk(existsSync(join(image, 'dist', 'test')), 'tests are not built');
 });
 
