@@ -108,7 +108,7 @@ t.test('the page and its files are public; nothing else is', async (t) => {
   t.equal(page.status, 200);
   t.match(page.headers.get('content-security-policy'), /default-src 'none'; script-src 'self'/);
   const html = await page.text();
-  t.match(html, /<html lang="en" data-auth="token" data-releases="no">/, 'the page knows a token is needed, not the token');
+  t.match(html, /<html lang="en" data-auth="token" data-releases="yes">/, 'the page knows a token is needed (not the token) and that this veer has releases');
   t.notMatch(html, TOKEN);
   for (const file of ['app.js', 'api.js', 'charts.js', 'style.css', 'vendor/uplot.js', 'vendor/uplot.css']) {
     const res = await fetch(`${veer.adminUrl}/dashboard/${file}`);
@@ -172,13 +172,20 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
       await page.waitForFunction((c) => Number(document.querySelector(`[data-service="shop"] figure[data-chart="${c}"]`)?.getAttribute('data-points') ?? 0) > 0, chart, { timeout: 10000 });
     }
     // The rate chart's canvas holds pixels of v1's colour (#3866d6): the line was drawn.
-    const drawn = await page.evaluate(() => {
-      const canvas = document.querySelector('[data-service="shop"] figure[data-chart="rps"] canvas')!;
-      const { data } = canvas.getContext!('2d').getImageData(0, 0, canvas.width, canvas.height);
+    const countV1Pixels = () => {
+      type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null };
+      const canvas = document.querySelector('[data-service="shop"] figure[data-chart="rps"] canvas') as unknown as Canvas;
+      const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
       let n = 0;
-      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i]! - 0x38) < 24 && Math.abs(data[i + 1]! - 0x66) < 24 && Math.abs(data[i + 2]! - 0xd6) < 24 && data[i + 3]! > 200) n++;
+      for (let i = 0; i + 3 < data.length; i += 4) {
+        const [r, g, b, a] = [data[i] as number, data[i + 1] as number, data[i + 2] as number, data[i + 3] as number];
+        if (Math.abs(r - 56) < 24 && Math.abs(g - 102) < 24 && Math.abs(b - 214) < 24 && a > 200) n++;
+      }
       return n;
-    });
+    };
+    // A line needs two points, and the next poll (2 s) draws the second on a loaded machine.
+    for (let i = 0; i < 60 && (await page.evaluate(countV1Pixels)) <= 20; i++) await new Promise((r) => setTimeout(r, 250));
+    const drawn = await page.evaluate(countV1Pixels);
     t.ok(drawn > 20, `v1's line is drawn (${drawn} pixels)`);
   });
 
