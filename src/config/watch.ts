@@ -21,6 +21,17 @@ export function watchConfigFile(file: string, onChange: () => void, debounceMs =
   const path = resolve(file);
   const dir = dirname(path);
   const name = basename(path);
+  const watcher: FSWatcher = watch(dir, {
+    ignoreInitial: true,
+    depth: 0,
+    // Only the file itself and ConfigMap-style `..data` links matter.
+    ignored: (p: string) => p !== dir && basename(p) !== name && !basename(p).startsWith('..'),
+  });
+  return debounceEvents(watcher, onChange, debounceMs);
+}
+
+/** One `onChange` per burst of a watcher's events (and errors), `debounceMs` after the last. */
+export function debounceEvents(watcher: FSWatcher, onChange: () => void, debounceMs: number): ConfigWatcher {
   let timer: NodeJS.Timeout | null = null;
   const fire = () => {
     if (timer) clearTimeout(timer);
@@ -29,12 +40,6 @@ export function watchConfigFile(file: string, onChange: () => void, debounceMs =
       onChange();
     }, debounceMs);
   };
-  const watcher: FSWatcher = watch(dir, {
-    ignoreInitial: true,
-    depth: 0,
-    // Only the file itself and ConfigMap-style `..data` links matter.
-    ignored: (p: string) => p !== dir && basename(p) !== name && !basename(p).startsWith('..'),
-  });
   watcher.on('all', fire);
   watcher.on('error', () => fire());
   const ready = new Promise<void>((resolveReady) => watcher.once('ready', () => resolveReady()));

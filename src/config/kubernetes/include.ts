@@ -15,6 +15,7 @@ import { RE2JS } from 're2js';
 import type { ConfigIssue } from '../load.ts';
 import type { Config, ServiceConfig } from '../schema.ts';
 import { configValidator } from '../validator.ts';
+import { debounceEvents } from '../watch.ts';
 import { asRecord, asString } from './fields.ts';
 import { readManifests } from './read.ts';
 import { objectKey, translateManifests } from './translate.ts';
@@ -194,23 +195,5 @@ function regexesOf(doc: ServiceDoc): string[] {
 
 /** Watches included files and folders (whole trees: a ConfigMap swaps its `..data` link); calls `onChange` debounced. */
 export function watchIncluded(paths: readonly string[], onChange: () => void, debounceMs = 100): { ready: Promise<void>; close(): Promise<void> } {
-  let timer: NodeJS.Timeout | null = null;
-  const fire = () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = null;
-      onChange();
-    }, debounceMs);
-  };
-  const watcher = watch([...paths], { ignoreInitial: true, depth: 8 });
-  watcher.on('all', fire);
-  watcher.on('error', () => fire());
-  const ready = new Promise<void>((resolveReady) => watcher.once('ready', () => resolveReady()));
-  return {
-    ready,
-    async close() {
-      if (timer) clearTimeout(timer);
-      await watcher.close();
-    },
-  };
+  return debounceEvents(watch([...paths], { ignoreInitial: true, depth: 8 }), onChange, debounceMs);
 }
