@@ -25,7 +25,7 @@ import { withPreview, type CompiledService, type CompileIssue, type RouteTable, 
 import { CommandQueue } from './command-queue.ts';
 import { emptyState, isReleaseActive, isRolloutActive, type HistoryEntry, type PersistedState, type ReleaseRecord, type RolloutRecord, type ServiceRecord, type ShiftRecord, type WeightMap } from './records.ts';
 import type { TablePublisher } from './table-publisher.ts';
-import { StateLoadError, StoreConflictError, type Leadership, type ReplicaView, type SaveResult, type StateStore, type StoreChange } from './store.ts';
+import { StateLoadError, StoreConflictError, type Leadership, type ReplicaView, type SaveChange, type SaveResult, type StateStore, type StoreChange } from './store.ts';
 import { checkWeights } from './weights.ts';
 
 /** What a command changes for one service: `undefined` keeps a part, `null` removes it. */
@@ -219,6 +219,25 @@ export class RuntimeState {
   }
 
   /**
+   * Saves a change to the store, or refuses it: a conflict (another replica
+   * changed the state first) or an unreachable store leaves everything as it was.
+   */
+  async #save(doc: PersistedState, change: SaveChange): Promise<SaveResult | void> {
+    try {
+      const saved = await this.store.save(doc, change);
+      this.#storeOk = true;
+      return saved;
+    } catch (err) {
+      if (err instanceof StoreConflictError) {
+        throw new VeerError('conflict', `${err.message}; nothing was applied: retry against the current state`, { cause: err, details: { current: { revision: err.revision, ...err.current } } });
+      }
+      this.#storeOk = false;
+      this.#log.error({ err, store: this.store.description }, 'state store write failed; the change was not applied');
+      throw new VeerError('store_unavailable', `could not save the change to ${this.store.description}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
    * Runs one command: `decide` sees the current view and returns the change,
    * or throws a VeerError to refuse it. Commands run one at a time.
    */
@@ -269,21 +288,7 @@ export class RuntimeState {
       if (history.length > this.#historyLimit) history.splice(0, history.length - this.#historyLimit);
       const doc: PersistedState = { ...this.#doc, updatedAt: at, services, history };
 
-      let saved: SaveResult | void;
-      try {
-        saved = await this.store.save(doc, { service, before: current, after: record, entry });
-        this.#storeOk = true;
-      } catch (err) {
-        if (err instanceof StoreConflictError) {
-          throw new VeerError('conflict', `${err.message}; nothing was applied: retry against the current state`, {
-            cause: err,
-            details: { current: { revision: err.revision, ...err.current } },
-          });
-        }
-        this.#storeOk = false;
-        this.#log.error({ err, store: this.store.description }, 'state store write failed; the change was not applied');
-        throw new VeerError('store_unavailable', `could not save the change to ${this.store.description}: ${(err as Error).message}`, { cause: err });
-      }
+      const saved = await this.#save(doc, { service, before: current, after: record, entry });
       if (saved !== undefined && saved.revision !== entry.seq) {
         // A shared store numbers history lines by the revision the change landed at.
         entry = { ...entry, seq: saved.revision };
@@ -374,18 +379,7 @@ export class RuntimeState {
       if (history.length > this.#historyLimit) history.splice(0, history.length - this.#historyLimit);
       const doc: PersistedState = { ...this.#doc, updatedAt: at, services: nextServices, history };
       const [first, ...more] = parts;
-      let saved: SaveResult | void;
-      try {
-        saved = await this.store.save(doc, { ...first!, entry, more });
-        this.#storeOk = true;
-      } catch (err) {
-        if (err instanceof StoreConflictError) {
-          throw new VeerError('conflict', `${err.message}; nothing was applied: retry against the current state`, { cause: err, details: { current: { revision: err.revision, ...err.current } } });
-        }
-        this.#storeOk = false;
-        this.#log.error({ err, store: this.store.description }, 'state store write failed; the change was not applied');
-        throw new VeerError('store_unavailable', `could not save the change to ${this.store.description}: ${(err as Error).message}`, { cause: err });
-      }
+      const saved = await this.#save(doc, { ...first!, entry, more });
       if (saved !== undefined && saved.revision !== entry.seq) {
         entry = { ...entry, seq: saved.revision };
         history[history.length - 1] = entry;
