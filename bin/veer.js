@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import nodeModule from 'node:module';
 
 const root = new URL('../', import.meta.url);
-const compiled = new URL('dist/src/cli/index.js', root);
+const compiled = new URL('dist/cli.js', root);
 const sources = new URL('src/', root);
 
 function newestSourceMs() {

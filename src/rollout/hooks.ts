@@ -11,10 +11,10 @@
 // The URL is recorded without its query string and credentials, and header
 // values never leave the running config.
 
-import { request } from 'undici';
 import type { RolloutHookConfig } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { parseDuration, type AnalysisResult, type HookCall } from '../state/index.ts';
+import { loadUndici } from './http-client.ts';
 
 /** A hook call's timeout when the config gives none. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
@@ -59,6 +59,7 @@ export async function callHook(hook: RolloutHookConfig, body: HookBody, now: () 
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = cancel === undefined ? timeout : AbortSignal.any([timeout, cancel]);
   try {
+    const { request } = await loadUndici();
     const res = await request(hook.url, {
       method: 'POST',
       headers: { ...hook.headers, 'content-type': 'application/json', 'user-agent': 'veer-rollout-hook' },

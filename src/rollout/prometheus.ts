@@ -11,9 +11,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/index.ts';
 import type { MetricCheck, MetricResult } from '../state/index.ts';
+import { loadUndici } from './http-client.ts';
 
 /** What a query's placeholders are filled with. */
 export interface QueryContext {
@@ -103,6 +104,7 @@ export class PrometheusClient {
     let status: number;
     let text: string;
     try {
+      const { request } = await loadUndici();
       const res = await request(url, { method: 'POST', headers, body, signal, dispatcher });
       status = res.statusCode;
       text = await res.body.text();
@@ -137,7 +139,7 @@ export class PrometheusClient {
     const known = this.#agents.get(file);
     if (known !== undefined && known.ca === ca) return known.agent;
     if (known !== undefined) void known.agent.close();
-    const agent = new Agent({ connect: { ca } });
+    const agent = new (await loadUndici()).Agent({ connect: { ca } });
     this.#agents.set(file, { ca, agent });
     return agent;
   }

@@ -184,7 +184,7 @@ t.test('.dockerignore: the build context holds exactly what the Dockerfile copie
   const copied = (f: string) => sources.some((s) => f === s || f.startsWith(`${s}/`));
   t.same(files.filter((f) => copied(f) && isIgnored(f)), [], 'nothing the Dockerfile copies is ignored');
   t.same(files.filter((f) => !copied(f) && !isIgnored(f)), [], 'nothing else is sent to the builder');
-  for (const f of ['node_modules/undici/package.json', '.git/HEAD', 'test/errors.test.ts', 'config/var/veer-state.json', 'Dockerfile', 'dist/src/main.js']) t.ok(isIgnored(f), `${f} stays out`);
+  for (const f of ['node_modules/undici/package.json', '.git/HEAD', 'test/errors.test.ts', 'config/var/veer-state.json', 'Dockerfile', 'dist/cli.js']) t.ok(isIgnored(f), `${f} stays out`);
   for (const f of sources) t.ok(existsSync(join(ROOT, f)), `${f} exists`);
 });
 
@@ -198,7 +198,7 @@ function runtimeImports(file: string): string[] {
 }
 
 t.test('the image has everything the code imports at run time', async (t) => {
-  // src/ is in the image as dist/src/, compiled (test/build.test.ts runs that form).
+  // src/ is in the image as dist/, bundled (test/scripts/build.test.ts runs that form).
   const inImage = ['bin/', 'src/', 'config/'];
   const seen = new Set<string>();
   // From the entry point and every source file: some are loaded by path, not
