@@ -27,7 +27,7 @@ function useCompiled() {
 
 const fromBuild = useCompiled();
 // V8's code cache on disk (NODE_COMPILE_CACHE, else <tmpdir>/node-compile-cache): every start
-// after the first skips compiling veer's and its dependencies' code, 90 ms of a 650 ms start
+// after the first skips compiling veer's and its dependencies' code, 40 ms of a 450 ms start
 // here. Where the folder cannot be written it does nothing. Only for the build: the sources
 // run under the tests, many at once.
 if (fromBuild) nodeModule.enableCompileCache?.();
