@@ -1,7 +1,7 @@
 // Giving back the memory that starting took. While veer starts (module code,
 // the config, schemas, the first table) V8's young generation grows to its
 // largest size, and idle, those pages stay resident: 9 MB of a one-service
-// veer's 100 MB. One memory-reducing collection once veer listens returns
+// veer's 90 MB. One memory-reducing collection once veer listens returns
 // them; traffic grows the young generation again as far as it needs. A
 // smaller young generation for good (`--max-semi-space-size=1`) saves the
 // same at idle but measured 15-25% more CPU per request under load.
