@@ -551,36 +551,15 @@ class ProxyExchange implements WatchedExchange, FinishedExchange, StartingExchan
   }
 }
 
+/** A failure that carries nothing of its exchange: one frozen object for every exchange it ends. */
+const fixedFailure = (code: UpstreamFailure['code'], kind: UpstreamFailure['kind'], message: string): UpstreamFailure => Object.freeze({ code, kind, message });
+
 /** The failure of a version none of whose endpoints is live. */
-const NO_LIVE_ENDPOINT: UpstreamFailure = Object.freeze({
-  code: 'no_healthy_upstream',
-  kind: 'connect',
-  message: 'every endpoint of the version is out of rotation, and there is no failover version',
-});
-
-const GRPC_DEADLINE: UpstreamFailure = Object.freeze({
-  code: 'upstream_timeout',
-  kind: 'timeout',
-  message: 'the call passed its gRPC deadline (grpc-timeout) before the upstream answered',
-});
-
-const BODY_TIMEOUT: UpstreamFailure = Object.freeze({
-  code: 'request_timeout',
-  kind: 'other',
-  message: 'the request body stalled: nothing arrived for too long',
-});
-
-const OVERLOADED: UpstreamFailure = Object.freeze({
-  code: 'overloaded',
-  kind: 'overload',
-  message: 'too many requests in flight for this version (resilience.maxInFlight)',
-});
-
-const ROUTE_TIMEOUT: UpstreamFailure = Object.freeze({
-  code: 'upstream_timeout',
-  kind: 'timeout',
-  message: "the response did not come within the rule's timeouts.request",
-});
+const NO_LIVE_ENDPOINT = fixedFailure('no_healthy_upstream', 'connect', 'every endpoint of the version is out of rotation, and there is no failover version');
+const GRPC_DEADLINE = fixedFailure('upstream_timeout', 'timeout', 'the call passed its gRPC deadline (grpc-timeout) before the upstream answered');
+const BODY_TIMEOUT = fixedFailure('request_timeout', 'other', 'the request body stalled: nothing arrived for too long');
+const OVERLOADED = fixedFailure('overloaded', 'overload', 'too many requests in flight for this version (resilience.maxInFlight)');
+const ROUTE_TIMEOUT = fixedFailure('upstream_timeout', 'timeout', "the response did not come within the rule's timeouts.request");
 
 /** The upstream headers, with a rule's request-side edits. */
 function upstreamHeadersOf(req: IncomingMessage, versionName: string, filters: CompiledFilters | null): string[] {

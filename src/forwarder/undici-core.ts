@@ -16,3 +16,7 @@ export const errors = requireUndici('undici/lib/core/errors.js') as typeof Undic
 /** The base class of undici's dispatchers: http2-upstream.ts extends it, so its dispatcher is an undici Dispatcher to the rest of the forwarder. */
 export const Dispatcher = requireUndici('undici/lib/dispatcher/dispatcher.js') as typeof UndiciDispatcher;
 export type Dispatcher = UndiciDispatcher;
+// The index also gives every dispatcher its request(), stream(), pipeline(), upgrade() and
+// connect() methods (mirrors and health checks call request()); done here as the index does,
+// so they are there whether or not anything in the process loads the index.
+Object.assign(Dispatcher.prototype, requireUndici('undici/lib/api/index.js'));

@@ -47,15 +47,7 @@ tokenForm.addEventListener('submit', (e) => {
   tokenInput.value = '';
   askedFor = null;
   tokenDialog.close();
-  // With a token needed and none given yet, ask before the first call (no 401 to start with);
-// polling starts once it is given.
-if (needsToken && currentToken() === '') {
-  showStatus('admin token needed', true);
-  askedFor = '';
-  askToken('This veer needs its admin token');
-} else {
-  poll();
-}
+  pollOrAskToken();
 });
 document.getElementById('token-cancel').addEventListener('click', () => tokenDialog.close());
 document.getElementById('token-button').addEventListener('click', () => askToken(''));
@@ -137,27 +129,22 @@ async function poll() {
     running = false;
     if (again) {
       again = false;
-      // With a token needed and none given yet, ask before the first call (no 401 to start with);
-// polling starts once it is given.
-if (needsToken && currentToken() === '') {
-  showStatus('admin token needed', true);
-  askedFor = '';
-  askToken('This veer needs its admin token');
-} else {
-  poll();
-}
+      pollOrAskToken();
     } else {
       timer = setTimeout(poll, POLL_MS);
     }
   }
 }
 
-// With a token needed and none given yet, ask before the first call (no 401 to start with);
-// polling starts once it is given.
-if (needsToken && currentToken() === '') {
-  showStatus('admin token needed', true);
-  askedFor = '';
-  askToken('This veer needs its admin token');
-} else {
-  poll();
+/** Polls, or, with a token needed and none given yet, asks for it first (no 401 to start with); polling starts once it is given. */
+function pollOrAskToken() {
+  if (needsToken && currentToken() === '') {
+    showStatus('admin token needed', true);
+    askedFor = '';
+    askToken('This veer needs its admin token');
+  } else {
+    poll();
+  }
 }
+
+pollOrAskToken();
