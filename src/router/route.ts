@@ -9,6 +9,7 @@ import {
   endsSegmentAt,
   hasPathPrefix,
   normalizeRequestHost,
+  pathEndOf,
   rangeIndexOf,
   type CompiledAction,
   type CompiledRule,
@@ -16,6 +17,7 @@ import {
   type CompiledSplit,
   type CompiledVersion,
   type EntryIndex,
+  type HeaderIndex,
   type HostEntry,
   type HostGroup,
   type RequestView,
@@ -56,9 +58,9 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
   return null;
 }
 
-/** HOT PATH. Whether a route entry's path, method and conditions all hold. */
-export function entryMatches(entry: RouteEntry, req: RequestView, url: string): boolean {
-  if (!entry.path.matchPath(url)) return false;
+/** HOT PATH. Whether a route entry's path, method and conditions all hold; `pathEnd` is pathEndOf(url). */
+export function entryMatches(entry: RouteEntry, req: RequestView, url: string, pathEnd: number): boolean {
+  if (!entry.path.matchPath(url, pathEnd)) return false;
   if (entry.method !== null && req.method !== entry.method) return false;
   const conditions = entry.conditions;
   for (let c = 0; c < conditions.length; c++) {
@@ -68,43 +70,52 @@ export function entryMatches(entry: RouteEntry, req: RequestView, url: string): 
 }
 
 /** HOT PATH. The first entry of a large group that holds, through its path index; null when none does. */
-function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string): HostEntry | null {
+function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, pathEnd: number): HostEntry | null {
   if (index.exact.size !== 0) {
-    let end = url.length;
-    for (let i = 0; i < url.length; i++) {
-      const c = url.charCodeAt(i);
-      if (c === 0x3f || c === 0x23) {
-        end = i;
-        break;
-      }
-    }
-    const found = firstOf(index.exact.get(end === url.length ? url : url.slice(0, end)), req, url);
+    const found = firstOf(index.exact.get(pathEnd === url.length ? url : url.slice(0, pathEnd)), req, url, pathEnd);
     if (found !== null) return found;
   }
-  const found = firstOf(index.regex, req, url);
+  const found = firstOf(index.regex, req, url, pathEnd);
   if (found !== null) return found;
   const lengths = index.prefixLengths;
   for (let i = 0; i < lengths.length; i++) {
     const length = lengths[i]!;
     if (url.length < length || !endsSegmentAt(url, length)) continue;
-    const hit = firstOf(index.prefixes.get(url.length === length ? url : url.slice(0, length)), req, url);
+    const hit = firstOf(index.prefixes.get(url.length === length ? url : url.slice(0, length)), req, url, pathEnd);
     if (hit !== null) return hit;
   }
   return null;
 }
 
-function firstOf(entries: readonly HostEntry[] | undefined, req: RequestView, url: string): HostEntry | null {
+const NO_POSITIONS: readonly number[] = [];
+
+/** HOT PATH. The first entry that holds, among those its header value can satisfy and those that test no such value; null when none does. */
+function firstByHeader(index: HeaderIndex, entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
+  const value = index.reader.read(req);
+  const hits = value === undefined ? NO_POSITIONS : (index.byValue.get(value) ?? NO_POSITIONS);
+  const others = index.others;
+  let h = 0;
+  let o = 0;
+  while (h < hits.length || o < others.length) {
+    const position = o === others.length || (h < hits.length && hits[h]! < others[o]!) ? hits[h++]! : others[o++]!;
+    const entry = entries[position]!;
+    if (entryMatches(entry, req, url, pathEnd)) return entry;
+  }
+  return null;
+}
+
+function firstOf(entries: readonly HostEntry[] | undefined, req: RequestView, url: string, pathEnd: number): HostEntry | null {
   if (entries === undefined) return null;
   for (let i = 0; i < entries.length; i++) {
-    if (entryMatches(entries[i]!, req, url)) return entries[i]!;
+    if (entryMatches(entries[i]!, req, url, pathEnd)) return entries[i]!;
   }
   return null;
 }
 
 /** HOT PATH. Index of the first entry (they are in precedence order) that holds, or -1. */
-export function firstEntryIndex(entries: readonly RouteEntry[], req: RequestView, url: string): number {
+export function firstEntryIndex(entries: readonly RouteEntry[], req: RequestView, url: string, pathEnd: number): number {
   for (let i = 0; i < entries.length; i++) {
-    if (entryMatches(entries[i]!, req, url)) return i;
+    if (entryMatches(entries[i]!, req, url, pathEnd)) return i;
   }
   return -1;
 }
@@ -214,9 +225,12 @@ function routeInGroup(services: readonly CompiledService[], group: HostGroup, re
   }
   let entry: HostEntry | null;
   const index = group.entryIndex;
-  if (index !== undefined) entry = firstIndexedEntry(index, req, url);
+  const pathEnd = group.readsPathEnd === true ? pathEndOf(url) : url.length;
+  const byHeader = group.headerIndex;
+  if (byHeader !== undefined) entry = firstByHeader(byHeader, entries, req, url, pathEnd);
+  else if (index !== undefined) entry = firstIndexedEntry(index, req, url, pathEnd);
   else {
-    const e = firstEntryIndex(entries, req, url);
+    const e = firstEntryIndex(entries, req, url, pathEnd);
     entry = e === -1 ? null : entries[e]!;
   }
   if (entry === null) return null;

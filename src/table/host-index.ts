@@ -4,7 +4,8 @@
 // leaves this index as it is.
 
 import { compareEntries } from './compile-rules.ts';
-import type { CompiledService, EntryIndex, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
+import type { ValueReader } from './matchers.ts';
+import type { CompiledService, EntryIndex, HeaderIndex, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
@@ -12,6 +13,47 @@ const PREFIX_INDEX_MIN = 8;
 /** Whether a service routes by `rules:` rather than one catch-all under its pathPrefix. */
 function hasRules(service: CompiledService): boolean {
   return service.entries.length !== 1 || service.entries[0]!.action !== -1;
+}
+
+/** A header index pays once at least this many entries are keyed by the header... */
+const HEADER_INDEX_MIN = 4;
+/** ...and at most this many are not (each is tried on every request). */
+const HEADER_INDEX_MAX_OTHERS = 4;
+
+/** The Exact header condition of an entry on `name`, if it has one. */
+function exactHeaderOf(entry: HostEntry, name: string): string | undefined {
+  for (const c of entry.conditions) if (c.exact?.reader.kind === 'header' && c.exact.reader.name === name) return c.exact.value;
+  return undefined;
+}
+
+/**
+ * Indexes entries (in precedence order) by the header most of them match
+ * with Exact, when that leaves few others; see HeaderIndex. undefined when
+ * no header keys enough of them.
+ */
+function indexByHeader(entries: readonly HostEntry[]): HeaderIndex | undefined {
+  const readers = new Map<string, { reader: ValueReader; count: number }>();
+  for (const entry of entries) {
+    const seen = new Set<string>();
+    for (const c of entry.conditions) {
+      const reader = c.exact?.reader;
+      if (reader?.kind !== 'header' || seen.has(reader.name)) continue;
+      seen.add(reader.name);
+      const known = readers.get(reader.name);
+      if (known) known.count++;
+      else readers.set(reader.name, { reader, count: 1 });
+    }
+  }
+  const best = [...readers.values()].sort((a, b) => b.count - a.count)[0];
+  if (best === undefined || best.count < HEADER_INDEX_MIN || entries.length - best.count > HEADER_INDEX_MAX_OTHERS) return undefined;
+  const byValue = new Map<string, number[]>();
+  const others: number[] = [];
+  entries.forEach((entry, position) => {
+    const value = exactHeaderOf(entry, best.reader.name);
+    if (value === undefined) others.push(position);
+    else byValue.set(value, [...(byValue.get(value) ?? []), position]);
+  });
+  return Object.freeze({ reader: best.reader, byValue, others: Object.freeze(others) });
 }
 
 /** Indexes entries (already in precedence order) by their path; see EntryIndex. */
@@ -53,7 +95,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     }
   });
   const byPrefix = (group: number[]): HostGroup => {
-    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex } = [...group].sort(
+    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex; headerIndex?: HeaderIndex; readsPathEnd?: boolean } = [...group].sort(
       (a, b) => services[b]!.pathPrefix.length - services[a]!.pathPrefix.length || services[a]!.index - services[b]!.index,
     );
     // With `rules:` in the group, every service's entries compete by Gateway API's precedence;
@@ -62,7 +104,11 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
       const inConfigOrder = [...group].sort((a, b) => services[a]!.index - services[b]!.index);
       const entries = inConfigOrder.flatMap((p) => services[p]!.entries.map((entry): HostEntry => Object.freeze({ ...entry, service: p })));
       sorted.routeEntries = Object.freeze(entries.sort(compareEntries));
-      if (entries.length > PREFIX_INDEX_MIN) sorted.entryIndex = indexEntries(sorted.routeEntries);
+      sorted.readsPathEnd = entries.some((entry) => entry.path.kind !== 'PathPrefix');
+      // Entries keyed mostly by one header's value are found by it; else a large group by path.
+      const byHeader = indexByHeader(sorted.routeEntries);
+      if (byHeader !== undefined) sorted.headerIndex = byHeader;
+      else if (entries.length > PREFIX_INDEX_MIN) sorted.entryIndex = indexEntries(sorted.routeEntries);
       return Object.freeze(sorted);
     }
     // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.

@@ -173,8 +173,8 @@ export interface PathCondition {
   /** As compared: a PathPrefix without trailing slashes. */
   readonly value: string;
   readonly description: string;
-  /** HOT PATH. Whether the request target (path and query) matches. */
-  matchPath(url: string): boolean;
+  /** HOT PATH. Whether the request target (path and query) matches; `pathEnd` is where its path ends (pathEndOf), found once per request. */
+  matchPath(url: string, pathEnd: number): boolean;
 }
 
 /** What a `rules:` match leads to: the rule's `to`, its own split, or the service's split. */
@@ -274,7 +274,29 @@ export interface CompiledService {
  * service has `rules:` carries every service's entries instead, in
  * precedence order, and the router walks those.
  */
-export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routeEntries?: readonly HostEntry[]; readonly entryIndex?: EntryIndex };
+export type HostGroup = readonly number[] & {
+  readonly prefixIndex?: PrefixIndex;
+  readonly routeEntries?: readonly HostEntry[];
+  readonly entryIndex?: EntryIndex;
+  readonly headerIndex?: HeaderIndex;
+  /** Whether an entry compares the path alone (Exact, RegularExpression), which needs where it ends; PathPrefix entries never do. */
+  readonly readsPathEnd?: boolean;
+};
+
+/**
+ * A group's route entries by the value of one header that most of them
+ * test with an Exact match (`x-region: eu`), so a request tries only the
+ * entries its value can satisfy and those that do not test that header:
+ * two ascending lists of positions in `routeEntries`, merged as they are
+ * walked, so the entries still come in precedence order. Built for a group
+ * whose entries are mostly keyed so (see host-index.ts).
+ */
+export interface HeaderIndex {
+  readonly reader: ValueReader;
+  readonly byValue: ReadonlyMap<string, readonly number[]>;
+  /** Positions of the entries without an Exact match on that header. */
+  readonly others: readonly number[];
+}
 
 /**
  * A large group's route entries by path, so a request tries only the
