@@ -146,41 +146,27 @@ class ExactMatcher implements Matcher {
 }
 
 /**
- * A `regex:` condition: found anywhere in the value, by RE2's linear-time
- * engine (re2js): no pattern and no input can make it backtrack, so one
- * request cannot stall the process.
+ * A regex condition. A `regex:` condition is found anywhere in the value, by
+ * RE2's linear-time engine (re2js): no pattern and no input can make it
+ * backtrack, so one request cannot stall the process. A Gateway API
+ * RegularExpression must match the whole value (regex.ts picks its engine).
  */
-class RegexSearchMatcher implements Matcher {
+class RegexMatcher implements Matcher {
   readonly description: string;
   readonly #reader: ValueReader;
-  readonly #regex: RE2JS;
-  constructor(reader: ValueReader, source: string) {
+  readonly #whole: WholePattern | null;
+  readonly #search: RE2JS | null;
+  constructor(reader: ValueReader, source: string, whole: boolean) {
     this.#reader = reader;
-    this.#regex = compileRegex(source, 'regex');
-    this.description = `${reader.kind} ${reader.name} ~ /${source}/`;
+    this.#whole = whole ? compileWholePattern(source, 'value') : null;
+    this.#search = whole ? null : compileRegex(source, 'regex');
+    this.description = `${reader.kind} ${reader.name} ~ /${whole ? `^(?:${source})$` : source}/`;
   }
   match(req: RequestView): boolean {
     const value = this.#reader.read(req);
     // Oversized values never match: linear time is still time.
     if (value === undefined || value.length > MAX_REGEX_INPUT) return false;
-    return this.#regex.matcher(value).find();
-  }
-}
-
-/** A Gateway API RegularExpression condition: the whole value matches (regex.ts picks the engine). */
-class RegexWholeMatcher implements Matcher {
-  readonly description: string;
-  readonly #reader: ValueReader;
-  readonly #pattern: WholePattern;
-  constructor(reader: ValueReader, source: string) {
-    this.#reader = reader;
-    this.#pattern = compileWholePattern(source, 'value');
-    this.description = `${reader.kind} ${reader.name} ~ /^(?:${source})$/`;
-  }
-  match(req: RequestView): boolean {
-    const value = this.#reader.read(req);
-    if (value === undefined || value.length > MAX_REGEX_INPUT) return false;
-    return this.#pattern.test(value);
+    return this.#whole !== null ? this.#whole.test(value) : this.#search!.matcher(value).find();
   }
 }
 
@@ -217,7 +203,7 @@ export function createMatcher(kind: 'header' | 'cookie' | 'query', spec: ValueMa
   const reader = createValueReader(kind, spec.name);
   if (spec.value !== undefined) return new ExactMatcher(reader, spec.value);
   if (spec.present !== undefined) return new PresenceMatcher(reader, spec.present);
-  return new RegexSearchMatcher(reader, spec.regex!);
+  return new RegexMatcher(reader, spec.regex!, false);
 }
 
 /**
@@ -230,7 +216,7 @@ export function createNamedMatcher(kind: 'header' | 'cookie' | 'query', spec: Na
   if (spec.type === 'Present') return new PresenceMatcher(reader, true);
   if (spec.value === undefined) throw new MatcherSpecError('invalid_rule', `type ${spec.type} needs a value`, 'value');
   if (spec.type === 'Exact') return new ExactMatcher(reader, spec.value);
-  return new RegexWholeMatcher(reader, spec.value);
+  return new RegexMatcher(reader, spec.value, true);
 }
 
 /** Builds a matcher from its (schema-validated) spec; throws MatcherSpecError when the spec cannot work. */
