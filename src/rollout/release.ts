@@ -17,7 +17,7 @@ import type { ReleaseConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
 import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceView } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { resolvePlan, type RolloutPlan } from './plan.ts';
+import { resolvePlan, startingProgress, type RolloutPlan } from './plan.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -62,16 +62,7 @@ export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, Ser
     name: config.name,
     id: `${config.name}@${at}`,
     members,
-    steps: plan.steps.map((s) => ({ ...s })),
-    analysis: plan.analysis,
-    phase: 'progressing',
-    pausedBy: null,
-    step: 0,
-    stepStartedAt: at,
-    startedAt: at,
-    updatedAt: at,
-    endedAt: null,
-    reason: 'started',
+    ...startingProgress(plan, at),
     lastAnalysis: {},
   };
 }

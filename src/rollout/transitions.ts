@@ -21,7 +21,7 @@
 import { VeerError } from '../errors.ts';
 import { isRolloutActive, splitAround, type AnalysisResult, type RolloutRecord, type ServiceChange } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { FOREVER, hooksOf, type RolloutPlan } from './plan.ts';
+import { FOREVER, hooksOf, startingProgress, type RolloutPlan } from './plan.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -47,16 +47,7 @@ export function newRollout(service: CompiledService, plan: RolloutPlan, now: num
     canary: plan.canary,
     stable,
     baseline,
-    steps: plan.steps.map((s) => ({ ...s })),
-    analysis: plan.analysis,
-    phase: 'progressing',
-    pausedBy: null,
-    step: 0,
-    stepStartedAt: at,
-    startedAt: at,
-    updatedAt: at,
-    endedAt: null,
-    reason: 'started',
+    ...startingProgress(plan, at),
     lastAnalysis: null,
   };
 }
