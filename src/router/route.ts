@@ -18,6 +18,7 @@ import {
   type CompiledVersion,
   type EntryIndex,
   type HeaderIndex,
+  type PathEndIndex,
   type HostEntry,
   type HostGroup,
   type RequestView,
@@ -89,11 +90,8 @@ function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, pat
 
 const NO_POSITIONS: readonly number[] = [];
 
-/** HOT PATH. The first entry that holds, among those its header value can satisfy and those that test no such value; null when none does. */
-function firstByHeader(index: HeaderIndex, entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
-  const value = index.reader.read(req);
-  const hits = value === undefined ? NO_POSITIONS : (index.byValue.get(value) ?? NO_POSITIONS);
-  const others = index.others;
+/** HOT PATH. The first entry that holds among `hits` and `others` (ascending positions in `entries`), walked merged: in precedence order. */
+function firstOfMerged(hits: readonly number[], others: readonly number[], entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
   let h = 0;
   let o = 0;
   while (h < hits.length || o < others.length) {
@@ -102,6 +100,18 @@ function firstByHeader(index: HeaderIndex, entries: readonly HostEntry[], req: R
     if (entryMatches(entry, req, url, pathEnd)) return entry;
   }
   return null;
+}
+
+/** HOT PATH. The first entry that holds, among those its header value can satisfy and those that test no such value. */
+function firstByHeader(index: HeaderIndex, entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
+  const value = index.reader.read(req);
+  return firstOfMerged(value === undefined ? NO_POSITIONS : (index.byValue.get(value) ?? NO_POSITIONS), index.others, entries, req, url, pathEnd);
+}
+
+/** HOT PATH. The first entry that holds, among those whose paths end with the path's last character and those whose paths may end with any. */
+function firstByPathEnd(index: PathEndIndex, entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
+  const hits = pathEnd === 0 ? NO_POSITIONS : (index.byLastChar.get(url.charCodeAt(pathEnd - 1)) ?? NO_POSITIONS);
+  return firstOfMerged(hits, index.others, entries, req, url, pathEnd);
 }
 
 function firstOf(entries: readonly HostEntry[] | undefined, req: RequestView, url: string, pathEnd: number): HostEntry | null {
@@ -227,7 +237,9 @@ function routeInGroup(services: readonly CompiledService[], group: HostGroup, re
   const index = group.entryIndex;
   const pathEnd = group.readsPathEnd === true ? pathEndOf(url) : url.length;
   const byHeader = group.headerIndex;
+  const byPathEnd = group.pathEndIndex;
   if (byHeader !== undefined) entry = firstByHeader(byHeader, entries, req, url, pathEnd);
+  else if (byPathEnd !== undefined) entry = firstByPathEnd(byPathEnd, entries, req, url, pathEnd);
   else if (index !== undefined) entry = firstIndexedEntry(index, req, url, pathEnd);
   else {
     const e = firstEntryIndex(entries, req, url, pathEnd);

@@ -33,8 +33,10 @@ class ExactPath implements PathCondition {
   readonly kind = 'Exact' as const;
   readonly value: string;
   readonly description: string;
+  readonly lastChar: number;
   constructor(value: string) {
     this.value = value;
+    this.lastChar = value === '' ? -1 : value.charCodeAt(value.length - 1);
     this.description = `path = ${value}`;
   }
   matchPath(url: string, pathEnd: number): boolean {
@@ -46,6 +48,7 @@ class PrefixPath implements PathCondition {
   readonly kind = 'PathPrefix' as const;
   readonly value: string;
   readonly description: string;
+  readonly lastChar = -1;
   constructor(value: string) {
     this.value = normalizePathPrefix(value);
     this.description = `path under ${this.value}`;
@@ -62,10 +65,12 @@ class RegexPath implements PathCondition {
   readonly kind = 'RegularExpression' as const;
   readonly value: string;
   readonly description: string;
+  readonly lastChar: number;
   readonly #pattern: WholePattern;
   constructor(value: string) {
     this.value = value;
     this.#pattern = compileWholePattern(value, 'value');
+    this.lastChar = this.#pattern.lastChar;
     this.description = `path ~ /^(?:${value})$/`;
   }
   matchPath(url: string, pathEnd: number): boolean {

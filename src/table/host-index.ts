@@ -5,7 +5,7 @@
 
 import { compareEntries } from './compile-rules.ts';
 import type { ValueReader } from './matchers.ts';
-import type { CompiledService, EntryIndex, HeaderIndex, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
+import type { CompiledService, EntryIndex, HeaderIndex, HostEntry, PathEndIndex, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
@@ -56,6 +56,22 @@ function indexByHeader(entries: readonly HostEntry[]): HeaderIndex | undefined {
   return Object.freeze({ reader: best.reader, byValue, others: Object.freeze(others) });
 }
 
+/** Indexes entries (in precedence order) by the last character of their paths, when most have one; see PathEndIndex. */
+function indexByPathEnd(entries: readonly HostEntry[]): PathEndIndex | undefined {
+  const others = entries.flatMap((entry, position) => (entry.path.lastChar === -1 ? [position] : []));
+  if (entries.length - others.length < HEADER_INDEX_MIN || others.length > HEADER_INDEX_MAX_OTHERS) return undefined;
+  const byLastChar = new Map<number, number[]>();
+  entries.forEach((entry, position) => {
+    const c = entry.path.lastChar;
+    if (c !== -1) byLastChar.set(c, [...(byLastChar.get(c) ?? []), position]);
+  });
+  // Keyed, but by too few characters to narrow anything: the plain walk is as good.
+  if (byLastChar.size < 2) return undefined;
+  // Many Exact paths are better found by the path index's map (one lookup, not a bucket per last character).
+  if (entries.length > PREFIX_INDEX_MIN && entries.some((entry) => entry.path.kind === 'Exact')) return undefined;
+  return Object.freeze({ byLastChar, others: Object.freeze(others) });
+}
+
 /** Indexes entries (already in precedence order) by their path; see EntryIndex. */
 function indexEntries(entries: readonly HostEntry[]): EntryIndex {
   const exact = new Map<string, HostEntry[]>();
@@ -95,7 +111,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     }
   });
   const byPrefix = (group: number[]): HostGroup => {
-    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex; headerIndex?: HeaderIndex; readsPathEnd?: boolean } = [...group].sort(
+    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex; headerIndex?: HeaderIndex; pathEndIndex?: PathEndIndex; readsPathEnd?: boolean } = [...group].sort(
       (a, b) => services[b]!.pathPrefix.length - services[a]!.pathPrefix.length || services[a]!.index - services[b]!.index,
     );
     // With `rules:` in the group, every service's entries compete by Gateway API's precedence;
@@ -107,7 +123,9 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
       sorted.readsPathEnd = entries.some((entry) => entry.path.kind !== 'PathPrefix');
       // Entries keyed mostly by one header's value are found by it; else a large group by path.
       const byHeader = indexByHeader(sorted.routeEntries);
+      const byPathEnd = byHeader === undefined ? indexByPathEnd(sorted.routeEntries) : undefined;
       if (byHeader !== undefined) sorted.headerIndex = byHeader;
+      else if (byPathEnd !== undefined) sorted.pathEndIndex = byPathEnd;
       else if (entries.length > PREFIX_INDEX_MIN) sorted.entryIndex = indexEntries(sorted.routeEntries);
       return Object.freeze(sorted);
     }

@@ -20,6 +20,7 @@ export type {
   HostEntry,
   EntryIndex,
   HeaderIndex,
+  PathEndIndex,
   CompiledSplit,
   CompiledTimeouts,
   HostGroup,

@@ -45,6 +45,8 @@ import { MatcherSpecError } from './spec-error.ts';
 export interface WholePattern {
   /** Which engine runs it: V8's irregexp (proved safe) or re2js. */
   readonly engine: 'v8' | 're2';
+  /** The character every match ends with, as a char code; -1 when matches may end in different ones. */
+  readonly lastChar: number;
   /** HOT PATH. Whether the whole of `value` matches. */
   test(value: string): boolean;
 }
@@ -392,6 +394,9 @@ class Pattern implements WholePattern {
   /** The suffix's last and the prefix's first character (-1: none): one inlined charCodeAt each rejects most values before a string compare. */
   readonly #last: number;
   readonly #first: number;
+  get lastChar(): number {
+    return this.#last;
+  }
   constructor(v8: RegExp | null, re2: RE2JS, edges: Edges) {
     this.engine = v8 === null ? 're2' : 'v8';
     this.#v8 = v8;

@@ -173,6 +173,8 @@ export interface PathCondition {
   /** As compared: a PathPrefix without trailing slashes. */
   readonly value: string;
   readonly description: string;
+  /** The character every path it matches ends with (char code), or -1: the path-end index keys entries by it. */
+  readonly lastChar: number;
   /** HOT PATH. Whether the request target (path and query) matches; `pathEnd` is where its path ends (pathEndOf), found once per request. */
   matchPath(url: string, pathEnd: number): boolean;
 }
@@ -279,11 +281,16 @@ export type HostGroup = readonly number[] & {
   readonly routeEntries?: readonly HostEntry[];
   readonly entryIndex?: EntryIndex;
   readonly headerIndex?: HeaderIndex;
+  readonly pathEndIndex?: PathEndIndex;
   /** Whether an entry compares the path alone (Exact, RegularExpression), which needs where it ends; PathPrefix entries never do. */
   readonly readsPathEnd?: boolean;
 };
 
 /**
+ * The same for a group whose paths are mostly Exact or regexes that end in
+ * literal text (`/items/[0-9]+/reviews`, `.../photos`): entries keyed by the
+ * last character of the paths they match (PathEndIndex).
+ *
  * A group's route entries by the value of one header that most of them
  * test with an Exact match (`x-region: eu`), so a request tries only the
  * entries its value can satisfy and those that do not test that header:
@@ -291,6 +298,13 @@ export type HostGroup = readonly number[] & {
  * walked, so the entries still come in precedence order. Built for a group
  * whose entries are mostly keyed so (see host-index.ts).
  */
+export interface PathEndIndex {
+  /** Char code of the path's last character -> positions of the entries whose every match ends with it. */
+  readonly byLastChar: ReadonlyMap<number, readonly number[]>;
+  /** Positions of the entries whose matches may end with anything (PathPrefix, most regexes without a literal end). */
+  readonly others: readonly number[];
+}
+
 export interface HeaderIndex {
   readonly reader: ValueReader;
   readonly byValue: ReadonlyMap<string, readonly number[]>;

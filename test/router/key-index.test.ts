@@ -1,7 +1,9 @@
 // A host group whose rules are keyed mostly by one header's Exact value is
 // walked through its header index (table/host-index.ts): the request tries
 // only the entries its value can satisfy and those that test no such value.
-// It must pick exactly what the plain walk in precedence order picks.
+// One whose paths mostly end in known characters (Exact, regexes with a
+// literal end) is walked through its path-end index. Either must pick
+// exactly what the plain walk in precedence order picks.
 
 import t from 'tap';
 import { routeRequest } from '../../src/router/index.ts';
@@ -85,4 +87,59 @@ t.test('property: the index picks what the plain walk in precedence order picks'
   }
   t.equal(mismatches, 0, '5000 requests');
   t.ok(seen.size >= 9, `the requests reached ${seen.size} outcomes: ${[...seen].join(', ')}`);
+});
+
+const PATHS_YAML = `services:
+  - name: items
+    match: { hosts: [items.test] }
+    versions:
+${VERSIONS}
+    rules:
+      - matches: [{ path: { type: RegularExpression, value: "/items/[0-9]+/reviews" } }]
+        to: r0
+      - matches: [{ path: { type: RegularExpression, value: "/items/[0-9]+/photos" } }]
+        to: r1
+      - matches: [{ path: { type: RegularExpression, value: "/items/[a-z]+/edit" }, method: POST }]
+        to: r2
+      - matches: [{ path: { type: Exact, value: /items/special/reviews } }]
+        to: r3
+      - matches: [{ path: { type: RegularExpression, value: "/items/[0-9]+/price" } }]
+        to: r4
+      - matches: [{ path: { type: RegularExpression, value: "/items/(new|old)" } }]
+        to: r5
+      - matches: [{ path: { type: RegularExpression, value: "/items/.*" } }]
+        to: r6
+      - matches: [{ path: { value: /items } }]
+        to: r7
+`;
+
+t.test('Exact and literal-ending regex paths: indexed by the last character of the path', async (t) => {
+  const table = tableFromYaml(PATHS_YAML);
+  const group = table.hosts.exactHosts.get('items.test')!;
+  t.equal(group.headerIndex, undefined);
+  t.same([...group.pathEndIndex!.byLastChar.keys()].map((c) => String.fromCharCode(c)).sort(), ['e', 's', 't'], 'reviews, photos, edit, price');
+  t.equal(group.pathEndIndex!.others.length, 3, '(new|old), .* and the PathPrefix may end in anything');
+});
+
+t.test('property: the path-end index picks what the plain walk picks', async (t) => {
+  const table = tableFromYaml(PATHS_YAML);
+  const group = table.hosts.exactHosts.get('items.test')!;
+  const random = mulberry32(0xfeed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const seen = new Set<string | null>();
+  let mismatches = 0;
+  for (let n = 0; n < 5000; n++) {
+    const path = `/items/${pick(['7', '42', 'special', 'abc', 'new', 'old', ''])}${pick(['', '/reviews', '/photos', '/edit', '/price', '/x', '/'])}${pick(['', '?q=1', '#f', '?a=/reviews'])}`;
+    const req: RequestView = { url: pick([path, path, path, '/', '/other/reviews', '/items']), method: pick(['GET', 'POST']), headers: { host: 'items.test' } };
+    const expected = plainWalk(table, group, req);
+    const version = routeRequest(table, req, () => 0);
+    const got = version === null ? null : `${version.service.name}/${version.name}`;
+    seen.add(got);
+    if (got !== expected) {
+      mismatches++;
+      if (mismatches <= 5) t.fail(`${JSON.stringify(req)}: index ${got}, plain walk ${expected}`);
+    }
+  }
+  t.equal(mismatches, 0, '5000 requests');
+  t.ok(seen.size >= 8, `the requests reached ${seen.size} outcomes: ${[...seen].join(', ')}`);
 });
