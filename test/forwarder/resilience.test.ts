@@ -191,7 +191,7 @@ t.test('outlier ejection: a failing endpoint leaves rotation, and comes back whe
     t,
     serviceConfig({
       versions: { v1: '__URLS__' },
-      extra: '    resilience: { failover: none, retries: { attempts: 1 }, outlier: { consecutiveErrors: 2, baseEjection: 400ms, maxEjectedPercent: 50 } }\n',
+      extra: '    resilience: { failover: none, retries: { attempts: 1 }, outlier: { consecutiveErrors: 2, baseEjection: 2s, maxEjectedPercent: 50 } }\n',
     }).replace('upstream: __URLS__', `upstream: ["${good.url}", "http://127.0.0.1:${badPort}"]`),
   );
   for (let i = 0; i < 8; i++) t.equal((await get(`${veer.url}/x`)).status, 200, '', { diagnostic: false });
@@ -206,13 +206,14 @@ t.test('outlier ejection: a failing endpoint leaves rotation, and comes back whe
     ],
     'the admin API shows each endpoint and whether it is in rotation',
   );
+  // Within the 2 s ejection (long enough for a loaded CI machine), none of these tries it.
   const retriesBefore = await metric(veer, 'veer_upstream_retries_total', { version: 'v1', reason: 'connect' });
   for (let i = 0; i < 10; i++) await get(`${veer.url}/x`);
   t.equal(await metric(veer, 'veer_upstream_retries_total', { version: 'v1', reason: 'connect' }), retriesBefore, 'no request tries it while it is out');
 
   // The pod comes back: after the ejection time it is in rotation again and gets its share.
   const back = await upstream(t, 'back', undefined, badPort);
-  t.ok(await until(async () => (await metric(veer, 'veer_endpoint_up', { endpoint: `127.0.0.1:${badPort}` })) === 1, 5000), 'back in rotation');
+  t.ok(await until(async () => (await metric(veer, 'veer_endpoint_up', { endpoint: `127.0.0.1:${badPort}` })) === 1, 8000), 'back in rotation');
   for (let i = 0; i < 6; i++) await get(`${veer.url}/x`);
   t.equal(back.seen.length, 3, 'and takes its round-robin half');
 });
