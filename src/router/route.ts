@@ -9,6 +9,7 @@ import {
   endsSegmentAt,
   hasPathPrefix,
   normalizeRequestHost,
+  pathEndOf,
   rangeIndexOf,
   type CompiledAction,
   type CompiledRule,
@@ -16,6 +17,7 @@ import {
   type CompiledSplit,
   type CompiledVersion,
   type EntryIndex,
+  type EntryRun,
   type HostEntry,
   type HostGroup,
   type RequestView,
@@ -56,9 +58,9 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
   return null;
 }
 
-/** HOT PATH. Whether a route entry's path, method and conditions all hold. */
-export function entryMatches(entry: RouteEntry, req: RequestView, url: string): boolean {
-  if (!entry.path.matchPath(url)) return false;
+/** HOT PATH. Whether a route entry's path, method and conditions all hold; `end` is where the path ends (pathEndOf). */
+export function entryMatches(entry: RouteEntry, req: RequestView, url: string, end: number): boolean {
+  if (!entry.path.matchPath(url, end)) return false;
   if (entry.method !== null && req.method !== entry.method) return false;
   const conditions = entry.conditions;
   for (let c = 0; c < conditions.length; c++) {
@@ -67,46 +69,51 @@ export function entryMatches(entry: RouteEntry, req: RequestView, url: string): 
   return true;
 }
 
-/** HOT PATH. The first entry of a large group that holds, through its path index; null when none does. */
-function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string): HostEntry | null {
-  if (index.exact.size !== 0) {
-    let end = url.length;
-    for (let i = 0; i < url.length; i++) {
-      const c = url.charCodeAt(i);
-      if (c === 0x3f || c === 0x23) {
-        end = i;
-        break;
-      }
+const NO_POSITIONS: readonly number[] = Object.freeze([]);
+
+/** HOT PATH. The first entry of a run that holds, through its key index when it has one (see EntryRun); null when none does. */
+function firstInRun(run: EntryRun, req: RequestView, url: string, end: number): HostEntry | null {
+  const entries = run.entries;
+  const keyed = run.keyed;
+  if (keyed === null) {
+    for (let i = 0; i < entries.length; i++) {
+      if (entryMatches(entries[i]!, req, url, end)) return entries[i]!;
     }
-    const found = firstOf(index.exact.get(end === url.length ? url : url.slice(0, end)), req, url);
+    return null;
+  }
+  // One read of the key, then a merge of two ascending position lists: the entries in
+  // precedence order, less those that want another value for it (they would fail anyway).
+  const value = keyed.reader.read(req);
+  const hits = value === undefined ? NO_POSITIONS : (keyed.byValue.get(value) ?? NO_POSITIONS);
+  const rest = keyed.rest;
+  let h = 0;
+  let r = 0;
+  while (h < hits.length || r < rest.length) {
+    const position = r === rest.length || (h < hits.length && hits[h]! < rest[r]!) ? hits[h++]! : rest[r++]!;
+    const entry = entries[position]!;
+    if (entryMatches(entry, req, url, end)) return entry;
+  }
+  return null;
+}
+
+/** HOT PATH. The first entry of a large group that holds, through its path index; null when none does. */
+function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, end: number): HostEntry | null {
+  if (index.exact.size !== 0) {
+    const run = index.exact.get(end === url.length ? url : url.slice(0, end));
+    const found = run === undefined ? null : firstInRun(run, req, url, end);
     if (found !== null) return found;
   }
-  const found = firstOf(index.regex, req, url);
+  const found = firstInRun(index.regex, req, url, end);
   if (found !== null) return found;
   const lengths = index.prefixLengths;
   for (let i = 0; i < lengths.length; i++) {
     const length = lengths[i]!;
     if (url.length < length || !endsSegmentAt(url, length)) continue;
-    const hit = firstOf(index.prefixes.get(url.length === length ? url : url.slice(0, length)), req, url);
+    const run = index.prefixes.get(url.length === length ? url : url.slice(0, length));
+    const hit = run === undefined ? null : firstInRun(run, req, url, end);
     if (hit !== null) return hit;
   }
   return null;
-}
-
-function firstOf(entries: readonly HostEntry[] | undefined, req: RequestView, url: string): HostEntry | null {
-  if (entries === undefined) return null;
-  for (let i = 0; i < entries.length; i++) {
-    if (entryMatches(entries[i]!, req, url)) return entries[i]!;
-  }
-  return null;
-}
-
-/** HOT PATH. Index of the first entry (they are in precedence order) that holds, or -1. */
-export function firstEntryIndex(entries: readonly RouteEntry[], req: RequestView, url: string): number {
-  for (let i = 0; i < entries.length; i++) {
-    if (entryMatches(entries[i]!, req, url)) return i;
-  }
-  return -1;
 }
 
 /** HOT PATH. Index of the first rule whose conditions all match, or -1. */
@@ -173,7 +180,7 @@ export function routeRequest(table: RouteTable, req: RequestView, random: Random
   const services = table.services;
   const hosts = table.hosts;
   // The common table (no host patterns, no rules): one group, no closure.
-  if (hosts.exactHosts.size === 0 && hosts.wildcards.length === 0 && hosts.anyHost.routeEntries === undefined) {
+  if (hosts.exactHosts.size === 0 && hosts.wildcards.length === 0 && hosts.anyHost.routes === undefined) {
     const service = firstByPrefix(services, hosts.anyHost, url);
     return service === null ? null : pickVersion(service, req, random);
   }
@@ -207,18 +214,14 @@ export function routeRequest(table: RouteTable, req: RequestView, random: Random
 
 /** HOT PATH. The version within one host group, or null when nothing in it takes the request. */
 function routeInGroup(services: readonly CompiledService[], group: HostGroup, req: RequestView, url: string, random: RandomSource): CompiledVersion | null {
-  const entries = group.routeEntries;
-  if (entries === undefined) {
+  const routes = group.routes;
+  if (routes === undefined) {
     const service = firstByPrefix(services, group, url);
     return service === null ? null : pickVersion(service, req, random);
   }
-  let entry: HostEntry | null;
-  const index = group.entryIndex;
-  if (index !== undefined) entry = firstIndexedEntry(index, req, url);
-  else {
-    const e = firstEntryIndex(entries, req, url);
-    entry = e === -1 ? null : entries[e]!;
-  }
+  // Disabled features cost nothing: only a group that reads where the path ends looks for it.
+  const end = routes.pathEnd ? pathEndOf(url) : url.length;
+  const entry = routes.index !== null ? firstIndexedEntry(routes.index, req, url, end) : firstInRun(routes.run!, req, url, end);
   if (entry === null) return null;
   const service = services[entry.service]!;
   return entry.action === -1 ? pickVersion(service, req, random) : pickByAction(service, service.actions[entry.action]!, req, url, random);

@@ -14,7 +14,8 @@
 
 import type { HttpRuleConfig, PathModifierConfig, RuleFilterConfig, ServiceConfig } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
-import { createNamedMatcher, compileRegex, MatcherSpecError, type Matcher } from './matchers.ts';
+import { createNamedMatcher, compileWholeRegex, MatcherSpecError, type Matcher } from './matchers.ts';
+import type { WholeRegex } from './regex.ts';
 import { hasPathPrefix, normalizePathPrefix } from './paths.ts';
 import type { CompiledAction, CompiledFilters, CompiledSplit, CompiledVersion, HeaderEdits, PathCondition, PathModifier, RouteEntry } from './types.ts';
 import type { Path, Report } from './compile-service.ts';
@@ -30,15 +31,6 @@ export interface CompiledRules {
 
 const QUESTION = 0x3f;
 const HASH = 0x23;
-
-/** HOT PATH. Length of the path part of a request target (before `?` or `#`). */
-function pathEnd(url: string): number {
-  for (let i = 0; i < url.length; i++) {
-    const c = url.charCodeAt(i);
-    if (c === QUESTION || c === HASH) return i;
-  }
-  return url.length;
-}
 
 class ExactPath implements PathCondition {
   readonly kind = 'Exact' as const;
@@ -77,15 +69,14 @@ class RegexPath implements PathCondition {
   readonly kind = 'RegularExpression' as const;
   readonly value: string;
   readonly description: string;
-  readonly #regex: ReturnType<typeof compileRegex>;
+  readonly #regex: WholeRegex;
   constructor(value: string) {
     this.value = value;
-    this.#regex = compileRegex(value, 'value');
+    this.#regex = compileWholeRegex(value, 'value');
     this.description = `path ~ /^(?:${value})$/`;
   }
-  matchPath(url: string): boolean {
-    const end = pathEnd(url);
-    return end <= MAX_REGEX_PATH && this.#regex.matches(end === url.length ? url : url.slice(0, end));
+  matchPath(url: string, end: number): boolean {
+    return end <= MAX_REGEX_PATH && this.#regex.matches(url, end);
   }
 }
 

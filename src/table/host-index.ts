@@ -4,7 +4,8 @@
 // leaves this index as it is.
 
 import { compareEntries } from './compile-rules.ts';
-import type { CompiledService, EntryIndex, HostEntry, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
+import type { ValueReader } from './matchers.ts';
+import type { CompiledService, EntryIndex, EntryRun, GroupRoutes, HostEntry, HostGroup, HostIndex, KeyedEntries, PrefixIndex, ServiceLookup } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
@@ -12,6 +13,42 @@ const PREFIX_INDEX_MIN = 8;
 /** Whether a service routes by `rules:` rather than one catch-all under its pathPrefix. */
 function hasRules(service: CompiledService): boolean {
   return service.entries.length !== 1 || service.entries[0]!.action !== -1;
+}
+
+/** Fewer entries of a run than this testing one key for an Exact value are walked plainly: the index would not pay for its lookup. */
+const KEYED_MIN = 4;
+
+/** The key an Exact condition reads, as one string (`header:x-region`). */
+function keyOf(reader: ValueReader): string {
+  return `${reader.kind}:${reader.name}`;
+}
+
+/** The Exact condition of `entry` on `key`, if it has one (the first, if several). */
+function exactOn(entry: HostEntry, key: string): { readonly reader: ValueReader; readonly value: string } | undefined {
+  return entry.conditions.find((c) => c.exact !== undefined && keyOf(c.exact.reader) === key)?.exact;
+}
+
+/** Entries (in precedence order) as a run, keyed on the key most of them test for an Exact value; see EntryRun. */
+function runOf(entries: readonly HostEntry[]): EntryRun {
+  const counts = new Map<string, number>();
+  for (const entry of entries) {
+    const keys = new Set(entry.conditions.flatMap((c) => (c.exact === undefined ? [] : [keyOf(c.exact.reader)])));
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  let best: string | null = null;
+  for (const [key, count] of counts) if (count >= KEYED_MIN && (best === null || count > counts.get(best)!)) best = key;
+  if (best === null) return Object.freeze({ entries, keyed: null });
+  let reader: ValueReader | null = null;
+  const byValue = new Map<string, number[]>();
+  const rest: number[] = [];
+  entries.forEach((entry, position) => {
+    const exact = exactOn(entry, best);
+    if (exact === undefined) return rest.push(position);
+    reader ??= exact.reader;
+    byValue.set(exact.value, [...(byValue.get(exact.value) ?? []), position]);
+  });
+  const keyed: KeyedEntries = Object.freeze({ reader: reader!, byValue: new Map([...byValue].map(([value, positions]) => [value, Object.freeze(positions)])), rest: Object.freeze(rest) });
+  return Object.freeze({ entries, keyed });
 }
 
 /** Indexes entries (already in precedence order) by their path; see EntryIndex. */
@@ -30,7 +67,19 @@ function indexEntries(entries: readonly HostEntry[]): EntryIndex {
     }
   }
   const lengths = [...new Set([...prefixes.keys()].map((p) => p.length))].sort((a, b) => b - a);
-  return Object.freeze({ exact, regex: Object.freeze(regex), prefixLengths: Object.freeze(lengths), prefixes });
+  const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list))]));
+  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex)), prefixLengths: Object.freeze(lengths), prefixes: runs(prefixes) });
+}
+
+/** A group's entries (in precedence order) as the router walks them: one run, or by path when there are many. */
+function routesOf(entries: readonly HostEntry[]): GroupRoutes {
+  const indexed = entries.length > PREFIX_INDEX_MIN;
+  return Object.freeze({
+    entries,
+    pathEnd: entries.some((e) => e.path.kind === 'RegularExpression' || (indexed && e.path.kind === 'Exact')),
+    run: indexed ? null : runOf(entries),
+    index: indexed ? indexEntries(entries) : null,
+  });
 }
 
 /** Groups services by host pattern; each group longest pathPrefix first. */
@@ -53,7 +102,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     }
   });
   const byPrefix = (group: number[]): HostGroup => {
-    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex } = [...group].sort(
+    const sorted: number[] & { prefixIndex?: PrefixIndex; routes?: GroupRoutes } = [...group].sort(
       (a, b) => services[b]!.pathPrefix.length - services[a]!.pathPrefix.length || services[a]!.index - services[b]!.index,
     );
     // With `rules:` in the group, every service's entries compete by Gateway API's precedence;
@@ -61,8 +110,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     if (sorted.some((p) => hasRules(services[p]!))) {
       const inConfigOrder = [...group].sort((a, b) => services[a]!.index - services[b]!.index);
       const entries = inConfigOrder.flatMap((p) => services[p]!.entries.map((entry): HostEntry => Object.freeze({ ...entry, service: p })));
-      sorted.routeEntries = Object.freeze(entries.sort(compareEntries));
-      if (entries.length > PREFIX_INDEX_MIN) sorted.entryIndex = indexEntries(sorted.routeEntries);
+      sorted.routes = routesOf(Object.freeze(entries.sort(compareEntries)));
       return Object.freeze(sorted);
     }
     // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.

@@ -19,6 +19,9 @@ export type {
   RouteEntry,
   HostEntry,
   EntryIndex,
+  EntryRun,
+  KeyedEntries,
+  GroupRoutes,
   CompiledSplit,
   CompiledTimeouts,
   HostGroup,
@@ -38,7 +41,7 @@ export type {
 export { BUCKETS, bucketOf, hashSeed } from './hash.ts';
 export { allocateBuckets, bucketEnds, rangeIndexOf } from './split.ts';
 export { normalizeHostPattern, normalizeRequestHost } from './hosts.ts';
-export { endsSegmentAt, hasPathPrefix, normalizePathPrefix } from './paths.ts';
+export { endsSegmentAt, hasPathPrefix, normalizePathPrefix, pathEndOf } from './paths.ts';
 export { hostOf, protocolKeyOf, tlsKeyOf } from './upstreams.ts';
 export { createMatcher, createValueReader, MATCHERS, MAX_REGEX_INPUT } from './matchers.ts';
 export type { RequestView, Matcher, MatcherFactory, ValueReader } from './matchers.ts';

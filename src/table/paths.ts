@@ -29,3 +29,12 @@ export function endsSegmentAt(url: string, length: number): boolean {
 export function hasPathPrefix(url: string, prefix: string): boolean {
   return url.startsWith(prefix) && endsSegmentAt(url, prefix.length);
 }
+
+/** HOT PATH. Where the path of a request target ends: at its first `?` or `#`, else its length. */
+export function pathEndOf(url: string): number {
+  for (let i = 0; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === QUESTION || c === HASH) return i;
+  }
+  return url.length;
+}

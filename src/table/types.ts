@@ -173,8 +173,8 @@ export interface PathCondition {
   /** As compared: a PathPrefix without trailing slashes. */
   readonly value: string;
   readonly description: string;
-  /** HOT PATH. Whether the request target (path and query) matches. */
-  matchPath(url: string): boolean;
+  /** HOT PATH. Whether the request target (path and query) matches; `end` is where its path ends (pathEndOf). */
+  matchPath(url: string, end: number): boolean;
 }
 
 /** What a `rules:` match leads to: the rule's `to`, its own split, or the service's split. */
@@ -271,10 +271,49 @@ export interface CompiledService {
  * longest pathPrefix first. A large group (many prefixes under one host)
  * also carries a prefix index, so the router tries one map lookup per
  * distinct prefix length instead of scanning every prefix. A group where a
- * service has `rules:` carries every service's entries instead, in
- * precedence order, and the router walks those.
+ * service has `rules:` carries every service's entries instead (`routes`),
+ * in precedence order, and the router walks those.
  */
-export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routeEntries?: readonly HostEntry[]; readonly entryIndex?: EntryIndex };
+export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routes?: GroupRoutes };
+
+/** The route entries of a host group with `rules:`, and how the router walks them. */
+export interface GroupRoutes {
+  /** Every entry of the group's services, in precedence order. */
+  readonly entries: readonly HostEntry[];
+  /** Whether some entry reads where the path ends (a RegularExpression path, an indexed Exact one): the router finds it once per request. */
+  readonly pathEnd: boolean;
+  /** A small group: all its entries as one run. Else null, and `index` is set. */
+  readonly run: EntryRun | null;
+  /** A large group: its entries by path. */
+  readonly index: EntryIndex | null;
+}
+
+/**
+ * Entries to try in precedence order. When enough of them test the same
+ * key (header, cookie or query parameter) for an Exact value, `keyed` lets
+ * the router read that key once and try only the entries that want the
+ * value it read, merged with those that do not test the key, still in
+ * precedence order:
+ *
+ *   entries:  e0  e1  e2  e3  e4  e5       e1 e2 e4: x-region = a | b | a
+ *   byValue:  a -> [1, 4]  b -> [2]        (positions in `entries`, ascending)
+ *   rest:     [0, 3, 5]
+ *   request x-region: a  ->  merge [1, 4] with [0, 3, 5]  ->  e0 e1 e3 e4 e5
+ *
+ * An entry left out wants another value, so it would fail anyway: the first
+ * entry that holds is the same as in a plain walk.
+ */
+export interface EntryRun {
+  readonly entries: readonly HostEntry[];
+  readonly keyed: KeyedEntries | null;
+}
+
+/** The index of an EntryRun on one key; see EntryRun. */
+export interface KeyedEntries {
+  readonly reader: ValueReader;
+  readonly byValue: ReadonlyMap<string, readonly number[]>;
+  readonly rest: readonly number[];
+}
 
 /**
  * A large group's route entries by path, so a request tries only the
@@ -290,10 +329,10 @@ export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex
  * order the plain list has them.
  */
 export interface EntryIndex {
-  readonly exact: ReadonlyMap<string, readonly HostEntry[]>;
-  readonly regex: readonly HostEntry[];
+  readonly exact: ReadonlyMap<string, EntryRun>;
+  readonly regex: EntryRun;
   readonly prefixLengths: readonly number[];
-  readonly prefixes: ReadonlyMap<string, readonly HostEntry[]>;
+  readonly prefixes: ReadonlyMap<string, EntryRun>;
 }
 
 /** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service index. */
