@@ -20,6 +20,7 @@ import {
   type EntryRun,
   type HostEntry,
   type HostGroup,
+  type Matcher,
   type RequestView,
   type RouteEntry,
   type RouteTable,
@@ -60,9 +61,13 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
 
 /** HOT PATH. Whether a route entry's path, method and conditions all hold; `end` is where the path ends (pathEndOf). */
 export function entryMatches(entry: RouteEntry, req: RequestView, url: string, end: number): boolean {
-  if (!entry.path.matchPath(url, end)) return false;
+  return holds(entry, entry.conditions, false, req, url, end);
+}
+
+/** HOT PATH. entryMatches with the conditions left to check, and the path check skipped when an index proved it. */
+function holds(entry: RouteEntry, conditions: readonly Matcher[], pathHolds: boolean, req: RequestView, url: string, end: number): boolean {
+  if (!pathHolds && !entry.path.matchPath(url, end)) return false;
   if (entry.method !== null && req.method !== entry.method) return false;
-  const conditions = entry.conditions;
   for (let c = 0; c < conditions.length; c++) {
     if (!conditions[c]!.match(req)) return false;
   }
@@ -71,27 +76,36 @@ export function entryMatches(entry: RouteEntry, req: RequestView, url: string, e
 
 const NO_POSITIONS: readonly number[] = Object.freeze([]);
 
-/** HOT PATH. The first entry of a run that holds, through its key index when it has one (see EntryRun); null when none does. */
+/** HOT PATH. The first entry of a run that holds, through its index when it has one (see EntryRun); null when none does. */
 function firstInRun(run: EntryRun, req: RequestView, url: string, end: number): HostEntry | null {
   const entries = run.entries;
+  const conditions = run.conditions;
+  const pathHolds = run.pathHolds;
+  let hits: readonly number[];
+  let rest: readonly number[];
+  const bySuffix = run.bySuffix;
   const keyed = run.keyed;
-  if (keyed === null) {
+  if (bySuffix !== null) {
+    const at = end - bySuffix.offset;
+    const c = at >= 0 ? url.charCodeAt(at) : 128;
+    hits = c < 128 ? bySuffix.byChar[c]! : NO_POSITIONS;
+    rest = bySuffix.rest;
+  } else if (keyed !== null) {
+    const value = keyed.reader.read(req);
+    hits = value === undefined ? NO_POSITIONS : (keyed.byValue.get(value) ?? NO_POSITIONS);
+    rest = keyed.rest;
+  } else {
     for (let i = 0; i < entries.length; i++) {
-      if (entryMatches(entries[i]!, req, url, end)) return entries[i]!;
+      if (holds(entries[i]!, conditions[i]!, pathHolds, req, url, end)) return entries[i]!;
     }
     return null;
   }
-  // One read of the key, then a merge of two ascending position lists: the entries in
-  // precedence order, less those that want another value for it (they would fail anyway).
-  const value = keyed.reader.read(req);
-  const hits = value === undefined ? NO_POSITIONS : (keyed.byValue.get(value) ?? NO_POSITIONS);
-  const rest = keyed.rest;
+  // A merge of two ascending position lists: the entries in precedence order, less those the index ruled out.
   let h = 0;
   let r = 0;
   while (h < hits.length || r < rest.length) {
     const position = r === rest.length || (h < hits.length && hits[h]! < rest[r]!) ? hits[h++]! : rest[r++]!;
-    const entry = entries[position]!;
-    if (entryMatches(entry, req, url, end)) return entry;
+    if (holds(entries[position]!, conditions[position]!, pathHolds, req, url, end)) return entries[position]!;
   }
   return null;
 }
@@ -103,8 +117,10 @@ function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, end
     const found = run === undefined ? null : firstInRun(run, req, url, end);
     if (found !== null) return found;
   }
-  const found = firstInRun(index.regex, req, url, end);
-  if (found !== null) return found;
+  if (index.regex.entries.length !== 0) {
+    const found = firstInRun(index.regex, req, url, end);
+    if (found !== null) return found;
+  }
   const lengths = index.prefixLengths;
   for (let i = 0; i < lengths.length; i++) {
     const length = lengths[i]!;

@@ -35,6 +35,7 @@ const HASH = 0x23;
 class ExactPath implements PathCondition {
   readonly kind = 'Exact' as const;
   readonly value: string;
+  readonly suffix = '';
   readonly description: string;
   constructor(value: string) {
     this.value = value;
@@ -52,6 +53,7 @@ class ExactPath implements PathCondition {
 class PrefixPath implements PathCondition {
   readonly kind = 'PathPrefix' as const;
   readonly value: string;
+  readonly suffix = '';
   readonly description: string;
   constructor(value: string) {
     this.value = normalizePathPrefix(value);
@@ -68,11 +70,13 @@ const MAX_REGEX_PATH = 8192;
 class RegexPath implements PathCondition {
   readonly kind = 'RegularExpression' as const;
   readonly value: string;
+  readonly suffix: string;
   readonly description: string;
   readonly #regex: WholeRegex;
   constructor(value: string) {
     this.value = value;
     this.#regex = compileWholeRegex(value, 'value');
+    this.suffix = this.#regex.suffix;
     this.description = `path ~ /^(?:${value})$/`;
   }
   matchPath(url: string, end: number): boolean {

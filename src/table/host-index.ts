@@ -4,8 +4,8 @@
 // leaves this index as it is.
 
 import { compareEntries } from './compile-rules.ts';
-import type { ValueReader } from './matchers.ts';
-import type { CompiledService, EntryIndex, EntryRun, GroupRoutes, HostEntry, HostGroup, HostIndex, KeyedEntries, PrefixIndex, ServiceLookup } from './types.ts';
+import type { Matcher, ValueReader } from './matchers.ts';
+import type { CompiledService, EntryIndex, EntryRun, GroupRoutes, HostEntry, HostGroup, HostIndex, KeyedEntries, PrefixIndex, ServiceLookup, SuffixEntries } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
@@ -23,13 +23,26 @@ function keyOf(reader: ValueReader): string {
   return `${reader.kind}:${reader.name}`;
 }
 
-/** The Exact condition of `entry` on `key`, if it has one (the first, if several). */
-function exactOn(entry: HostEntry, key: string): { readonly reader: ValueReader; readonly value: string } | undefined {
-  return entry.conditions.find((c) => c.exact !== undefined && keyOf(c.exact.reader) === key)?.exact;
+/**
+ * Entries (in precedence order) as a run (see EntryRun): by a suffix
+ * character for regex paths that have literal suffixes, else keyed on the key
+ * most of them test for an Exact value, else plain. `pathHolds`: the path
+ * index that leads to this run already proved their paths.
+ */
+function runOf(entries: readonly HostEntry[], pathHolds: boolean): EntryRun {
+  const bySuffix = pathHolds ? null : suffixIndexOf(entries);
+  const keyed = bySuffix === null ? keyedIndexOf(entries) : null;
+  return Object.freeze({
+    entries,
+    conditions: keyed?.conditions ?? Object.freeze(entries.map((e) => e.conditions)),
+    pathHolds,
+    keyed: keyed?.index ?? null,
+    bySuffix,
+  });
 }
 
-/** Entries (in precedence order) as a run, keyed on the key most of them test for an Exact value; see EntryRun. */
-function runOf(entries: readonly HostEntry[]): EntryRun {
+/** The key index of a run, and each entry's conditions without the one the index checks; null when no key is shared by KEYED_MIN entries. */
+function keyedIndexOf(entries: readonly HostEntry[]): { index: KeyedEntries; conditions: readonly (readonly Matcher[])[] } | null {
   const counts = new Map<string, number>();
   for (const entry of entries) {
     const keys = new Set(entry.conditions.flatMap((c) => (c.exact === undefined ? [] : [keyOf(c.exact.reader)])));
@@ -37,18 +50,61 @@ function runOf(entries: readonly HostEntry[]): EntryRun {
   }
   let best: string | null = null;
   for (const [key, count] of counts) if (count >= KEYED_MIN && (best === null || count > counts.get(best)!)) best = key;
-  if (best === null) return Object.freeze({ entries, keyed: null });
+  if (best === null) return null;
   let reader: ValueReader | null = null;
   const byValue = new Map<string, number[]>();
   const rest: number[] = [];
+  const conditions: (readonly Matcher[])[] = [];
   entries.forEach((entry, position) => {
-    const exact = exactOn(entry, best);
-    if (exact === undefined) return rest.push(position);
-    reader ??= exact.reader;
-    byValue.set(exact.value, [...(byValue.get(exact.value) ?? []), position]);
+    const keyedOn = entry.conditions.find((c) => c.exact !== undefined && keyOf(c.exact.reader) === best);
+    if (keyedOn === undefined) {
+      rest.push(position);
+      conditions.push(entry.conditions);
+      return;
+    }
+    const { reader: its, value } = keyedOn.exact!;
+    reader ??= its;
+    byValue.set(value, [...(byValue.get(value) ?? []), position]);
+    conditions.push(Object.freeze(entry.conditions.filter((c) => c !== keyedOn)));
   });
-  const keyed: KeyedEntries = Object.freeze({ reader: reader!, byValue: new Map([...byValue].map(([value, positions]) => [value, Object.freeze(positions)])), rest: Object.freeze(rest) });
-  return Object.freeze({ entries, keyed });
+  return {
+    index: Object.freeze({ reader: reader!, byValue: new Map([...byValue].map(([value, positions]) => [value, Object.freeze(positions)])), rest: Object.freeze(rest) }),
+    conditions: Object.freeze(conditions),
+  };
+}
+
+/** Farthest from the end of a literal suffix that the suffix index looks. */
+const MAX_SUFFIX_OFFSET = 16;
+
+/**
+ * The suffix index of a run of regex paths: the offset from the end whose
+ * character leaves the fewest entries to try in the worst case; null when
+ * fewer than KEYED_MIN entries have a literal suffix, or no offset helps.
+ */
+function suffixIndexOf(entries: readonly HostEntry[]): SuffixEntries | null {
+  const suffixes = entries.map((e) => e.path.suffix);
+  if (suffixes.filter((suffix) => suffix.length > 0).length < KEYED_MIN) return null;
+  let best = 0;
+  let bestCost = entries.length;
+  for (let offset = 1; offset <= MAX_SUFFIX_OFFSET; offset++) {
+    const buckets = new Map<number, number>();
+    let unindexed = 0;
+    for (const suffix of suffixes) {
+      if (suffix.length < offset) unindexed++;
+      else {
+        const c = suffix.charCodeAt(suffix.length - offset);
+        buckets.set(c, (buckets.get(c) ?? 0) + 1);
+      }
+    }
+    const cost = unindexed + Math.max(0, ...buckets.values());
+    if (cost < bestCost) [best, bestCost] = [offset, cost];
+  }
+  if (best === 0) return null;
+  // Suffixes are ASCII (regex.ts parses only ASCII patterns), so 128 slots hold every character.
+  const byChar: number[][] = Array.from({ length: 128 }, () => []);
+  const rest: number[] = [];
+  suffixes.forEach((suffix, position) => (suffix.length < best ? rest : byChar[suffix.charCodeAt(suffix.length - best)]!).push(position));
+  return Object.freeze({ offset: best, byChar: Object.freeze(byChar.map((positions) => Object.freeze(positions))), rest: Object.freeze(rest) });
 }
 
 /** Indexes entries (already in precedence order) by their path; see EntryIndex. */
@@ -67,8 +123,9 @@ function indexEntries(entries: readonly HostEntry[]): EntryIndex {
     }
   }
   const lengths = [...new Set([...prefixes.keys()].map((p) => p.length))].sort((a, b) => b - a);
-  const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list))]));
-  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex)), prefixLengths: Object.freeze(lengths), prefixes: runs(prefixes) });
+  // The lookup by path proves an Exact or PathPrefix entry's path: its run skips that check.
+  const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list), true)]));
+  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixLengths: Object.freeze(lengths), prefixes: runs(prefixes) });
 }
 
 /** A group's entries (in precedence order) as the router walks them: one run, or by path when there are many. */
@@ -77,7 +134,7 @@ function routesOf(entries: readonly HostEntry[]): GroupRoutes {
   return Object.freeze({
     entries,
     pathEnd: entries.some((e) => e.path.kind === 'RegularExpression' || (indexed && e.path.kind === 'Exact')),
-    run: indexed ? null : runOf(entries),
+    run: indexed ? null : runOf(entries, false),
     index: indexed ? indexEntries(entries) : null,
   });
 }

@@ -21,6 +21,7 @@ export type {
   EntryIndex,
   EntryRun,
   KeyedEntries,
+  SuffixEntries,
   GroupRoutes,
   CompiledSplit,
   CompiledTimeouts,

@@ -173,6 +173,8 @@ export interface PathCondition {
   /** As compared: a PathPrefix without trailing slashes. */
   readonly value: string;
   readonly description: string;
+  /** Literal text every path this condition matches ends with (a RegularExpression's), '' when none is known. */
+  readonly suffix: string;
   /** HOT PATH. Whether the request target (path and query) matches; `end` is where its path ends (pathEndOf). */
   matchPath(url: string, end: number): boolean;
 }
@@ -289,11 +291,11 @@ export interface GroupRoutes {
 }
 
 /**
- * Entries to try in precedence order. When enough of them test the same
- * key (header, cookie or query parameter) for an Exact value, `keyed` lets
- * the router read that key once and try only the entries that want the
- * value it read, merged with those that do not test the key, still in
- * precedence order:
+ * Entries to try in precedence order, each with the conditions left to
+ * check. When enough of them test the same key (header, cookie or query
+ * parameter) for an Exact value, `keyed` lets the router read that key once
+ * and try only the entries that want the value it read, merged with those
+ * that do not test the key, still in precedence order:
  *
  *   entries:  e0  e1  e2  e3  e4  e5       e1 e2 e4: x-region = a | b | a
  *   byValue:  a -> [1, 4]  b -> [2]        (positions in `entries`, ascending)
@@ -301,17 +303,34 @@ export interface GroupRoutes {
  *   request x-region: a  ->  merge [1, 4] with [0, 3, 5]  ->  e0 e1 e3 e4 e5
  *
  * An entry left out wants another value, so it would fail anyway: the first
- * entry that holds is the same as in a plain walk.
+ * entry that holds is the same as in a plain walk. An entry the index picked
+ * has its keyed condition dropped from `conditions`: it holds by then.
+ * Regex paths are indexed the same way by one character of the literal
+ * suffix each must end with (`bySuffix`: the character `offset` before the
+ * end of the path, the offset that tells most of them apart).
  */
 export interface EntryRun {
   readonly entries: readonly HostEntry[];
+  /** By position: the conditions of each entry still to check. */
+  readonly conditions: readonly (readonly Matcher[])[];
+  /** Whether the index that led here already proved every entry's path holds (Exact and PathPrefix lookups). */
+  readonly pathHolds: boolean;
   readonly keyed: KeyedEntries | null;
+  readonly bySuffix: SuffixEntries | null;
 }
 
 /** The index of an EntryRun on one key; see EntryRun. */
 export interface KeyedEntries {
   readonly reader: ValueReader;
   readonly byValue: ReadonlyMap<string, readonly number[]>;
+  readonly rest: readonly number[];
+}
+
+/** The index of an EntryRun of regex paths on one character of their literal suffixes; see EntryRun. */
+export interface SuffixEntries {
+  readonly offset: number;
+  /** ASCII code -> positions of the entries whose suffix has it at `offset` from its end. */
+  readonly byChar: readonly (readonly number[])[];
   readonly rest: readonly number[];
 }
 
