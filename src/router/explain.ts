@@ -64,8 +64,9 @@ function describeEntry(entry: RouteEntry): string[] {
  */
 function explainRules(service: CompiledService, req: RequestView): Explanation {
   const url = req.url ?? '/';
+  const end = pathEndOf(url);
   const weights = service.split.weights;
-  const winner = service.entries.findIndex((entry) => entryMatches(entry, req, url, pathEndOf(url)));
+  const winner = service.entries.findIndex((entry) => entryMatches(entry, req, url, end));
   if (winner === -1) {
     return { service: service.name, version: '', by: 'none', reason: `no match of the service's ${service.actions.length} rule matches holds: such a request is not this service's (404 unless another service takes it)`, weights };
   }
@@ -74,7 +75,7 @@ function explainRules(service: CompiledService, req: RequestView): Explanation {
   const version = pickByAction(service, action, req, url, () => 0);
   const outranked = service.entries
     .slice(winner + 1)
-    .filter((other) => entryMatches(other, req, url, pathEndOf(url)))
+    .filter((other) => entryMatches(other, req, url, end))
     .map((other) => {
       const lost = service.actions[other.action]!;
       return { rule: lost.rule, match: lost.match, why: precedenceReason(entry, other) ?? 'it comes later in the config' };

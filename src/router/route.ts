@@ -17,10 +17,10 @@ import {
   type CompiledSplit,
   type CompiledVersion,
   type EntryIndex,
-  type HeaderIndex,
-  type PathEndIndex,
+  type EntryRun,
   type HostEntry,
   type HostGroup,
+  type Matcher,
   type RequestView,
   type RouteEntry,
   type RouteTable,
@@ -59,75 +59,77 @@ function firstByPrefix(services: readonly CompiledService[], group: HostGroup, u
   return null;
 }
 
-/** HOT PATH. Whether a route entry's path, method and conditions all hold; `pathEnd` is pathEndOf(url). */
-export function entryMatches(entry: RouteEntry, req: RequestView, url: string, pathEnd: number): boolean {
-  if (!entry.path.matchPath(url, pathEnd)) return false;
+/** HOT PATH. Whether a route entry's path, method and conditions all hold; `end` is where the path ends (pathEndOf). */
+export function entryMatches(entry: RouteEntry, req: RequestView, url: string, end: number): boolean {
+  return holds(entry, entry.conditions, false, req, url, end);
+}
+
+/** HOT PATH. entryMatches with the conditions left to check, and the path check skipped when an index proved it. */
+function holds(entry: RouteEntry, conditions: readonly Matcher[], pathHolds: boolean, req: RequestView, url: string, end: number): boolean {
+  if (!pathHolds && !entry.path.matchPath(url, end)) return false;
   if (entry.method !== null && req.method !== entry.method) return false;
-  const conditions = entry.conditions;
   for (let c = 0; c < conditions.length; c++) {
     if (!conditions[c]!.match(req)) return false;
   }
   return true;
 }
 
+const NO_POSITIONS: readonly number[] = Object.freeze([]);
+
+/** HOT PATH. The first entry of a run that holds, through its index when it has one (see EntryRun); null when none does. */
+function firstInRun(run: EntryRun, req: RequestView, url: string, end: number): HostEntry | null {
+  const entries = run.entries;
+  const conditions = run.conditions;
+  const pathHolds = run.pathHolds;
+  let hits: readonly number[];
+  let rest: readonly number[];
+  const bySuffix = run.bySuffix;
+  const keyed = run.keyed;
+  if (bySuffix !== null) {
+    const at = end - bySuffix.offset;
+    const c = at >= 0 ? url.charCodeAt(at) : 128;
+    hits = c < 128 ? bySuffix.byChar[c]! : NO_POSITIONS;
+    rest = bySuffix.rest;
+  } else if (keyed !== null) {
+    const value = keyed.reader.read(req);
+    hits = value === undefined ? NO_POSITIONS : (keyed.byValue.get(value) ?? NO_POSITIONS);
+    rest = keyed.rest;
+  } else {
+    for (let i = 0; i < entries.length; i++) {
+      if (holds(entries[i]!, conditions[i]!, pathHolds, req, url, end)) return entries[i]!;
+    }
+    return null;
+  }
+  // A merge of two ascending position lists: the entries in precedence order, less those the index ruled out.
+  let h = 0;
+  let r = 0;
+  while (h < hits.length || r < rest.length) {
+    const position = r === rest.length || (h < hits.length && hits[h]! < rest[r]!) ? hits[h++]! : rest[r++]!;
+    if (holds(entries[position]!, conditions[position]!, pathHolds, req, url, end)) return entries[position]!;
+  }
+  return null;
+}
+
 /** HOT PATH. The first entry of a large group that holds, through its path index; null when none does. */
-function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, pathEnd: number): HostEntry | null {
+function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, end: number): HostEntry | null {
   if (index.exact.size !== 0) {
-    const found = firstOf(index.exact.get(pathEnd === url.length ? url : url.slice(0, pathEnd)), req, url, pathEnd);
+    const run = index.exact.get(end === url.length ? url : url.slice(0, end));
+    const found = run === undefined ? null : firstInRun(run, req, url, end);
     if (found !== null) return found;
   }
-  const found = firstOf(index.regex, req, url, pathEnd);
-  if (found !== null) return found;
+  if (index.regex.entries.length !== 0) {
+    const found = firstInRun(index.regex, req, url, end);
+    if (found !== null) return found;
+  }
   const lengths = index.prefixLengths;
   for (let i = 0; i < lengths.length; i++) {
     const length = lengths[i]!;
     if (url.length < length || !endsSegmentAt(url, length)) continue;
-    const hit = firstOf(index.prefixes.get(url.length === length ? url : url.slice(0, length)), req, url, pathEnd);
+    const run = index.prefixes.get(url.length === length ? url : url.slice(0, length));
+    const hit = run === undefined ? null : firstInRun(run, req, url, end);
     if (hit !== null) return hit;
   }
   return null;
-}
-
-const NO_POSITIONS: readonly number[] = [];
-
-/** HOT PATH. The first entry that holds among `hits` and `others` (ascending positions in `entries`), walked merged: in precedence order. */
-function firstOfMerged(hits: readonly number[], others: readonly number[], entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
-  let h = 0;
-  let o = 0;
-  while (h < hits.length || o < others.length) {
-    const position = o === others.length || (h < hits.length && hits[h]! < others[o]!) ? hits[h++]! : others[o++]!;
-    const entry = entries[position]!;
-    if (entryMatches(entry, req, url, pathEnd)) return entry;
-  }
-  return null;
-}
-
-/** HOT PATH. The first entry that holds, among those its header value can satisfy and those that test no such value. */
-function firstByHeader(index: HeaderIndex, entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
-  const value = index.reader.read(req);
-  return firstOfMerged(value === undefined ? NO_POSITIONS : (index.byValue.get(value) ?? NO_POSITIONS), index.others, entries, req, url, pathEnd);
-}
-
-/** HOT PATH. The first entry that holds, among those whose paths end with the path's last character and those whose paths may end with any. */
-function firstByPathEnd(index: PathEndIndex, entries: readonly HostEntry[], req: RequestView, url: string, pathEnd: number): HostEntry | null {
-  const hits = pathEnd === 0 ? NO_POSITIONS : (index.byLastChar.get(url.charCodeAt(pathEnd - 1)) ?? NO_POSITIONS);
-  return firstOfMerged(hits, index.others, entries, req, url, pathEnd);
-}
-
-function firstOf(entries: readonly HostEntry[] | undefined, req: RequestView, url: string, pathEnd: number): HostEntry | null {
-  if (entries === undefined) return null;
-  for (let i = 0; i < entries.length; i++) {
-    if (entryMatches(entries[i]!, req, url, pathEnd)) return entries[i]!;
-  }
-  return null;
-}
-
-/** HOT PATH. Index of the first entry (they are in precedence order) that holds, or -1. */
-export function firstEntryIndex(entries: readonly RouteEntry[], req: RequestView, url: string, pathEnd: number): number {
-  for (let i = 0; i < entries.length; i++) {
-    if (entryMatches(entries[i]!, req, url, pathEnd)) return i;
-  }
-  return -1;
 }
 
 /** HOT PATH. Index of the first rule whose conditions all match, or -1. */
@@ -194,7 +196,7 @@ export function routeRequest(table: RouteTable, req: RequestView, random: Random
   const services = table.services;
   const hosts = table.hosts;
   // The common table (no host patterns, no rules): one group, no closure.
-  if (hosts.exactHosts.size === 0 && hosts.wildcards.length === 0 && hosts.anyHost.routeEntries === undefined) {
+  if (hosts.exactHosts.size === 0 && hosts.wildcards.length === 0 && hosts.anyHost.routes === undefined) {
     const service = firstByPrefix(services, hosts.anyHost, url);
     return service === null ? null : pickVersion(service, req, random);
   }
@@ -228,23 +230,14 @@ export function routeRequest(table: RouteTable, req: RequestView, random: Random
 
 /** HOT PATH. The version within one host group, or null when nothing in it takes the request. */
 function routeInGroup(services: readonly CompiledService[], group: HostGroup, req: RequestView, url: string, random: RandomSource): CompiledVersion | null {
-  const entries = group.routeEntries;
-  if (entries === undefined) {
+  const routes = group.routes;
+  if (routes === undefined) {
     const service = firstByPrefix(services, group, url);
     return service === null ? null : pickVersion(service, req, random);
   }
-  let entry: HostEntry | null;
-  const index = group.entryIndex;
-  const pathEnd = group.readsPathEnd === true ? pathEndOf(url) : url.length;
-  const byHeader = group.headerIndex;
-  const byPathEnd = group.pathEndIndex;
-  if (byHeader !== undefined) entry = firstByHeader(byHeader, entries, req, url, pathEnd);
-  else if (byPathEnd !== undefined) entry = firstByPathEnd(byPathEnd, entries, req, url, pathEnd);
-  else if (index !== undefined) entry = firstIndexedEntry(index, req, url, pathEnd);
-  else {
-    const e = firstEntryIndex(entries, req, url, pathEnd);
-    entry = e === -1 ? null : entries[e]!;
-  }
+  // Disabled features cost nothing: only a group that reads where the path ends looks for it.
+  const end = routes.pathEnd ? pathEndOf(url) : url.length;
+  const entry = routes.index !== null ? firstIndexedEntry(routes.index, req, url, end) : firstInRun(routes.run!, req, url, end);
   if (entry === null) return null;
   const service = services[entry.service]!;
   return entry.action === -1 ? pickVersion(service, req, random) : pickByAction(service, service.actions[entry.action]!, req, url, random);

@@ -14,8 +14,8 @@
 
 import type { HttpRuleConfig, PathModifierConfig, RuleFilterConfig, ServiceConfig } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
-import { createNamedMatcher, MatcherSpecError, type Matcher } from './matchers.ts';
-import { compileWholePattern, type WholePattern } from './regex.ts';
+import { createNamedMatcher, compileWholeRegex, MatcherSpecError, type Matcher } from './matchers.ts';
+import type { WholeRegex } from './regex.ts';
 import { hasPathPrefix, normalizePathPrefix } from './paths.ts';
 import type { CompiledAction, CompiledFilters, CompiledSplit, CompiledVersion, HeaderEdits, PathCondition, PathModifier, RouteEntry } from './types.ts';
 import type { Path, Report } from './compile-service.ts';
@@ -29,26 +29,32 @@ export interface CompiledRules {
   readonly entries: readonly RouteEntry[];
 }
 
+const QUESTION = 0x3f;
+const HASH = 0x23;
+
 class ExactPath implements PathCondition {
   readonly kind = 'Exact' as const;
   readonly value: string;
+  readonly suffix = '';
   readonly description: string;
-  readonly lastChar: number;
   constructor(value: string) {
     this.value = value;
-    this.lastChar = value === '' ? -1 : value.charCodeAt(value.length - 1);
     this.description = `path = ${value}`;
   }
-  matchPath(url: string, pathEnd: number): boolean {
-    return pathEnd === this.value.length && url.startsWith(this.value);
+  matchPath(url: string): boolean {
+    const value = this.value;
+    if (!url.startsWith(value)) return false;
+    if (url.length === value.length) return true;
+    const c = url.charCodeAt(value.length);
+    return c === QUESTION || c === HASH;
   }
 }
 
 class PrefixPath implements PathCondition {
   readonly kind = 'PathPrefix' as const;
   readonly value: string;
+  readonly suffix = '';
   readonly description: string;
-  readonly lastChar = -1;
   constructor(value: string) {
     this.value = normalizePathPrefix(value);
     this.description = `path under ${this.value}`;
@@ -64,17 +70,17 @@ const MAX_REGEX_PATH = 8192;
 class RegexPath implements PathCondition {
   readonly kind = 'RegularExpression' as const;
   readonly value: string;
+  readonly suffix: string;
   readonly description: string;
-  readonly lastChar: number;
-  readonly #pattern: WholePattern;
+  readonly #regex: WholeRegex;
   constructor(value: string) {
     this.value = value;
-    this.#pattern = compileWholePattern(value, 'value');
-    this.lastChar = this.#pattern.lastChar;
+    this.#regex = compileWholeRegex(value, 'value');
+    this.suffix = this.#regex.suffix;
     this.description = `path ~ /^(?:${value})$/`;
   }
-  matchPath(url: string, pathEnd: number): boolean {
-    return pathEnd <= MAX_REGEX_PATH && this.#pattern.test(pathEnd === url.length ? url : url.slice(0, pathEnd));
+  matchPath(url: string, end: number): boolean {
+    return end <= MAX_REGEX_PATH && this.#regex.matches(url, end);
   }
 }
 

@@ -4,8 +4,8 @@
 // leaves this index as it is.
 
 import { compareEntries } from './compile-rules.ts';
-import type { ValueReader } from './matchers.ts';
-import type { CompiledService, EntryIndex, HeaderIndex, HostEntry, PathEndIndex, HostGroup, HostIndex, PrefixIndex, ServiceLookup } from './types.ts';
+import type { Matcher, ValueReader } from './matchers.ts';
+import type { CompiledService, EntryIndex, EntryRun, GroupRoutes, HostEntry, HostGroup, HostIndex, KeyedEntries, PrefixIndex, ServiceLookup, SuffixEntries } from './types.ts';
 
 /** Groups larger than this get a prefix index; below it a scan is as fast. */
 const PREFIX_INDEX_MIN = 8;
@@ -15,61 +15,96 @@ function hasRules(service: CompiledService): boolean {
   return service.entries.length !== 1 || service.entries[0]!.action !== -1;
 }
 
-/** A header index pays once at least this many entries are keyed by the header... */
-const HEADER_INDEX_MIN = 4;
-/** ...and at most this many are not (each is tried on every request). */
-const HEADER_INDEX_MAX_OTHERS = 4;
+/** Fewer entries of a run than this testing one key for an Exact value are walked plainly: the index would not pay for its lookup. */
+const KEYED_MIN = 4;
 
-/** The Exact header condition of an entry on `name`, if it has one. */
-function exactHeaderOf(entry: HostEntry, name: string): string | undefined {
-  for (const c of entry.conditions) if (c.exact?.reader.kind === 'header' && c.exact.reader.name === name) return c.exact.value;
-  return undefined;
+/** The key an Exact condition reads, as one string (`header:x-region`). */
+function keyOf(reader: ValueReader): string {
+  return `${reader.kind}:${reader.name}`;
 }
 
 /**
- * Indexes entries (in precedence order) by the header most of them match
- * with Exact, when that leaves few others; see HeaderIndex. undefined when
- * no header keys enough of them.
+ * Entries (in precedence order) as a run (see EntryRun): by a suffix
+ * character for regex paths that have literal suffixes, else keyed on the key
+ * most of them test for an Exact value, else plain. `pathHolds`: the path
+ * index that leads to this run already proved their paths.
  */
-function indexByHeader(entries: readonly HostEntry[]): HeaderIndex | undefined {
-  const readers = new Map<string, { reader: ValueReader; count: number }>();
-  for (const entry of entries) {
-    const seen = new Set<string>();
-    for (const c of entry.conditions) {
-      const reader = c.exact?.reader;
-      if (reader?.kind !== 'header' || seen.has(reader.name)) continue;
-      seen.add(reader.name);
-      const known = readers.get(reader.name);
-      if (known) known.count++;
-      else readers.set(reader.name, { reader, count: 1 });
-    }
-  }
-  const best = [...readers.values()].sort((a, b) => b.count - a.count)[0];
-  if (best === undefined || best.count < HEADER_INDEX_MIN || entries.length - best.count > HEADER_INDEX_MAX_OTHERS) return undefined;
-  const byValue = new Map<string, number[]>();
-  const others: number[] = [];
-  entries.forEach((entry, position) => {
-    const value = exactHeaderOf(entry, best.reader.name);
-    if (value === undefined) others.push(position);
-    else byValue.set(value, [...(byValue.get(value) ?? []), position]);
+function runOf(entries: readonly HostEntry[], pathHolds: boolean): EntryRun {
+  const bySuffix = pathHolds ? null : suffixIndexOf(entries);
+  const keyed = bySuffix === null ? keyedIndexOf(entries) : null;
+  return Object.freeze({
+    entries,
+    conditions: keyed?.conditions ?? Object.freeze(entries.map((e) => e.conditions)),
+    pathHolds,
+    keyed: keyed?.index ?? null,
+    bySuffix,
   });
-  return Object.freeze({ reader: best.reader, byValue, others: Object.freeze(others) });
 }
 
-/** Indexes entries (in precedence order) by the last character of their paths, when most have one; see PathEndIndex. */
-function indexByPathEnd(entries: readonly HostEntry[]): PathEndIndex | undefined {
-  const others = entries.flatMap((entry, position) => (entry.path.lastChar === -1 ? [position] : []));
-  if (entries.length - others.length < HEADER_INDEX_MIN || others.length > HEADER_INDEX_MAX_OTHERS) return undefined;
-  const byLastChar = new Map<number, number[]>();
+/** The key index of a run, and each entry's conditions without the one the index checks; null when no key is shared by KEYED_MIN entries. */
+function keyedIndexOf(entries: readonly HostEntry[]): { index: KeyedEntries; conditions: readonly (readonly Matcher[])[] } | null {
+  const counts = new Map<string, number>();
+  for (const entry of entries) {
+    const keys = new Set(entry.conditions.flatMap((c) => (c.exact === undefined ? [] : [keyOf(c.exact.reader)])));
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  let best: string | null = null;
+  for (const [key, count] of counts) if (count >= KEYED_MIN && (best === null || count > counts.get(best)!)) best = key;
+  if (best === null) return null;
+  let reader: ValueReader | null = null;
+  const byValue = new Map<string, number[]>();
+  const rest: number[] = [];
+  const conditions: (readonly Matcher[])[] = [];
   entries.forEach((entry, position) => {
-    const c = entry.path.lastChar;
-    if (c !== -1) byLastChar.set(c, [...(byLastChar.get(c) ?? []), position]);
+    const keyedOn = entry.conditions.find((c) => c.exact !== undefined && keyOf(c.exact.reader) === best);
+    if (keyedOn === undefined) {
+      rest.push(position);
+      conditions.push(entry.conditions);
+      return;
+    }
+    const { reader: its, value } = keyedOn.exact!;
+    reader ??= its;
+    byValue.set(value, [...(byValue.get(value) ?? []), position]);
+    conditions.push(Object.freeze(entry.conditions.filter((c) => c !== keyedOn)));
   });
-  // Keyed, but by too few characters to narrow anything: the plain walk is as good.
-  if (byLastChar.size < 2) return undefined;
-  // Many Exact paths are better found by the path index's map (one lookup, not a bucket per last character).
-  if (entries.length > PREFIX_INDEX_MIN && entries.some((entry) => entry.path.kind === 'Exact')) return undefined;
-  return Object.freeze({ byLastChar, others: Object.freeze(others) });
+  return {
+    index: Object.freeze({ reader: reader!, byValue: new Map([...byValue].map(([value, positions]) => [value, Object.freeze(positions)])), rest: Object.freeze(rest) }),
+    conditions: Object.freeze(conditions),
+  };
+}
+
+/** Farthest from the end of a literal suffix that the suffix index looks. */
+const MAX_SUFFIX_OFFSET = 16;
+
+/**
+ * The suffix index of a run of regex paths: the offset from the end whose
+ * character leaves the fewest entries to try in the worst case; null when
+ * fewer than KEYED_MIN entries have a literal suffix, or no offset helps.
+ */
+function suffixIndexOf(entries: readonly HostEntry[]): SuffixEntries | null {
+  const suffixes = entries.map((e) => e.path.suffix);
+  if (suffixes.filter((suffix) => suffix.length > 0).length < KEYED_MIN) return null;
+  let best = 0;
+  let bestCost = entries.length;
+  for (let offset = 1; offset <= MAX_SUFFIX_OFFSET; offset++) {
+    const buckets = new Map<number, number>();
+    let unindexed = 0;
+    for (const suffix of suffixes) {
+      if (suffix.length < offset) unindexed++;
+      else {
+        const c = suffix.charCodeAt(suffix.length - offset);
+        buckets.set(c, (buckets.get(c) ?? 0) + 1);
+      }
+    }
+    const cost = unindexed + Math.max(0, ...buckets.values());
+    if (cost < bestCost) [best, bestCost] = [offset, cost];
+  }
+  if (best === 0) return null;
+  // Suffixes are ASCII (regex.ts parses only ASCII patterns), so 128 slots hold every character.
+  const byChar: number[][] = Array.from({ length: 128 }, () => []);
+  const rest: number[] = [];
+  suffixes.forEach((suffix, position) => (suffix.length < best ? rest : byChar[suffix.charCodeAt(suffix.length - best)]!).push(position));
+  return Object.freeze({ offset: best, byChar: Object.freeze(byChar.map((positions) => Object.freeze(positions))), rest: Object.freeze(rest) });
 }
 
 /** Indexes entries (already in precedence order) by their path; see EntryIndex. */
@@ -88,7 +123,20 @@ function indexEntries(entries: readonly HostEntry[]): EntryIndex {
     }
   }
   const lengths = [...new Set([...prefixes.keys()].map((p) => p.length))].sort((a, b) => b - a);
-  return Object.freeze({ exact, regex: Object.freeze(regex), prefixLengths: Object.freeze(lengths), prefixes });
+  // The lookup by path proves an Exact or PathPrefix entry's path: its run skips that check.
+  const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list), true)]));
+  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixLengths: Object.freeze(lengths), prefixes: runs(prefixes) });
+}
+
+/** A group's entries (in precedence order) as the router walks them: one run, or by path when there are many. */
+function routesOf(entries: readonly HostEntry[]): GroupRoutes {
+  const indexed = entries.length > PREFIX_INDEX_MIN;
+  return Object.freeze({
+    entries,
+    pathEnd: entries.some((e) => e.path.kind === 'RegularExpression' || (indexed && e.path.kind === 'Exact')),
+    run: indexed ? null : runOf(entries, false),
+    index: indexed ? indexEntries(entries) : null,
+  });
 }
 
 /** Groups services by host pattern; each group longest pathPrefix first. */
@@ -111,7 +159,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     }
   });
   const byPrefix = (group: number[]): HostGroup => {
-    const sorted: number[] & { prefixIndex?: PrefixIndex; routeEntries?: readonly HostEntry[]; entryIndex?: EntryIndex; headerIndex?: HeaderIndex; pathEndIndex?: PathEndIndex; readsPathEnd?: boolean } = [...group].sort(
+    const sorted: number[] & { prefixIndex?: PrefixIndex; routes?: GroupRoutes } = [...group].sort(
       (a, b) => services[b]!.pathPrefix.length - services[a]!.pathPrefix.length || services[a]!.index - services[b]!.index,
     );
     // With `rules:` in the group, every service's entries compete by Gateway API's precedence;
@@ -119,14 +167,7 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
     if (sorted.some((p) => hasRules(services[p]!))) {
       const inConfigOrder = [...group].sort((a, b) => services[a]!.index - services[b]!.index);
       const entries = inConfigOrder.flatMap((p) => services[p]!.entries.map((entry): HostEntry => Object.freeze({ ...entry, service: p })));
-      sorted.routeEntries = Object.freeze(entries.sort(compareEntries));
-      sorted.readsPathEnd = entries.some((entry) => entry.path.kind !== 'PathPrefix');
-      // Entries keyed mostly by one header's value are found by it; else a large group by path.
-      const byHeader = indexByHeader(sorted.routeEntries);
-      const byPathEnd = byHeader === undefined ? indexByPathEnd(sorted.routeEntries) : undefined;
-      if (byHeader !== undefined) sorted.headerIndex = byHeader;
-      else if (byPathEnd !== undefined) sorted.pathEndIndex = byPathEnd;
-      else if (entries.length > PREFIX_INDEX_MIN) sorted.entryIndex = indexEntries(sorted.routeEntries);
+      sorted.routes = routesOf(Object.freeze(entries.sort(compareEntries)));
       return Object.freeze(sorted);
     }
     // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.

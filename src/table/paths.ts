@@ -30,11 +30,14 @@ export function hasPathPrefix(url: string, prefix: string): boolean {
   return url.startsWith(prefix) && endsSegmentAt(url, prefix.length);
 }
 
-/** HOT PATH. Length of the path part of a request target (before `?` or `#`). */
+/** HOT PATH. Where the path of a request target ends: at its first `?` or `#`, else its length. */
 export function pathEndOf(url: string): number {
-  for (let i = 0; i < url.length; i++) {
-    const c = url.charCodeAt(i);
-    if (c === QUESTION || c === HASH) return i;
+  // indexOf's scan beats a charCodeAt loop past a dozen characters, and costs about the same below.
+  const query = url.indexOf('?');
+  if (query === -1) {
+    const hash = url.indexOf('#');
+    return hash === -1 ? url.length : hash;
   }
-  return url.length;
+  // A `#` before the `?` ends the path first (the `?` is then in the fragment).
+  return url.lastIndexOf('#', query) === -1 ? query : url.indexOf('#');
 }

@@ -1,443 +1,450 @@
-// Regular expressions from config (Gateway API's RegularExpression matches,
-// `regex:` conditions): RE2 syntax, run in linear time, as fast as we can
-// prove safe.
+// Whole-value regexes from config, on the fastest engine that is provably
+// safe. re2js (RE2's linear-time automaton in JS) validates every pattern
+// and stays the fallback, at ~140 ns a match; a pattern in a small subset of
+// RE2's syntax that provably cannot backtrack super-linearly is translated
+// to V8's own engine (~15 ns), and a plain list of literals is compared
+// with ===. Before any engine runs, the literal prefix and suffix every
+// match must have are checked (startsWith/endsWith), as RE2 and Hyperscan
+// do, so `/api/v[0-9]+/users` rejects `/orders` without running at all.
 //
-// RE2's semantics are the contract: a pattern is accepted when RE2 accepts
-// it (re2js, a port of RE2's linear-time engine), and re2js runs it unless
-// V8's own engine provably gives the same answer without super-linear
-// backtracking. re2js costs 100-150 ns a match; V8's 10-20 ns. For that,
-// this module parses a subset of RE2's syntax itself:
-//
-//   literals and escaped punctuation, \t \n \r \f \v \xHH, `.`, classes
-//   [...] and [^...] with ranges and \d \w \s, the classes \d \D \w \W \s \S,
-//   groups (...) and (?:...), alternation, and greedy quantifiers on single
-//   characters: * + ? {n} {n,} {n,m}
-//
-// and writes each construct as the JS source with RE2's meaning (`.` is
-// [^\n], \s is [\t\n\f\r ], both narrower in RE2 than in JS), over latin1
-// characters (headers and request targets reach us one char per byte).
-// Anything else (flags, anchors, \b, \p, named groups, lazy quantifiers, a
-// quantified group, a character above \xff) stays on re2js.
-//
-// Why the V8 form cannot backtrack super-linearly (whole-value matches only,
-// so anchored at both ends and tried from one position), given the rules
-// `safeForBacktracking` checks:
-//   - a quantifier with a choice (max > min) applies to one character class
-//     C, and the item after it starts with characters disjoint from C and
-//     cannot be skipped (or it is the end of the pattern). Giving back a
-//     character of C's run puts a character of C in front of that item,
-//     which fails at once: each such quantifier has one viable length,
-//     reached after at most its run's length of O(1) steps;
-//   - quantified groups are refused, so no choice nests in another;
-//   - the alternatives of the pattern multiply to at most MAX_BRANCHES,
-//     so the whole is at most that many linear passes.
-// A search anywhere in the value (the `regex:` short form) is not anchored
-// at the start, tries every position, and stays on re2js.
-//
-// Both engines get a prefilter from the parse: the value's minimum length
-// and the literal text every match starts and ends with (what RE2 and
-// Hyperscan look for before running an automaton).
+//   source ──re2js──> valid? ──parseRegex──> AST | null (outside the subset)
+//                                             ├─ all literal alternatives ─> 'literal'
+//                                             ├─ isLinear(AST)            ─> 'irregexp' (translated)
+//                                             └─ otherwise                ─> 're2'
 
-import { RE2JS } from 're2js';
-import { MatcherSpecError } from './spec-error.ts';
-
-/** A compiled whole-value pattern. */
-export interface WholePattern {
-  /** Which engine runs it: V8's irregexp (proved safe) or re2js. */
-  readonly engine: 'v8' | 're2';
-  /** The character every match ends with, as a char code; -1 when matches may end in different ones. */
-  readonly lastChar: number;
-  /** HOT PATH. Whether the whole of `value` matches. */
-  test(value: string): boolean;
-}
-
-/** Alternatives, multiplied across the pattern, that a V8 form may have. */
-const MAX_BRANCHES = 16;
+import type { RE2JS } from 're2js';
 
 /**
- * A set of characters: bit c of word c >> 5 for the latin1 ones, and word 8
- * for every character above \xff at once (in a negated class or `.`, as in
- * RE2; a value with such characters cannot come from HTTP, but the answer
- * stays RE2's).
+ * Which characters an atom matches: [0, 128) one flag per ASCII code, [128]
+ * every non-ASCII code point at once (patterns in the subset name only ASCII,
+ * so a class holds either all of them, negated, or none).
  */
-type CharSet = Uint32Array;
-const WORDS = 9;
-const ABOVE_LATIN1 = 8;
+type CharSet = Uint8Array;
 
-interface SetItem {
-  readonly kind: 'set';
+const NON_ASCII = 128;
+
+/** One character class (a literal is a class of one) repeated min..max times (max may be Infinity). */
+interface Atom {
+  readonly kind: 'atom';
   readonly set: CharSet;
   readonly min: number;
   readonly max: number;
 }
-interface GroupItem {
-  readonly kind: 'group';
-  readonly alternatives: readonly Sequence[];
-}
-type Item = SetItem | GroupItem;
-type Sequence = readonly Item[];
 
-/** Thrown inside the parser for a construct outside the subset: the pattern goes to re2js. */
+/** A group `(...)` / `(?:...)` of alternatives (sequences), repeated min..max times. */
+interface Group {
+  readonly kind: 'group';
+  readonly alternatives: readonly (readonly Item[])[];
+  readonly min: number;
+  readonly max: number;
+}
+
+/** One element of a sequence. */
+export type Item = Atom | Group;
+
+/** A parsed pattern: its top-level alternatives. */
+export type RegexAst = Group;
+
+/** Thrown inside the parser for syntax outside the subset; parseRegex answers null. */
 class Unsupported extends Error {}
 
-const emptySet = (): CharSet => new Uint32Array(WORDS);
 function setOf(...codes: number[]): CharSet {
-  const s = emptySet();
-  for (const c of codes) s[c >> 5]! |= 1 << (c & 31);
-  return s;
-}
-function addRange(s: CharSet, from: number, to: number): void {
-  for (let c = from; c <= to; c++) s[c >> 5]! |= 1 << (c & 31);
-}
-function union(a: CharSet, b: CharSet): CharSet {
-  const s = emptySet();
-  for (let i = 0; i < WORDS; i++) s[i] = a[i]! | b[i]!;
-  return s;
-}
-function complement(a: CharSet): CharSet {
-  const s = emptySet();
-  for (let i = 0; i < ABOVE_LATIN1; i++) s[i] = ~a[i]! >>> 0;
-  s[ABOVE_LATIN1] = a[ABOVE_LATIN1]! === 0 ? 1 : 0;
-  return s;
-}
-function disjoint(a: CharSet, b: CharSet): boolean {
-  for (let i = 0; i < WORDS; i++) if ((a[i]! & b[i]!) !== 0) return false;
-  return true;
-}
-function has(s: CharSet, c: number): boolean {
-  return (s[c >> 5]! & (1 << (c & 31))) !== 0;
-}
-function members(s: CharSet): number[] {
-  const out: number[] = [];
-  for (let c = 0; c < 256; c++) if (has(s, c)) out.push(c);
-  return out;
+  const set = new Uint8Array(NON_ASCII + 1);
+  for (const c of codes) set[c] = 1;
+  return set;
 }
 
-const DIGIT = (() => {
-  const s = emptySet();
-  addRange(s, 0x30, 0x39);
-  return s;
-})();
-const WORD = (() => {
-  const s = emptySet();
-  addRange(s, 0x30, 0x39);
-  addRange(s, 0x41, 0x5a);
-  addRange(s, 0x61, 0x7a);
-  s[0x5f >> 5]! |= 1 << (0x5f & 31);
-  return s;
-})();
-/** RE2's \s: [\t\n\f\r ] (no \v, unlike JS and Perl). */
-const SPACE = setOf(0x09, 0x0a, 0x0c, 0x0d, 0x20);
-/** RE2's `.` without the s flag: anything but \n. */
-const DOT = complement(setOf(0x0a));
+function rangeSet(pairs: readonly (readonly [string, string])[]): CharSet {
+  const set = new Uint8Array(NON_ASCII + 1);
+  for (const [lo, hi] of pairs) for (let c = lo.charCodeAt(0); c <= hi.charCodeAt(0); c++) set[c] = 1;
+  return set;
+}
 
-const CLASS_ESCAPES: Record<string, CharSet> = { d: DIGIT, D: complement(DIGIT), w: WORD, W: complement(WORD), s: SPACE, S: complement(SPACE) };
-const CHAR_ESCAPES: Record<string, number> = { t: 0x09, n: 0x0a, r: 0x0d, f: 0x0c, v: 0x0b };
+function negate(set: CharSet): CharSet {
+  return set.map((v) => 1 - v);
+}
 
-/** The parser of the subset; throws Unsupported past it. */
-class Parser {
-  readonly #src: string;
-  #at = 0;
-  constructor(src: string) {
-    this.#src = src;
-  }
+// RE2's Perl classes are ASCII-only; its \s is [\t\n\f\r ] (no \v, unlike JS's \s).
+const DIGIT = rangeSet([['0', '9']]);
+const WORD = rangeSet([['0', '9'], ['A', 'Z'], ['a', 'z'], ['_', '_']]);
+const SPACE = setOf(9, 10, 12, 13, 32);
+const PERL_CLASSES: Readonly<Record<string, CharSet>> = { d: DIGIT, w: WORD, s: SPACE, D: negate(DIGIT), W: negate(WORD), S: negate(SPACE) };
+/** RE2's `.` without flags: every code point but \n. */
+const DOT = negate(setOf(10));
+const CONTROL_ESCAPES: Readonly<Record<string, number>> = { t: 9, n: 10, v: 11, f: 12, r: 13, a: 7 };
+/** ASCII punctuation, which RE2 takes literally after a backslash. */
+const PUNCTUATION = /^[!-/:-@[-`{-~]$/;
 
-  parse(): Sequence[] {
-    const alternatives = this.#alternatives();
-    if (this.#at !== this.#src.length) throw new Unsupported();
-    return alternatives;
-  }
+/**
+ * Parses RE2 syntax in the subset below into an AST, or null for anything
+ * else: literal ASCII characters and escaped punctuation, \t \n \v \f \r \a,
+ * `.`, \d \w \s \D \W \S, classes `[...]` / `[^...]` of those with ranges,
+ * groups `(...)` `(?:...)` `(?P<n>...)` `(?<n>...)`, `|`, and the quantifiers
+ * * + ? {m} {m,} {m,n}, greedy or lazy. Not in it (null): anchors, flags,
+ * \b \p \Q \x \0, POSIX classes, non-ASCII, and the places where RE2 reads a
+ * metacharacter literally (`{` `}` `]` alone, `-` inside a class).
+ * The source must already be valid RE2 (re2js compiled it).
+ */
+export function parseRegex(source: string): RegexAst | null {
+  let at = 0;
+  const peek = (): string | undefined => source[at];
+  const take = (): string => {
+    const c = source[at++];
+    if (c === undefined || c.charCodeAt(0) >= NON_ASCII) throw new Unsupported();
+    return c;
+  };
 
-  #peek(): string | undefined {
-    return this.#src[this.#at];
-  }
-
-  #alternatives(): Sequence[] {
-    const out: Sequence[] = [this.#sequence()];
-    while (this.#peek() === '|') {
-      this.#at++;
-      out.push(this.#sequence());
+  const alternation = (): Group => {
+    const alternatives: Item[][] = [sequence()];
+    while (peek() === '|') {
+      at++;
+      alternatives.push(sequence());
     }
-    return out;
-  }
+    return { kind: 'group', alternatives, min: 1, max: 1 };
+  };
 
-  #sequence(): Item[] {
+  const sequence = (): Item[] => {
     const items: Item[] = [];
-    for (let c = this.#peek(); c !== undefined && c !== '|' && c !== ')'; c = this.#peek()) {
-      const atom = this.#atom();
-      const quantifier = this.#quantifier();
-      if (quantifier === null) items.push(atom.kind === 'set' ? { kind: 'set', set: atom.set, min: 1, max: 1 } : atom);
-      else if (atom.kind === 'set') items.push({ kind: 'set', set: atom.set, ...quantifier });
-      else throw new Unsupported(); // a quantified group: choices inside choices
-    }
+    for (let c = peek(); c !== undefined && c !== '|' && c !== ')'; c = peek()) items.push(quantified(atom()));
     return items;
-  }
+  };
 
-  #atom(): { kind: 'set'; set: CharSet } | GroupItem {
-    const c = this.#src[this.#at++]!;
+  const atom = (): Item => {
+    const c = take();
     if (c === '(') {
-      if (this.#src.startsWith('?:', this.#at)) this.#at += 2;
-      else if (this.#peek() === '?') throw new Unsupported(); // flags, named groups
-      const alternatives = this.#alternatives();
-      if (this.#src[this.#at++] !== ')') throw new Unsupported();
-      return { kind: 'group', alternatives };
-    }
-    if (c === '.') return { kind: 'set', set: DOT };
-    if (c === '[') return { kind: 'set', set: this.#class() };
-    if (c === '\\') return { kind: 'set', set: this.#escape() };
-    if ('^$*+?{}])'.includes(c)) throw new Unsupported();
-    return { kind: 'set', set: this.#literal(c.charCodeAt(0)) };
-  }
-
-  #literal(code: number): CharSet {
-    if (code > 0xff) throw new Unsupported();
-    return setOf(code);
-  }
-
-  /** After a backslash: a class escape or one character. */
-  #escape(): CharSet {
-    const e = this.#src[this.#at++];
-    if (e === undefined) throw new Unsupported();
-    const cls = CLASS_ESCAPES[e];
-    if (cls !== undefined) return cls;
-    const ch = CHAR_ESCAPES[e];
-    if (ch !== undefined) return setOf(ch);
-    if (e === 'x') {
-      const hex = this.#src.slice(this.#at, this.#at + 2);
-      if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new Unsupported();
-      this.#at += 2;
-      return setOf(parseInt(hex, 16));
-    }
-    // Escaped punctuation is itself; escaped letters and digits are RE2's specials (\b, \pN, \1, ...).
-    if (/[0-9A-Za-z]/.test(e)) throw new Unsupported();
-    return this.#literal(e.charCodeAt(0));
-  }
-
-  #class(): CharSet {
-    let negated = false;
-    if (this.#peek() === '^') {
-      negated = true;
-      this.#at++;
-    }
-    // `]` first, POSIX classes and nested brackets read differently across engines: not in the subset.
-    if (this.#peek() === ']' || this.#peek() === '[') throw new Unsupported();
-    let set = emptySet();
-    for (;;) {
-      const c = this.#src[this.#at++];
-      if (c === undefined || c === '[') throw new Unsupported();
-      if (c === ']') break;
-      let from: CharSet;
-      if (c === '\\') from = this.#escape();
-      else from = this.#literal(c.charCodeAt(0));
-      const single = members(from);
-      if (this.#peek() === '-' && this.#src[this.#at + 1] !== ']' && this.#src[this.#at + 1] !== undefined) {
-        this.#at++;
-        const d = this.#src[this.#at++]!;
-        if (single.length !== 1 || d === '[') throw new Unsupported();
-        const end = d === '\\' ? members(this.#escape()) : [d.charCodeAt(0)];
-        const to = end[0]!;
-        if (end.length !== 1 || to > 0xff || to < single[0]!) throw new Unsupported();
-        addRange(set, single[0]!, to);
-      } else {
-        set = union(set, from);
+      if (peek() === '?') {
+        // Named captures are plain groups here; flags and anything else are outside the subset.
+        const named = /^\?P?<[A-Za-z0-9_]+>/.exec(source.slice(at));
+        if (named !== null) at += named[0].length;
+        else if (source.startsWith('?:', at)) at += 2;
+        else throw new Unsupported();
       }
+      const group = alternation();
+      if (take() !== ')') throw new Unsupported();
+      return group;
     }
-    return negated ? complement(set) : set;
-  }
+    if (c === '[') return { kind: 'atom', set: charClass(), min: 1, max: 1 };
+    if (c === '.') return { kind: 'atom', set: DOT, min: 1, max: 1 };
+    if (c === '\\') {
+      const e = take();
+      const perl = PERL_CLASSES[e];
+      return { kind: 'atom', set: perl ?? setOf(escapedLiteral(e)), min: 1, max: 1 };
+    }
+    if ('^$*+?{}]'.includes(c)) throw new Unsupported();
+    return { kind: 'atom', set: setOf(c.charCodeAt(0)), min: 1, max: 1 };
+  };
 
-  /** A greedy quantifier after an atom, or null; lazy ones are not in the subset. */
-  #quantifier(): { min: number; max: number } | null {
-    const c = this.#peek();
-    let q: { min: number; max: number } | null = null;
-    if (c === '*') q = { min: 0, max: Infinity };
-    else if (c === '+') q = { min: 1, max: Infinity };
-    else if (c === '?') q = { min: 0, max: 1 };
+  const escapedLiteral = (e: string): number => {
+    const control = CONTROL_ESCAPES[e];
+    if (control !== undefined) return control;
+    if (PUNCTUATION.test(e)) return e.charCodeAt(0);
+    throw new Unsupported();
+  };
+
+  const charClass = (): CharSet => {
+    const negated = peek() === '^';
+    if (negated) at++;
+    const set = new Uint8Array(NON_ASCII + 1);
+    let first = true;
+    for (;;) {
+      const c = take();
+      if (c === ']' && !first) break;
+      if (c === ']' || c === '[') throw new Unsupported();
+      let lo: number;
+      if (c === '-') {
+        if (!first && peek() !== ']') throw new Unsupported();
+        lo = 0x2d;
+      } else if (c === '\\') {
+        const e = take();
+        const perl = PERL_CLASSES[e];
+        if (perl !== undefined) {
+          for (let i = 0; i <= NON_ASCII; i++) set[i] ||= perl[i]!;
+          first = false;
+          continue;
+        }
+        lo = escapedLiteral(e);
+      } else lo = c.charCodeAt(0);
+      let hi = lo;
+      if (peek() === '-' && source[at + 1] !== ']') {
+        at++;
+        const d = take();
+        if (d === '[' || d === ']' || d === '-') throw new Unsupported();
+        hi = d === '\\' ? escapedLiteral(take()) : d.charCodeAt(0);
+        if (hi < lo) throw new Unsupported();
+      }
+      for (let x = lo; x <= hi; x++) set[x] = 1;
+      first = false;
+    }
+    return negated ? negate(set) : set;
+  };
+
+  const quantified = (item: Item): Item => {
+    let min: number;
+    let max: number;
+    const c = peek();
+    if (c === '*') [min, max] = [0, Infinity];
+    else if (c === '+') [min, max] = [1, Infinity];
+    else if (c === '?') [min, max] = [0, 1];
     else if (c === '{') {
-      const m = /^\{(\d{1,4})(,(\d{0,4}))?\}/.exec(this.#src.slice(this.#at));
-      if (m === null) throw new Unsupported(); // RE2 reads a stray { as a literal; leave that to it
-      const min = Number(m[1]);
-      const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-      this.#at += m[0].length - 1;
-      q = { min, max };
-    }
-    if (q === null) return null;
-    this.#at++;
-    if (this.#peek() === '?' || this.#peek() === '*' || this.#peek() === '+' || this.#peek() === '{') throw new Unsupported();
-    return q;
+      // RE2 reads a `{` that starts no valid repeat literally: outside the subset.
+      const m = /^\{([0-9]+)(,([0-9]*))?\}/.exec(source.slice(at));
+      if (m === null) throw new Unsupported();
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+      at += m[0].length - 1;
+    } else return item;
+    at++;
+    // Lazy or greedy, a whole-value match exists for the same inputs.
+    if (peek() === '?') at++;
+    const next = peek();
+    if (next !== undefined && '*+?{'.includes(next)) throw new Unsupported();
+    return { ...item, min, max };
+  };
+
+  try {
+    const ast = alternation();
+    return at === source.length ? ast : null;
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
   }
 }
 
-/** The characters a sequence can start with, when its first item cannot be skipped; null otherwise. */
-function firstSet(items: Sequence, from: number): CharSet | null {
-  const item = items[from];
-  if (item === undefined) return null;
-  if (item.kind === 'set') return item.min >= 1 ? item.set : null;
-  let all = emptySet();
-  for (const alt of item.alternatives) {
-    const f = firstSet(alt, 0);
-    if (f === null) return null;
-    all = union(all, f);
+const EMPTY: CharSet = new Uint8Array(NON_ASCII + 1);
+
+function union(a: CharSet, b: CharSet): CharSet {
+  return a.map((v, i) => v | b[i]!);
+}
+
+function intersects(a: CharSet, b: CharSet): boolean {
+  return a.some((v, i) => v === 1 && b[i] === 1);
+}
+
+function isNullable(item: Item): boolean {
+  return item.min === 0 || (item.kind === 'group' && item.alternatives.some((alt) => alt.every(isNullable)));
+}
+
+/** The characters a non-empty match of `items` can start with. */
+function firstOfSequence(items: readonly Item[]): CharSet {
+  let first = EMPTY;
+  for (const item of items) {
+    first = union(first, firstOf(item));
+    if (!isNullable(item)) break;
   }
-  return all;
+  return first;
 }
 
-/** The rules in the header comment: quantifiers with a choice are followed by what they cannot give back into. */
-function safeSequence(items: Sequence, topLevel: boolean): boolean {
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
-    if (item.kind === 'group') {
-      if (!item.alternatives.every((alt) => safeSequence(alt, false))) return false;
-      continue;
-    }
-    if (item.max === item.min) continue;
-    if (i === items.length - 1) {
-      if (!topLevel) return false;
-      continue;
-    }
-    const next = firstSet(items, i + 1);
-    if (next === null || !disjoint(item.set, next)) return false;
-  }
-  return true;
-}
-
-function branches(alternatives: readonly Sequence[]): number {
-  let total = 0;
-  for (const alt of alternatives) {
-    let product = 1;
-    for (const item of alt) if (item.kind === 'group') product *= branches(item.alternatives);
-    total += product;
-  }
-  return total;
-}
-
-function minLength(alternatives: readonly Sequence[]): number {
-  let least = Infinity;
-  for (const alt of alternatives) {
-    let n = 0;
-    for (const item of alt) n += item.kind === 'set' ? item.min : minLength(item.alternatives);
-    least = Math.min(least, n);
-  }
-  return least;
-}
-
-/** The literal text every match starts with (`fromEnd`: ends with), from one top-level alternative. */
-function literalEdge(alternatives: readonly Sequence[], fromEnd: boolean): string {
-  if (alternatives.length !== 1) return '';
-  const items = alternatives[0]!;
-  let text = '';
-  for (let k = 0; k < items.length; k++) {
-    const item = items[fromEnd ? items.length - 1 - k : k]!;
-    if (item.kind !== 'set' || item.min !== 1 || item.max !== 1) break;
-    const only = members(item.set);
-    if (only.length !== 1) break;
-    const ch = String.fromCharCode(only[0]!);
-    text = fromEnd ? ch + text : text + ch;
-  }
-  return text;
-}
-
-/** A character set as a JS class, every member escaped; one that holds the characters above \xff is written negated (JS's [^...] holds them). */
-function classSource(set: CharSet): string {
-  const negate = set[ABOVE_LATIN1] !== 0;
-  const list = negate ? members(complement(set)) : members(set);
-  let body = '';
-  for (let i = 0; i < list.length; i++) {
-    let j = i;
-    while (j + 1 < list.length && list[j + 1] === list[j]! + 1) j++;
-    body += j > i + 1 ? `${hex(list[i]!)}-${hex(list[j]!)}` : j === i + 1 ? hex(list[i]!) + hex(list[j]!) : hex(list[i]!);
-    i = j;
-  }
-  if (negate) return list.length === 0 ? '[^]' : `[^${body}]`;
-  return `[${body}]`;
-}
-const hex = (c: number) => `\\x${c.toString(16).padStart(2, '0')}`;
-
-function jsSource(alternatives: readonly Sequence[]): string {
-  return alternatives
-    .map((alt) =>
-      alt
-        .map((item) => {
-          if (item.kind === 'group') return `(?:${jsSource(item.alternatives)})`;
-          const cls = classSource(item.set);
-          if (item.min === 1 && item.max === 1) return cls;
-          return `${cls}{${item.min},${item.max === Infinity ? '' : item.max}}`;
-        })
-        .join(''),
-    )
-    .join('|');
-}
-
-/** What the parse tells of every match: its least length, and the literal text it starts and ends with. */
-interface Edges {
-  readonly minLength: number;
-  readonly prefix: string;
-  readonly suffix: string;
-}
-
-const NO_EDGES: Edges = { minLength: 0, prefix: '', suffix: '' };
-
-function edgesOf(alternatives: readonly Sequence[]): Edges {
-  return { minLength: minLength(alternatives), prefix: literalEdge(alternatives, false), suffix: literalEdge(alternatives, true) };
+function firstOf(item: Item): CharSet {
+  if (item.max === 0) return EMPTY;
+  return item.kind === 'atom' ? item.set : item.alternatives.map(firstOfSequence).reduce(union, EMPTY);
 }
 
 /**
- * One class for both engines, so the call sites stay monomorphic: the
- * prefilter, then V8's form when there is one, else re2js.
+ * Most ways through a pattern's alternations (the product of their sizes)
+ * that V8 may take: each can scan the input once (see isLinear), so this
+ * bounds the work to that many linear passes.
  */
-class Pattern implements WholePattern {
-  readonly engine: 'v8' | 're2';
-  readonly #v8: RegExp | null;
-  readonly #re2: RE2JS;
-  readonly #minLength: number;
+const MAX_ALTERNATIVE_PATHS = 16;
+
+function alternativePaths(group: Group): number {
+  let paths = group.alternatives.length;
+  for (const alt of group.alternatives) for (const item of alt) if (item.kind === 'group') paths *= alternativePaths(item);
+  return paths;
+}
+
+/**
+ * Whether V8's backtracking engine runs the whole-value match of `ast` in
+ * time linear in the input. A sufficient rule, checked from the right with
+ * FOLLOW(x), the characters that can come right after x (end of input is
+ * not a character):
+ *
+ *   1. no group is quantified: only single-character atoms repeat;
+ *   2. an atom repeated a variable number of times, over class C, has
+ *      FOLLOW disjoint from C;
+ *   3. the alternations multiply to at most MAX_ALTERNATIVE_PATHS paths.
+ *
+ * Proof sketch. The match is anchored at 0, so the engine makes one
+ * attempt, a depth-first search over choice points. A repeat over C stops
+ * where the next character leaves C (or at its max); every shorter count
+ * leaves a character of C next, which by (2) no continuation can consume
+ * first, so each of those counts fails after O(|pattern|) steps without
+ * consuming input: per repeat one count can go on. By (1) a path through
+ * the pattern meets each group once, so only alternations branch the search
+ * into live paths, at most (3) of them, each consuming at most n characters
+ * and giving each back at most once at O(|pattern|) cost: O(paths * n *
+ * |pattern|) in all.
+ */
+export function isLinear(ast: RegexAst): boolean {
+  return alternativePaths(ast) <= MAX_ALTERNATIVE_PATHS && linearWithin([ast], EMPTY);
+}
+
+function linearWithin(items: readonly Item[], follow: CharSet): boolean {
+  let next = follow;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i]!;
+    if (item.kind === 'group') {
+      if (item.min !== 1 || item.max !== 1) return false;
+      for (const alt of item.alternatives) if (!linearWithin(alt, next)) return false;
+    } else if (item.min !== item.max && intersects(item.set, next)) return false;
+    next = isNullable(item) ? union(firstOf(item), next) : firstOf(item);
+  }
+  return true;
+}
+
+function hex(code: number): string {
+  return `\\x${code.toString(16).padStart(2, '0')}`;
+}
+
+/** A JS class body for a set of ASCII codes, as ranges. */
+function rangesOf(codes: readonly number[]): string {
+  let out = '';
+  for (let i = 0; i < codes.length; ) {
+    let j = i;
+    while (j + 1 < codes.length && codes[j + 1] === codes[j]! + 1) j++;
+    out += j === i ? hex(codes[i]!) : `${hex(codes[i]!)}-${hex(codes[j]!)}`;
+    i = j + 1;
+  }
+  return out;
+}
+
+/** A JS (u-mode) atom for a set: every character escaped, so nothing of the config is passed through. */
+function classSource(set: CharSet): string {
+  const members: number[] = [];
+  const others: number[] = [];
+  for (let c = 0; c < NON_ASCII; c++) (set[c] === 1 ? members : others).push(c);
+  if (set[NON_ASCII] === 1) return others.length === 0 ? '[^]' : `[^${rangesOf(others)}]`;
+  if (members.length === 1) return hex(members[0]!);
+  return `[${rangesOf(members)}]`;
+}
+
+function quantifierSource(min: number, max: number): string {
+  if (min === 1 && max === 1) return '';
+  if (max === Infinity) return min === 0 ? '*' : min === 1 ? '+' : `{${min},}`;
+  if (min === 0 && max === 1) return '?';
+  return min === max ? `{${min}}` : `{${min},${max}}`;
+}
+
+function sequenceSource(items: readonly Item[]): string {
+  return items
+    .map((item) => (item.kind === 'atom' ? classSource(item.set) : `(?:${item.alternatives.map(sequenceSource).join('|')})`) + quantifierSource(item.min, item.max))
+    .join('');
+}
+
+/**
+ * The JS source of a whole-value match of `ast`, for the `u` flag: RE2
+ * matches code points, and so does V8 with `u` (a decoded query or cookie
+ * value may hold astral characters); `.` is [^\n] as in RE2 (JS's also
+ * leaves out \r, \u2028 and \u2029).
+ */
+export function toJsSource(ast: RegexAst): string {
+  return `^${sequenceSource([ast])}$`;
+}
+
+/** The literal string `items` always match, or null when they can match anything else. */
+function literalOf(items: readonly Item[]): string | null {
+  let out = '';
+  for (const item of items) {
+    if (item.min !== item.max) return null;
+    let one: string | null;
+    if (item.kind === 'group') one = item.alternatives.length === 1 ? literalOf(item.alternatives[0]!) : null;
+    else {
+      const codes = [...item.set.keys()].filter((c) => item.set[c] === 1);
+      one = codes.length === 1 && codes[0] !== NON_ASCII ? String.fromCharCode(codes[0]!) : null;
+    }
+    if (one === null) return null;
+    out += one.repeat(item.min);
+  }
+  return out;
+}
+
+/** The alternatives of the pattern, through groups that wrap all of it. */
+function topAlternatives(ast: RegexAst): readonly (readonly Item[])[] {
+  let alternatives = ast.alternatives;
+  for (;;) {
+    const only = alternatives.length === 1 && alternatives[0]!.length === 1 ? alternatives[0]![0]! : null;
+    if (only === null || only.kind !== 'group' || only.min !== 1 || only.max !== 1) return alternatives;
+    alternatives = only.alternatives;
+  }
+}
+
+/** Every string the pattern matches, when it is a list of literals (`gold|silver`); else null. */
+export function literalAlternatives(ast: RegexAst): string[] | null {
+  const literals: string[] = [];
+  for (const alt of topAlternatives(ast)) {
+    const literal = literalOf(alt);
+    if (literal === null) return null;
+    literals.push(literal);
+  }
+  return literals;
+}
+
+/** The pattern's items with every unquantified one-alternative group opened in place. */
+function flatten(items: readonly Item[]): Item[] {
+  return items.flatMap((item) => (item.kind === 'group' && item.alternatives.length === 1 && item.min === 1 && item.max === 1 ? flatten(item.alternatives[0]!) : [item]));
+}
+
+/** The literal text every match starts with and ends with (disjoint parts of it; '' when none). */
+export function literalAffixes(ast: RegexAst): { prefix: string; suffix: string } {
+  if (ast.alternatives.length !== 1) return { prefix: '', suffix: '' };
+  const literals = flatten(ast.alternatives[0]!).map((item) => literalOf([item]));
+  let start = 0;
+  while (start < literals.length && literals[start] !== null) start++;
+  let end = literals.length;
+  while (end > start && literals[end - 1] !== null) end--;
+  return { prefix: literals.slice(0, start).join(''), suffix: literals.slice(end).join('') };
+}
+
+/**
+ * A regex from config matched against whole values, on the engine picked
+ * at compile time (see the top of this file).
+ */
+export class WholeRegex {
+  /** Which engine runs the pattern: === over literals, V8's irregexp, or re2js. */
+  readonly engine: 'literal' | 'irregexp' | 're2';
+  /** Literal text every match ends with ('' when none), for indexes over many patterns. */
+  readonly suffix: string;
+  readonly #literals: readonly string[] | null;
   readonly #prefix: string;
   readonly #suffix: string;
-  /** The suffix's last and the prefix's first character (-1: none): one inlined charCodeAt each rejects most values before a string compare. */
-  readonly #last: number;
-  readonly #first: number;
-  get lastChar(): number {
-    return this.#last;
-  }
-  constructor(v8: RegExp | null, re2: RE2JS, edges: Edges) {
-    this.engine = v8 === null ? 're2' : 'v8';
-    this.#v8 = v8;
+  readonly #js: RegExp | null;
+  readonly #re2: RE2JS;
+
+  constructor(source: string, re2: RE2JS) {
+    const ast = parseRegex(source);
     this.#re2 = re2;
-    this.#minLength = edges.minLength;
-    this.#prefix = edges.prefix;
-    this.#suffix = edges.suffix;
-    this.#last = edges.suffix === '' ? -1 : edges.suffix.charCodeAt(edges.suffix.length - 1);
-    this.#first = edges.prefix === '' ? -1 : edges.prefix.charCodeAt(0);
+    this.#literals = ast === null ? null : literalAlternatives(ast);
+    const { prefix, suffix } = ast === null || this.#literals !== null ? { prefix: '', suffix: '' } : literalAffixes(ast);
+    this.#prefix = prefix;
+    this.#suffix = suffix;
+    // Built from the AST, never from `source`: only the subset's meaning reaches V8.
+    this.#js = ast !== null && this.#literals === null && isLinear(ast) ? new RegExp(toJsSource(ast), 'u') : null;
+    this.engine = this.#literals !== null ? 'literal' : this.#js !== null ? 'irregexp' : 're2';
+    this.suffix = this.#literals === null ? suffix : this.#literals.length === 1 ? this.#literals[0]! : '';
   }
-  test(value: string): boolean {
-    if (value.length < this.#minLength) return false;
-    if (this.#last !== -1 && (value.charCodeAt(value.length - 1) !== this.#last || !value.endsWith(this.#suffix))) return false;
-    if (this.#first !== -1 && (value.charCodeAt(0) !== this.#first || !value.startsWith(this.#prefix))) return false;
-    const v8 = this.#v8;
-    return v8 !== null ? v8.test(value) : this.#re2.matches(value);
-  }
-}
 
-/** Compiles an RE2 pattern from config, or throws the `invalid_regex` spec error naming `field`. */
-export function compileRegex(source: string, field: string): RE2JS {
-  try {
-    return RE2JS.compile(source);
-  } catch (err) {
-    throw new MatcherSpecError('invalid_regex', `is not a regular expression in RE2 syntax (no lookaround, no backreferences): ${(err as Error).message}`, field);
+  /** HOT PATH. Whether all of input[0, end) matches. */
+  matches(input: string, end: number): boolean {
+    const literals = this.#literals;
+    if (literals !== null) {
+      for (let i = 0; i < literals.length; i++) {
+        const literal = literals[i]!;
+        if (literal.length === end && input.startsWith(literal)) return true;
+      }
+      return false;
+    }
+    // The prefix and suffix come from disjoint parts of the pattern, so a match holds both side by side.
+    // Compared a character at a time (short literals: cheaper than a builtin's call), the suffix
+    // first, as paths that share a prefix differ at their end. irregexp checks a literal prefix as
+    // fast as this loop would, so only re2js, ten times dearer, gets the prefix checked first.
+    const prefix = this.#prefix;
+    const suffix = this.#suffix;
+    if (end < prefix.length + suffix.length) return false;
+    const from = end - suffix.length;
+    for (let i = suffix.length - 1; i >= 0; i--) if (input.charCodeAt(from + i) !== suffix.charCodeAt(i)) return false;
+    const value = end === input.length ? input : input.slice(0, end);
+    const js = this.#js;
+    if (js !== null) return js.test(value);
+    for (let i = 0; i < prefix.length; i++) if (input.charCodeAt(i) !== prefix.charCodeAt(i)) return false;
+    return this.#re2.matches(value);
   }
-}
-
-/** Compiles a pattern that must match a whole value; throws `invalid_regex` naming `field` when RE2 rejects it. */
-export function compileWholePattern(source: string, field: string): WholePattern {
-  const re2 = compileRegex(source, field);
-  let alternatives: Sequence[];
-  try {
-    alternatives = new Parser(source).parse();
-  } catch (err) {
-    if (err instanceof Unsupported) return new Pattern(null, re2, NO_EDGES);
-    throw err;
-  }
-  const edges = edgesOf(alternatives);
-  if (!alternatives.every((alt) => safeSequence(alt, true)) || branches(alternatives) > MAX_BRANCHES) return new Pattern(null, re2, edges);
-  // `u`: a character is a code point, as in RE2 (a value with a surrogate pair cannot come from
-  // HTTP, whose strings are latin1, but the answer stays RE2's).
-  return new Pattern(new RegExp(`^(?:${jsSource(alternatives)})$`, 'u'), re2, edges);
 }

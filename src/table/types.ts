@@ -173,10 +173,10 @@ export interface PathCondition {
   /** As compared: a PathPrefix without trailing slashes. */
   readonly value: string;
   readonly description: string;
-  /** The character every path it matches ends with (char code), or -1: the path-end index keys entries by it. */
-  readonly lastChar: number;
-  /** HOT PATH. Whether the request target (path and query) matches; `pathEnd` is where its path ends (pathEndOf), found once per request. */
-  matchPath(url: string, pathEnd: number): boolean;
+  /** Literal text every path this condition matches ends with (a RegularExpression's), '' when none is known. */
+  readonly suffix: string;
+  /** HOT PATH. Whether the request target (path and query) matches; `end` is where its path ends (pathEndOf). */
+  matchPath(url: string, end: number): boolean;
 }
 
 /** What a `rules:` match leads to: the rule's `to`, its own split, or the service's split. */
@@ -273,43 +273,65 @@ export interface CompiledService {
  * longest pathPrefix first. A large group (many prefixes under one host)
  * also carries a prefix index, so the router tries one map lookup per
  * distinct prefix length instead of scanning every prefix. A group where a
- * service has `rules:` carries every service's entries instead, in
- * precedence order, and the router walks those.
+ * service has `rules:` carries every service's entries instead (`routes`),
+ * in precedence order, and the router walks those.
  */
-export type HostGroup = readonly number[] & {
-  readonly prefixIndex?: PrefixIndex;
-  readonly routeEntries?: readonly HostEntry[];
-  readonly entryIndex?: EntryIndex;
-  readonly headerIndex?: HeaderIndex;
-  readonly pathEndIndex?: PathEndIndex;
-  /** Whether an entry compares the path alone (Exact, RegularExpression), which needs where it ends; PathPrefix entries never do. */
-  readonly readsPathEnd?: boolean;
-};
+export type HostGroup = readonly number[] & { readonly prefixIndex?: PrefixIndex; readonly routes?: GroupRoutes };
 
-/**
- * The same for a group whose paths are mostly Exact or regexes that end in
- * literal text (`/items/[0-9]+/reviews`, `.../photos`): entries keyed by the
- * last character of the paths they match (PathEndIndex).
- *
- * A group's route entries by the value of one header that most of them
- * test with an Exact match (`x-region: eu`), so a request tries only the
- * entries its value can satisfy and those that do not test that header:
- * two ascending lists of positions in `routeEntries`, merged as they are
- * walked, so the entries still come in precedence order. Built for a group
- * whose entries are mostly keyed so (see host-index.ts).
- */
-export interface PathEndIndex {
-  /** Char code of the path's last character -> positions of the entries whose every match ends with it. */
-  readonly byLastChar: ReadonlyMap<number, readonly number[]>;
-  /** Positions of the entries whose matches may end with anything (PathPrefix, most regexes without a literal end). */
-  readonly others: readonly number[];
+/** The route entries of a host group with `rules:`, and how the router walks them. */
+export interface GroupRoutes {
+  /** Every entry of the group's services, in precedence order. */
+  readonly entries: readonly HostEntry[];
+  /** Whether some entry reads where the path ends (a RegularExpression path, an indexed Exact one): the router finds it once per request. */
+  readonly pathEnd: boolean;
+  /** A small group: all its entries as one run. Else null, and `index` is set. */
+  readonly run: EntryRun | null;
+  /** A large group: its entries by path. */
+  readonly index: EntryIndex | null;
 }
 
-export interface HeaderIndex {
+/**
+ * Entries to try in precedence order, each with the conditions left to
+ * check. When enough of them test the same key (header, cookie or query
+ * parameter) for an Exact value, `keyed` lets the router read that key once
+ * and try only the entries that want the value it read, merged with those
+ * that do not test the key, still in precedence order:
+ *
+ *   entries:  e0  e1  e2  e3  e4  e5       e1 e2 e4: x-region = a | b | a
+ *   byValue:  a -> [1, 4]  b -> [2]        (positions in `entries`, ascending)
+ *   rest:     [0, 3, 5]
+ *   request x-region: a  ->  merge [1, 4] with [0, 3, 5]  ->  e0 e1 e3 e4 e5
+ *
+ * An entry left out wants another value, so it would fail anyway: the first
+ * entry that holds is the same as in a plain walk. An entry the index picked
+ * has its keyed condition dropped from `conditions`: it holds by then.
+ * Regex paths are indexed the same way by one character of the literal
+ * suffix each must end with (`bySuffix`: the character `offset` before the
+ * end of the path, the offset that tells most of them apart).
+ */
+export interface EntryRun {
+  readonly entries: readonly HostEntry[];
+  /** By position: the conditions of each entry still to check. */
+  readonly conditions: readonly (readonly Matcher[])[];
+  /** Whether the index that led here already proved every entry's path holds (Exact and PathPrefix lookups). */
+  readonly pathHolds: boolean;
+  readonly keyed: KeyedEntries | null;
+  readonly bySuffix: SuffixEntries | null;
+}
+
+/** The index of an EntryRun on one key; see EntryRun. */
+export interface KeyedEntries {
   readonly reader: ValueReader;
   readonly byValue: ReadonlyMap<string, readonly number[]>;
-  /** Positions of the entries without an Exact match on that header. */
-  readonly others: readonly number[];
+  readonly rest: readonly number[];
+}
+
+/** The index of an EntryRun of regex paths on one character of their literal suffixes; see EntryRun. */
+export interface SuffixEntries {
+  readonly offset: number;
+  /** ASCII code -> positions of the entries whose suffix has it at `offset` from its end. */
+  readonly byChar: readonly (readonly number[])[];
+  readonly rest: readonly number[];
 }
 
 /**
@@ -326,10 +348,10 @@ export interface HeaderIndex {
  * order the plain list has them.
  */
 export interface EntryIndex {
-  readonly exact: ReadonlyMap<string, readonly HostEntry[]>;
-  readonly regex: readonly HostEntry[];
+  readonly exact: ReadonlyMap<string, EntryRun>;
+  readonly regex: EntryRun;
   readonly prefixLengths: readonly number[];
-  readonly prefixes: ReadonlyMap<string, readonly HostEntry[]>;
+  readonly prefixes: ReadonlyMap<string, EntryRun>;
 }
 
 /** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service index. */
