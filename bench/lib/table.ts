@@ -155,14 +155,29 @@ export interface RouterRow {
   readonly reps: number;
 }
 
+/** Scenarios whose decision ends in a sticky split's hash (after whatever found the service). */
+const ENDS_STICKY = new Set(['sticky', 'prefix', 'rules: 200 under one host']);
+
 /**
  * The router table: ns/decision and decisions/s per table size and
  * scenario; `x rule` is each row against the smallest table's `rule` case
- * of the same run (today's rule decision).
+ * of the same run (today's rule decision), and `x sticky`, for the rows
+ * that end in the sticky hash, against its `sticky` case: what finding the
+ * service costs on top of that hash.
  */
 export function formatRouterTable(rows: readonly RouterRow[]): string {
-  const header = ['services', 'scenario', 'ns/decision', 'decisions/s', 'x rule', 'reps'];
+  const header = ['services', 'scenario', 'ns/decision', 'decisions/s', 'x rule', 'x sticky', 'reps'];
   const rule = rows.find((r) => r.scenario === 'rule')?.nsPerDecision ?? null;
-  const body = rows.map((r) => [String(r.services), r.scenario, num(r.nsPerDecision, 1), `${(r.decisionsPerSecond / 1e6).toFixed(2)} M`, rule === null ? '-' : `${num(r.nsPerDecision / rule, 2)}x`, String(r.reps)]);
-  return formatMarkdownTable([header, ...body], [true, false, true, true, true, true]);
+  const sticky = rows.find((r) => r.scenario === 'sticky')?.nsPerDecision ?? null;
+  const ratio = (r: RouterRow, base: number | null) => (base === null ? '-' : `${num(r.nsPerDecision / base, 2)}x`);
+  const body = rows.map((r) => [
+    String(r.services),
+    r.scenario,
+    num(r.nsPerDecision, 1),
+    `${(r.decisionsPerSecond / 1e6).toFixed(2)} M`,
+    ratio(r, rule),
+    ENDS_STICKY.has(r.scenario) ? ratio(r, sticky) : '-',
+    String(r.reps),
+  ]);
+  return formatMarkdownTable([header, ...body], [true, false, true, true, true, true, true]);
 }
