@@ -153,42 +153,29 @@ class ExactMatcher implements Matcher {
 }
 
 /**
- * A regex from config that finds a match anywhere in the value, run by
- * RE2's linear-time engine (re2js): no pattern and no input can make it
- * backtrack, so one request cannot stall the process. It costs about
- * 0.5 µs a match, paid only by rules that use a regex.
+ * A regex condition. A `regex:` condition finds a match anywhere in the
+ * value, by RE2's linear-time engine (re2js): no pattern and no input can
+ * make it backtrack, so one request cannot stall the process (about 0.5 µs
+ * a match, paid only by rules that use a regex). A Gateway API
+ * RegularExpression must match the whole value, on the engine WholeRegex
+ * picks.
  */
-class FindRegexMatcher implements Matcher {
+class RegexMatcher implements Matcher {
   readonly description: string;
   readonly #reader: ValueReader;
-  readonly #regex: RE2JS;
-  constructor(reader: ValueReader, source: string, regex: RE2JS) {
+  readonly #find: RE2JS | null;
+  readonly #whole: WholeRegex | null;
+  constructor(reader: ValueReader, source: string, regex: { find: RE2JS } | { whole: WholeRegex }) {
     this.#reader = reader;
-    this.#regex = regex;
-    this.description = `${reader.kind} ${reader.name} ~ /${source}/`;
+    this.#find = 'find' in regex ? regex.find : null;
+    this.#whole = 'whole' in regex ? regex.whole : null;
+    this.description = `${reader.kind} ${reader.name} ~ /${this.#whole === null ? source : `^(?:${source})$`}/`;
   }
   match(req: RequestView): boolean {
     const value = this.#reader.read(req);
     // Oversized values never match: linear time is still time.
     if (value === undefined || value.length > MAX_REGEX_INPUT) return false;
-    return this.#regex.matcher(value).find();
-  }
-}
-
-/** A regex from config that must match the whole value (Gateway API's), on the engine WholeRegex picks. */
-class WholeRegexMatcher implements Matcher {
-  readonly description: string;
-  readonly #reader: ValueReader;
-  readonly #regex: WholeRegex;
-  constructor(reader: ValueReader, source: string, regex: WholeRegex) {
-    this.#reader = reader;
-    this.#regex = regex;
-    this.description = `${reader.kind} ${reader.name} ~ /^(?:${source})$/`;
-  }
-  match(req: RequestView): boolean {
-    const value = this.#reader.read(req);
-    if (value === undefined || value.length > MAX_REGEX_INPUT) return false;
-    return this.#regex.matches(value, value.length);
+    return this.#whole !== null ? this.#whole.matches(value, value.length) : this.#find!.matcher(value).find();
   }
 }
 
@@ -239,7 +226,7 @@ export function createMatcher(kind: 'header' | 'cookie' | 'query', spec: ValueMa
   const reader = createValueReader(kind, spec.name);
   if (spec.value !== undefined) return new ExactMatcher(reader, spec.value);
   if (spec.present !== undefined) return new PresenceMatcher(reader, spec.present);
-  return new FindRegexMatcher(reader, spec.regex!, compileRegex(spec.regex!, 'regex'));
+  return new RegexMatcher(reader, spec.regex!, { find: compileRegex(spec.regex!, 'regex') });
 }
 
 /**
@@ -252,7 +239,7 @@ export function createNamedMatcher(kind: 'header' | 'cookie' | 'query', spec: Na
   if (spec.type === 'Present') return new PresenceMatcher(reader, true);
   if (spec.value === undefined) throw new MatcherSpecError('invalid_rule', `type ${spec.type} needs a value`, 'value');
   if (spec.type === 'Exact') return new ExactMatcher(reader, spec.value);
-  return new WholeRegexMatcher(reader, spec.value, compileWholeRegex(spec.value, 'value'));
+  return new RegexMatcher(reader, spec.value, { whole: compileWholeRegex(spec.value, 'value') });
 }
 
 /** Builds a matcher from its (schema-validated) spec; throws MatcherSpecError when the spec cannot work. */
