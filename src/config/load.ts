@@ -95,14 +95,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     const quick = readQuickly(text, env);
     if (quick !== null) return quick;
   }
-  const { LineCounter, parseDocument } = fullReader();
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const position = (offset: number) => {
-    const pos = lineCounter.linePos(offset);
-    return { line: pos.line, column: pos.col };
-  };
-  const locate: Locate = (path, atKey) => locateNode(doc, path, position, atKey === true);
+  const { doc, position, locate } = readFully(text);
 
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e): ConfigIssue => ({
@@ -162,8 +155,8 @@ function fullReader(): typeof Yaml {
   return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
 }
 
-/** Where each config path is written in `text`, by the full reader. */
-export function locatorOf(text: string): Locate {
+/** `text` read by the full reader: its document, line:column of an offset, and where each config path is written. */
+function readFully(text: string) {
   const { LineCounter, parseDocument } = fullReader();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
@@ -171,7 +164,13 @@ export function locatorOf(text: string): Locate {
     const pos = lineCounter.linePos(offset);
     return { line: pos.line, column: pos.col };
   };
-  return (path, atKey) => locateNode(doc, path, position, atKey === true);
+  const locate: Locate = (path, atKey) => locateNode(doc, path, position, atKey === true);
+  return { doc, position, locate };
+}
+
+/** Where each config path is written in `text`, by the full reader. */
+export function locatorOf(text: string): Locate {
+  return readFully(text).locate;
 }
 
 /** Checks that span several fields of the process-level sections. */

@@ -18,8 +18,7 @@ import { VeerError } from '../errors.ts';
 import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceView } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 import { resolvePlan, type RolloutPlan } from './plan.ts';
-
-const iso = (ms: number) => new Date(ms).toISOString();
+import { continueRun, endRun, enterRunStep, holdRun, isRunning, startRun } from './run.ts';
 
 /** The history line's `service` of a release change. */
 export const releaseSubject = (name: string) => `release:${name}`;
@@ -57,21 +56,14 @@ export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, Ser
     if (stable === null) throw new VeerError('invalid_rollout', `cannot start release ${config.name}: ${service} has no version other than ${canary} with traffic to be its stable version`);
     members[service] = { canary, stable, baseline: { ...weights } };
   }
-  const at = iso(now);
+  const run = startRun(now);
   return {
     name: config.name,
-    id: `${config.name}@${at}`,
+    id: `${config.name}@${run.startedAt}`,
     members,
     steps: plan.steps.map((s) => ({ ...s })),
     analysis: plan.analysis,
-    phase: 'progressing',
-    pausedBy: null,
-    step: 0,
-    stepStartedAt: at,
-    startedAt: at,
-    updatedAt: at,
-    endedAt: null,
-    reason: 'started',
+    ...run,
     lastAnalysis: {},
   };
 }
@@ -92,32 +84,32 @@ export function enterReleaseStep(release: ReleaseRecord, views: ReadonlyMap<stri
   const step = release.steps[index]!;
   const last = index === release.steps.length - 1;
   const holds = step.pause === undefined && !last;
-  const next: ReleaseRecord = { ...release, step: index, stepStartedAt: iso(now), updatedAt: iso(now), phase: holds ? 'paused' : 'progressing', pausedBy: holds ? 'plan' : null, reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  const next = enterRunStep(release, index, now, holds, reason, { lastAnalysis: { ...(analysis ?? release.lastAnalysis) } });
   return changeOf(next, views, (service, m) => memberWeights(service, m.canary, m.stable, step.weight), action, reason, { weight: step.weight });
 }
 
 /** Every member's canary takes all traffic. */
 export function promoteRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null = null): MultiChange {
-  const next: ReleaseRecord = { ...release, phase: 'promoted', pausedBy: null, updatedAt: iso(now), endedAt: iso(now), reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  const next = endRun(release, 'promoted', now, reason, { lastAnalysis: { ...(analysis ?? release.lastAnalysis) } });
   return changeOf(next, views, (service, m) => memberWeights(service, m.canary, m.stable, 100), 'release.promote', reason);
 }
 
 /** Every member goes back to its weights before the release, at once. */
 export function abortRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null): MultiChange {
-  const next: ReleaseRecord = { ...release, phase: 'aborted', pausedBy: null, updatedAt: iso(now), endedAt: iso(now), reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  const next = endRun(release, 'aborted', now, reason, { lastAnalysis: { ...(analysis ?? release.lastAnalysis) } });
   return changeOf(next, views, (_service, m) => ({ ...m.baseline }), 'release.abort', reason, analysis === null ? {} : { analysis });
 }
 
 /** Pauses (operator or analysis): weights stay. */
 export function pauseRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, by: 'operator' | 'analysis', reason: string): MultiChange {
-  const next: ReleaseRecord = { ...release, phase: 'paused', pausedBy: by, updatedAt: iso(now), reason };
+  const next = holdRun(release, now, by, reason);
   return changeOf(next, views, null, 'release.pause', reason);
 }
 
 /** Resumes a paused release: a plan pause goes on to the next step, another pause continues the current one afresh. */
 export function resumeRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string): MultiChange {
   if (release.pausedBy === 'plan') return enterReleaseStep(release, views, release.step + 1, now, 'release.resume', reason);
-  const next: ReleaseRecord = { ...release, phase: 'progressing', pausedBy: null, stepStartedAt: iso(now), updatedAt: iso(now), reason };
+  const next = continueRun(release, now, reason);
   return changeOf(next, views, null, 'release.resume', reason);
 }
 
@@ -133,7 +125,7 @@ export function storedRelease(name: string, views: ReadonlyMap<string, ServiceVi
 
 /** Throws unless the release runs in one of `phases`. */
 export function requireRelease(name: string, release: ReleaseRecord | undefined, verb: ReleaseVerb, phases: readonly ReleaseRecord['phase'][]): ReleaseRecord {
-  if (release === undefined || !isReleaseActive(release)) throw new VeerError('no_release', `release ${name} is not running; nothing to ${verb}`);
+  if (release === undefined || !isRunning(release)) throw new VeerError('no_release', `release ${name} is not running; nothing to ${verb}`);
   if (!phases.includes(release.phase)) throw new VeerError('conflict', `cannot ${verb} release ${name}: it is ${release.phase}`);
   return release;
 }
