@@ -225,8 +225,25 @@ export class RolloutEngine extends RunLoop<RolloutRecord, AnalysisResult, LiveRo
     return false;
   }
 
+  /** The canary against the other versions with split traffic, with the running config's metric checks and `rollout` hooks. */
   protected check(service: string, rollout: RolloutRecord, spec: AnalysisSpec, live: LiveRollout, now: number): Promise<AnalysisResult> {
-    return runCheck(this.#sources, service, this.runtime.table.servicesByName.get(service), rollout, spec, live.lastAnalysis ?? rollout.lastAnalysis, now);
+    const compiled = this.runtime.table.servicesByName.get(service);
+    const last = live.lastAnalysis ?? rollout.lastAnalysis;
+    const stables = (compiled?.versions ?? []).filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
+    return runCheck(
+      this.#sources,
+      {
+        service,
+        canary: rollout.canary,
+        stables,
+        queryStables: stables.length > 0 ? stables : Object.keys(rollout.stable),
+        prometheus: compiled?.rollout?.analysis?.prometheus,
+        hooks: hooksOf(compiled?.rollout ?? null, 'rollout'),
+        body: () => this.#hooks.bodyOf(service, rollout, compiled?.split.weights ?? {}, last, { hook: 'rollout', rollout: rollout.id }),
+      },
+      spec,
+      now,
+    );
   }
 
   protected verdictOf(result: AnalysisResult): Verdict {

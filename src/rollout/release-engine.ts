@@ -13,14 +13,16 @@
 import type { ReleaseConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { isReleaseActive, type AnalysisResult, type AnalysisSpec, type MultiChange, type ReleaseRecord, type RuntimeState, type ServiceView } from '../state/index.ts';
-import { analyseWindow } from './analysis.ts';
+import { isReleaseActive, type AnalysisResult, type AnalysisSpec, type HookCall, type MultiChange, type ReleaseRecord, type RuntimeState, type ServiceView } from '../state/index.ts';
 import type { AnalysisSource } from './analysis-source.ts';
+import { runCheck, type CheckSources } from './check.ts';
 import { timedPauseMs } from './plan.ts';
-import { abortRelease, enterReleaseStep, pauseRelease, promoteRelease, releasePlan, requireRelease, resumeRelease, newRelease, storedRelease, type ReleaseVerb } from './release.ts';
+import { PrometheusClient } from './prometheus.ts';
+import { RolloutHooks } from './rollout-hooks.ts';
+import { abortRelease, enterReleaseStep, hooksOfRelease, memberBody, pauseRelease, promoteRelease, refuseRelease, releasePlan, requireRelease, resumeRelease, newRelease, storedRelease, type ReleaseVerb } from './release.ts';
 import { describeRelease, type LiveRelease, type ReleaseStatus } from './release-status.ts';
 import { RunLoop, StaleTick, type Verdict } from './run-loop.ts';
-import { isSameRun } from './run.ts';
+import { isSameRun, iso } from './run.ts';
 
 /** Where release phases are reported (veer_release_info). */
 export interface ReleasePhaseSink {
@@ -36,18 +38,24 @@ export interface ReleaseEngineOptions {
   readonly now?: () => number;
   /** Inconclusive checks in a row before a progressing release pauses for a person (default 10). */
   readonly inconclusiveLimit?: number;
+  /** The config file's directory: `analysis.prometheus.ca` is read from it (default: the working directory). */
+  readonly configDir?: string;
 }
 
 /** Runs releases with timers. */
 export class ReleaseEngine extends RunLoop<ReleaseRecord, Record<string, AnalysisResult>, LiveRelease> {
   protected readonly noun = { run: 'release', key: 'release' };
-  readonly #analysis: AnalysisSource | null;
   readonly #phases: ReleasePhaseSink | undefined;
+  readonly #prometheus: PrometheusClient;
+  readonly #hooks: RolloutHooks;
+  readonly #sources: CheckSources;
 
   constructor(options: ReleaseEngineOptions) {
     super({ runtime: options.runtime, log: options.log, now: options.now ?? Date.now, inconclusiveLimit: options.inconclusiveLimit ?? 10 });
-    this.#analysis = options.analysis;
     this.#phases = options.phases;
+    this.#prometheus = new PrometheusClient(options.configDir ?? process.cwd());
+    this.#hooks = new RolloutHooks(this.runtime, this.log, this.now, undefined);
+    this.#sources = { windows: options.analysis, prometheus: this.#prometheus, hooks: this.#hooks };
     // A change of a member (this replica's or another's) re-plans its release's timer and reports the phase.
     this.runtime.onChange((_service, record) => {
       if (record.release === undefined) return;
@@ -72,7 +80,9 @@ export class ReleaseEngine extends RunLoop<ReleaseRecord, Record<string, Analysi
 
   /** Stops every timer (the stored releases stay as they are). */
   async stop(): Promise<void> {
+    this.#hooks.stop();
     await this.halt();
+    await this.#prometheus.close();
   }
 
   /** Every configured release's status. */
@@ -94,16 +104,39 @@ export class ReleaseEngine extends RunLoop<ReleaseRecord, Record<string, Analysi
     return describeRelease(config, record, this.liveAny(name), weights, labels);
   }
 
-  /** Starts the configured release at its first step. */
+  /**
+   * Starts the configured release at its first step. Every pre-rollout hook
+   * must answer 2xx for every member first; one that does not refuses the
+   * start (hook_failed) and nothing changes.
+   */
   async startRelease(name: string, actor: string): Promise<ReleaseStatus> {
     const config = this.#config(name);
+    const calls = await this.#preRollout(config);
     await this.#command(config, actor, (views, now) => {
       const plan = releasePlan(config, views.get(Object.keys(config.services)[0]!)!.service);
       const release = newRelease(config, views, plan, now);
       this.resetLive(name, release);
-      return enterReleaseStep(release, views, 0, now, 'release.start', `release ${name} started by ${actor}`);
+      const change = enterReleaseStep(release, views, 0, now, 'release.start', `release ${name} started by ${actor}`);
+      return calls.length === 0 ? change : { ...change, details: { ...(change.details as object), hooks: calls } };
     });
     return this.status(name);
+  }
+
+  /** Calls the pre-rollout hooks for each member (in config order) once the start itself would be accepted (so a refused start calls nobody). */
+  async #preRollout(config: ReleaseConfig): Promise<HookCall[]> {
+    const hooks = hooksOfRelease(config, 'pre-rollout');
+    if (hooks.length === 0) return [];
+    refuseRelease(config, (service) => this.runtime.record(service));
+    const draft = { id: `${config.name}@${iso(this.now())}`, step: 0, steps: config.steps };
+    const calls: HookCall[] = [];
+    for (const [service, canary] of Object.entries(config.services)) {
+      const compiled = this.runtime.table.servicesByName.get(service);
+      if (compiled === undefined) continue;
+      const stables = compiled.versions.filter((v) => v.name !== canary && (compiled.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
+      const body = memberBody(service, compiled, canary, stables, draft, 'starting', null, { hook: 'pre-rollout', release: draft.id });
+      calls.push(...(await this.#hooks.callInOrder(service, hooks, body, `the release ${config.name}`)));
+    }
+    return calls;
   }
 
   /** Applies a verb to a running release. */
@@ -174,15 +207,37 @@ export class ReleaseEngine extends RunLoop<ReleaseRecord, Record<string, Analysi
     return release.phase === 'progressing';
   }
 
-  /** Each member's canary against its stable version over the analysis window. */
-  protected async check(_name: string, release: ReleaseRecord, spec: AnalysisSpec, _live: LiveRelease, now: number): Promise<Record<string, AnalysisResult>> {
-    const at = new Date(now).toISOString();
-    const out: Record<string, AnalysisResult> = {};
-    for (const [service, member] of Object.entries(release.members)) {
-      const windows = this.#analysis === null ? null : await this.#analysis.read({ service, canary: member.canary, stables: [member.stable], spanMs: spec.intervalMs });
-      out[service] = analyseWindow(windows?.canary ?? null, windows?.stable ?? null, spec, at);
-    }
-    return out;
+  /**
+   * Each member's canary against its stable version over the analysis
+   * window, as a rollout's check: with the release's metric checks (filled
+   * in per member) and its `rollout` hooks (called per member), all read
+   * from the running config.
+   */
+  protected async check(name: string, release: ReleaseRecord, spec: AnalysisSpec, live: LiveRelease, now: number): Promise<Record<string, AnalysisResult>> {
+    const config = this.#configs().find((r) => r.name === name);
+    const hooks = config === undefined ? [] : hooksOfRelease(config, 'rollout');
+    const members = Object.entries(release.members);
+    const results = await Promise.all(
+      members.map(([service, member]) => {
+        const compiled = this.runtime.table.servicesByName.get(service);
+        const last = live.lastAnalysis?.[service] ?? release.lastAnalysis[service] ?? null;
+        return runCheck(
+          this.#sources,
+          {
+            service,
+            canary: member.canary,
+            stables: [member.stable],
+            queryStables: [member.stable],
+            prometheus: config?.analysis?.prometheus,
+            hooks: compiled === undefined ? [] : hooks,
+            body: () => memberBody(service, compiled!, member.canary, [member.stable], release, release.phase, last, { hook: 'rollout', release: release.id }),
+          },
+          spec,
+          now,
+        );
+      }),
+    );
+    return Object.fromEntries(members.map(([service], i) => [service, results[i]!]));
   }
 
   /** Any member failing fails the check; else any inconclusive leaves it inconclusive. */

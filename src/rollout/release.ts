@@ -13,10 +13,11 @@
 // other version 0. With the canary's range placed last (compile-release.ts)
 // that is the same top W% of buckets in every member: one cohort.
 
-import type { ReleaseConfig } from '../config/index.ts';
+import type { ReleaseConfig, RolloutHookConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
-import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceView } from '../state/index.ts';
+import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceRecord, type ServiceView } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
+import type { HookBody } from './hooks.ts';
 import { resolvePlan, type RolloutPlan } from './plan.ts';
 import { continueRun, endRun, enterRunStep, holdRun, isRunning, startRun } from './run.ts';
 
@@ -26,11 +27,38 @@ export const releaseSubject = (name: string) => `release:${name}`;
 /** The verbs of a running release. */
 export type ReleaseVerb = 'pause' | 'resume' | 'promote' | 'abort';
 
-/** The release's plan: its steps and analysis read as a rollout's (the analysis windows only: metric checks and hooks are per service). */
+/** The release's plan: its steps and analysis (metric checks included) read as a rollout's. */
 export function releasePlan(config: ReleaseConfig, first: CompiledService): RolloutPlan {
-  const analysis = config.analysis === undefined ? undefined : { ...config.analysis, metrics: undefined, prometheus: undefined };
   const canary = config.services[first.name]!;
-  return resolvePlan({ ...first, rollout: { canary, steps: config.steps, ...(analysis === undefined ? {} : { analysis }) } } as CompiledService, {});
+  return resolvePlan({ ...first, rollout: { canary, steps: config.steps, ...(config.analysis === undefined ? {} : { analysis: config.analysis }) } } as CompiledService, {});
+}
+
+/** The release's hooks of `type` in the running config. */
+export function hooksOfRelease(config: ReleaseConfig, type: string): RolloutHookConfig[] {
+  return (config.hooks ?? []).filter((h) => h.type === type);
+}
+
+/** What a release's hook receives for one member: a rollout hook's body about that member's canary, the release named in `metadata`. */
+export function memberBody(
+  service: string,
+  compiled: CompiledService,
+  canary: string,
+  stable: readonly string[],
+  run: { readonly step: number; readonly steps: readonly { readonly weight: number }[] },
+  phase: string,
+  analysis: AnalysisResult | null,
+  metadata: Record<string, string>,
+): HookBody {
+  return {
+    service,
+    canary,
+    stable: [...stable],
+    phase,
+    step: { index: run.step, count: run.steps.length, weight: run.steps[run.step]?.weight ?? 0 },
+    weights: { ...compiled.split.weights },
+    analysis,
+    metadata,
+  };
 }
 
 /** A member's weights with its canary at `percent`: the stable version takes the rest, every other version 0. */
@@ -40,15 +68,22 @@ export function memberWeights(service: CompiledService, canary: string, stable: 
   return out;
 }
 
-/** A new release over `views` (refused while a member has a running rollout, shift or release). */
-export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, ServiceView>, plan: RolloutPlan, now: number): ReleaseRecord {
-  const members: Record<string, ReleaseRecord['members'][string]> = {};
-  for (const [service, canary] of Object.entries(config.services)) {
-    const view = views.get(service)!;
-    const record = view.record;
+/** Throws when a member has a running rollout, shift or release: the release cannot start (checked before its pre-rollout hooks too). */
+export function refuseRelease(config: ReleaseConfig, recordOf: (service: string) => ServiceRecord): void {
+  for (const service of Object.keys(config.services)) {
+    const record = recordOf(service);
     if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `cannot start release ${config.name}: a rollout of ${service} is ${record.rollout!.phase}; abort or promote it first`);
     if (record.shift !== undefined) throw new VeerError('conflict', `cannot start release ${config.name}: a shift of ${service} toward ${record.shift.to} is running; stop it first`);
     if (isReleaseActive(record.release)) throw new VeerError('release_holds_service', `release ${record.release!.name} already holds ${service} (${record.release!.phase})`);
+  }
+}
+
+/** A new release over `views` (refused while a member has a running rollout, shift or release). */
+export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, ServiceView>, plan: RolloutPlan, now: number): ReleaseRecord {
+  refuseRelease(config, (service) => views.get(service)!.record);
+  const members: Record<string, ReleaseRecord['members'][string]> = {};
+  for (const [service, canary] of Object.entries(config.services)) {
+    const view = views.get(service)!;
     const weights = view.service.split.weights;
     // The stable version: the member's highest-weight version other than the canary (config order breaks ties).
     let stable: string | null = null;
