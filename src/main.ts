@@ -244,7 +244,7 @@ async function startFrom(source: FileConfigSource, loaded: Extract<ConfigLoadRes
   const fleet = store.fleet === undefined ? null : new FleetWindows({ runtime, windows: metrics.recorder, board: store.fleet, log });
   const analysis = fleet ?? new LocalWindowsSource(metrics.recorder);
   const rollouts = new RolloutEngine({ runtime, analysis, log, phases: metrics, configDir: dirname(configPath) });
-  const releases = new ReleaseEngine({ runtime, analysis, log, phases: metrics });
+  const releases = new ReleaseEngine({ runtime, analysis, log, phases: metrics, configDir: dirname(configPath) });
 
   const reloader = new ConfigReloader(source, state, log, loaded.text, (task) => runtime.exclusive(task));
   reloader.onResult((outcome, next, previous) => {

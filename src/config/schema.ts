@@ -128,16 +128,24 @@ const HookType = Type.Union(
   { description: 'one of pre-rollout, rollout, confirm-promotion, post-rollout, event' },
 );
 
-/** A URL veer calls at a point of the rollout (POST, JSON body); the URL's scheme is checked by compile. */
-const RolloutHook = Type.Object(
-  {
-    type: HookType,
-    url: Type.String({ minLength: 1, description: 'an http:// or https:// URL' }),
-    timeout: Type.Optional(Duration),
-    headers: Type.Optional(Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String(), { description: 'header name -> value' })),
-  },
-  Strict,
-);
+/** A URL veer calls at a point of a rollout or a release (POST, JSON body), of one of `types`. */
+function hookSchema<T extends TSchema>(types: T) {
+  return Type.Object(
+    {
+      type: types,
+      url: Type.String({ minLength: 1, description: 'an http:// or https:// URL' }),
+      timeout: Type.Optional(Duration),
+      headers: Type.Optional(Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String(), { description: 'header name -> value' })),
+    },
+    Strict,
+  );
+}
+
+/** A rollout's hook; the URL's scheme is checked by compile. */
+const RolloutHook = hookSchema(HookType);
+
+/** The hooks a release calls for each member: before the start, and before each check. */
+const ReleaseHook = hookSchema(Type.Union([Type.Literal('pre-rollout'), Type.Literal('rollout')], { description: 'one of pre-rollout, rollout' }));
 
 /** The blue-green preview: requests with this header, cookie or query value reach the new version before the switch (one kind; checked by compile). */
 const PreviewRule = Type.Object(
@@ -335,6 +343,7 @@ const Release = Type.Object(
     seed: Type.Optional(Type.String({ minLength: 1 })),
     steps: Type.Array(RolloutStep, { minItems: 1 }),
     analysis: Type.Optional(Analysis),
+    hooks: Type.Optional(Type.Array(ReleaseHook, { maxItems: 20 })),
   },
   Strict,
 );

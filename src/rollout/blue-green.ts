@@ -20,9 +20,8 @@
 import { VeerError } from '../errors.ts';
 import { parseDuration, type AnalysisResult, type RolloutRecord, type ServiceChange } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
+import { endRun, enterRunStep, iso } from './run.ts';
 import { detailsOf, promoteByPlan, stableWeights } from './transitions.ts';
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** How long after a promotion `abort` still rolls back, when the rollout section does not say (`rollbackWindow`). */
 export const DEFAULT_ROLLBACK_WINDOW = '1h';
@@ -44,9 +43,8 @@ export function describePreview(service: CompiledService): string {
 
 /** Starts a blue-green rollout: the old versions keep every split request, the preview rule opens toward the canary. */
 export function startBlueGreen(service: CompiledService, rollout: RolloutRecord, now: number, why: string): ServiceChange {
-  const at = iso(now);
   const reason = `blue-green: requests with ${describePreview(service)} reach ${rollout.canary}; everyone else stays on ${Object.keys(rollout.stable).join(', ')} until promote${rollout.autoPromote ? ' (autoPromote: on the first passing check)' : ''}`;
-  const next: RolloutRecord = { ...rollout, phase: 'progressing', pausedBy: null, step: 0, stepStartedAt: at, updatedAt: at, reason };
+  const next = enterRunStep(rollout, 0, now, false, reason);
   return { rollout: next, weights: stableWeights(service, rollout, 0), preview: rollout.canary, action: 'rollout.start', reason: `${why}; ${reason}`, details: detailsOf(next, null) };
 }
 
@@ -87,9 +85,8 @@ export function rollBack(service: CompiledService, rollout: RolloutRecord, now: 
       `cannot roll back the rollout of ${service.name}: it was promoted at ${iso(promotedAt)}, more than its rollbackWindow (${window}) ago; set the weights instead (PUT /api/v1/services/${service.name}/weights)`,
     );
   }
-  const at = iso(now);
   const stable = Object.keys(rollout.stable).join(', ');
   const reason = `rolled back: ${why}; ${stable} ${Object.keys(rollout.stable).length === 1 ? 'has' : 'have'} 100% again, ${Math.round((now - promotedAt) / 1000)}s after the promotion of ${rollout.canary} (rollbackWindow ${window})`;
-  const next: RolloutRecord = { ...rollout, phase: 'rolledBack', pausedBy: null, updatedAt: at, endedAt: at, reason };
+  const next = endRun(rollout, 'rolledBack', now, reason);
   return { rollout: next, weights: stableWeights(service, rollout, 0), action: 'rollout.rollback', reason, details: { ...detailsOf(next, null), promotedAt: iso(promotedAt) } };
 }

@@ -4,13 +4,16 @@
 //   the stable versions  ║  the metric queries (each bounded by the interval,
 //   at most 10 s) ──> combineCheck: one verdict
 //
-// Everything it reads comes from the published table (the running config)
-// and the analysis source; it changes nothing.
+// A rollout checks its service's canary; a release checks each member's
+// canary the same way, with the release's metric checks and hooks.
+// Everything it reads comes from the running config and the analysis
+// source; it changes nothing.
 
-import type { AnalysisResult, AnalysisSpec, RolloutRecord } from '../state/index.ts';
-import type { CompiledService } from '../table/index.ts';
+import type { PrometheusConfig, RolloutHookConfig } from '../config/index.ts';
+import type { AnalysisResult, AnalysisSpec } from '../state/index.ts';
 import { analyseWindow, combineCheck } from './analysis.ts';
 import type { AnalysisSource } from './analysis-source.ts';
+import type { HookBody } from './hooks.ts';
 import { MAX_QUERY_TIMEOUT_MS, type PrometheusClient } from './prometheus.ts';
 import type { RolloutHooks } from './rollout-hooks.ts';
 
@@ -21,24 +24,32 @@ export interface CheckSources {
   readonly hooks: RolloutHooks;
 }
 
-/** Runs one check of `rollout` against `spec` at `now`; `last` is the previous check (for the rollout hooks' body). */
-export async function runCheck(sources: CheckSources, service: string, compiled: CompiledService | undefined, rollout: RolloutRecord, spec: AnalysisSpec, last: AnalysisResult | null, now: number): Promise<AnalysisResult> {
+/** What one check is about: a service's canary (a rollout's, or one member's of a release) and what it is judged with. */
+export interface CheckTarget {
+  readonly service: string;
+  readonly canary: string;
+  /** The versions whose window the canary's is compared with. */
+  readonly stables: readonly string[];
+  /** What a metric query's {{stable}} names. */
+  readonly queryStables: readonly string[];
+  /** Where the metric queries go (the running config's `analysis.prometheus`). */
+  readonly prometheus: PrometheusConfig | undefined;
+  /** The `rollout` hooks called before the check (the running config's), and the body they get. */
+  readonly hooks: readonly RolloutHookConfig[];
+  readonly body: () => HookBody;
+}
+
+/** Runs one check of `target` against `spec` at `now`. */
+export async function runCheck(sources: CheckSources, target: CheckTarget, spec: AnalysisSpec, now: number): Promise<AnalysisResult> {
   const at = new Date(now).toISOString();
-  const hookCalls = await sources.hooks.callAll(compiled, 'rollout', () =>
-    sources.hooks.bodyOf(service, rollout, compiled?.split.weights ?? {}, last, { hook: 'rollout', rollout: rollout.id }),
-  );
-  const stables = (compiled?.versions ?? []).filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
+  const hookCalls = await sources.hooks.call(target.hooks, target.body);
+  const { service, canary, stables } = target;
   const checks = spec.metrics ?? [];
   const [windows, metrics] = await Promise.all([
-    sources.windows === null ? null : sources.windows.read({ service, canary: rollout.canary, stables, spanMs: spec.intervalMs }),
+    sources.windows === null ? null : sources.windows.read({ service, canary, stables, spanMs: spec.intervalMs }),
     checks.length === 0
       ? []
-      : sources.prometheus.check(
-          compiled?.rollout?.analysis?.prometheus,
-          checks,
-          { service, canary: rollout.canary, stables: stables.length > 0 ? stables : Object.keys(rollout.stable), intervalMs: spec.intervalMs },
-          Math.min(spec.intervalMs, MAX_QUERY_TIMEOUT_MS),
-        ),
+      : sources.prometheus.check(target.prometheus, checks, { service, canary, stables: target.queryStables, intervalMs: spec.intervalMs }, Math.min(spec.intervalMs, MAX_QUERY_TIMEOUT_MS)),
   ]);
   const result = combineCheck(analyseWindow(windows?.canary ?? null, windows?.stable ?? null, spec, at), metrics, hookCalls);
   return windows?.replicas === undefined ? result : { ...result, replicas: [...windows.replicas] };

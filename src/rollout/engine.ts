@@ -1,9 +1,10 @@
-// Drives rollouts over time in the process that owns state: one timer per
-// running rollout wakes it for the next analysis check or the end of the
-// current step's pause. Every change is a command to state/ (which persists
-// it, publishes the weights and writes the history line); the engine keeps
-// only the consecutive check counts in memory. On restart it picks every
-// running rollout up again at its stored step.
+// Drives rollouts over time in the process that owns state, on the loop
+// a release uses too (run-loop.ts): one timer per running rollout wakes it
+// for the next analysis check, the next ask of a confirm-promotion hook or
+// the end of the current step's pause. Every change is a command to state/
+// (which persists it, publishes the weights and writes the history line);
+// the engine keeps only the consecutive check counts in memory. On restart
+// it picks every running rollout up again at its stored step.
 //
 //   tick ──> check due? ── rollout hooks, then window + metric queries ── fail x failureLimit ──> abort
 //       │                                                               └── inconclusive x limit ──> pause (analysis)
@@ -18,7 +19,7 @@
 
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { isReleaseActive, isRolloutActive, type HookCall, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange, type ServiceRecord } from '../state/index.ts';
+import { isReleaseActive, isRolloutActive, type AnalysisResult, type AnalysisSpec, type HookCall, type RolloutPhase, type RolloutRecord, type RuntimeState, type ServiceChange, type ServiceRecord } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 import type { AnalysisSource } from './analysis-source.ts';
 import { runCheck, type CheckSources } from './check.ts';
@@ -28,6 +29,8 @@ import { currentSpec, hooksOf, resolvePlan, timedPauseMs, type RolloutBodyT } fr
 import { PrometheusClient } from './prometheus.ts';
 import { RolloutHooks } from './rollout-hooks.ts';
 import { ShiftDriver, type ShiftBodyT } from './shift.ts';
+import { RunLoop, StaleTick, type Verdict } from './run-loop.ts';
+import { isSameRun, iso } from './run.ts';
 import { describeRollout, type LiveRollout, type RolloutStatus } from './status.ts';
 import { abort, advance, enterStep, newRollout, pause, promote, requireRollout, resume } from './transitions.ts';
 
@@ -56,16 +59,11 @@ export interface RolloutEngineOptions {
 /** The verbs of a running rollout. */
 export type RolloutVerb = 'pause' | 'resume' | 'promote' | 'abort';
 
-/** A tick found the rollout changed under it (a person acted); it drops its decision. */
-class StaleTick extends Error {}
-
 /** How long a due step waits, per try, for every live replica to apply the current one. */
 const APPLIED_WAIT_MS = 1000;
 
 /** How often a confirm-promotion hook is asked when the rollout has no analysis interval to follow. */
 const GATE_INTERVAL_MS = 10_000;
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The change with the hook calls that led to it in its history line. */
 function withHooks(change: ServiceChange, calls: readonly HookCall[]): ServiceChange {
@@ -80,60 +78,50 @@ function refuseStart(service: string, record: ServiceRecord): void {
 }
 
 /** Runs rollouts (and shifts) with timers; the rollout room's public object. */
-export class RolloutEngine {
-  readonly #runtime: RuntimeState;
+export class RolloutEngine extends RunLoop<RolloutRecord, AnalysisResult, LiveRollout> {
+  protected readonly noun = { run: 'rollout', key: 'service' };
   readonly #analysis: AnalysisSource | null;
-  readonly #log: Logger;
   readonly #phases: RolloutPhaseSink | undefined;
-  readonly #now: () => number;
-  readonly #inconclusiveLimit: number;
-  readonly #live = new Map<string, LiveRollout>();
   readonly #prometheus: PrometheusClient;
   readonly #hooks: RolloutHooks;
   readonly #sources: CheckSources;
-  /** Services whose tick is running: their timer is planned again when it ends, never meanwhile. */
-  readonly #ticking = new Set<string>();
   readonly shifts: ShiftDriver;
-  #stopped = false;
 
   constructor(options: RolloutEngineOptions) {
-    this.#runtime = options.runtime;
+    super({ runtime: options.runtime, log: options.log, now: options.now ?? Date.now, inconclusiveLimit: options.inconclusiveLimit ?? 10 });
     this.#analysis = options.analysis;
-    this.#log = options.log;
     this.#phases = options.phases;
-    this.#now = options.now ?? Date.now;
-    this.#inconclusiveLimit = options.inconclusiveLimit ?? 10;
     this.#prometheus = new PrometheusClient(options.configDir ?? process.cwd());
-    this.#hooks = new RolloutHooks(this.#runtime, this.#log, this.#now, options.hookRetry);
+    this.#hooks = new RolloutHooks(this.runtime, this.log, this.now, options.hookRetry);
     this.#sources = { windows: this.#analysis, prometheus: this.#prometheus, hooks: this.#hooks };
-    this.shifts = new ShiftDriver({ runtime: this.#runtime, log: this.#log, now: this.#now });
+    this.shifts = new ShiftDriver({ runtime: this.runtime, log: this.log, now: this.now });
     // Any change to a service's rollout (API verb, tick, restart) re-plans its timer; a transition goes to the event hooks.
-    this.#runtime.onChange((service, record, entry) => {
+    this.runtime.onChange((service, record, entry) => {
       if (record.rollout !== undefined) this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
-      this.#schedule(service);
-      if (!this.#stopped) this.#hooks.announce(service, record, entry);
+      this.schedule(service);
+      if (!this.stopped) this.#hooks.announce(service, record, entry);
     });
-    // A reload that brings back a service whose rollout was suspended (see #schedule) picks it up again.
-    this.#runtime.routes.onPublish((table, change) => {
+    // A reload that brings back a service whose rollout was suspended (see drivable) picks it up again.
+    this.runtime.routes.onPublish((table, change) => {
       // Only a new config can bring back a service whose rollout waits for it; a weight change never does.
-      if (this.#stopped || change.kind === 'weights') return;
-      for (const [service, record] of Object.entries(this.#runtime.records())) {
-        if (record.rollout !== undefined && isRolloutActive(record.rollout) && !this.#live.has(service) && table.servicesByName.has(service)) this.#schedule(service);
+      if (this.stopped || change.kind === 'weights') return;
+      for (const [service, record] of Object.entries(this.runtime.records())) {
+        if (record.rollout !== undefined && isRolloutActive(record.rollout) && this.liveAny(service) === undefined && table.servicesByName.has(service)) this.schedule(service);
       }
     });
     // Only the leader runs the timers (with the file store, always this replica); a new leader continues every running rollout from its stored step.
-    this.#runtime.leadership.onLeadership((leader) => this.#onLeadership(leader));
+    this.runtime.leadership.onLeadership((leader) => this.#onLeadership(leader));
   }
 
   /** Picks up every running rollout and shift from the store. */
   start(): void {
-    this.#stopped = false;
-    for (const [service, record] of Object.entries(this.#runtime.records())) {
+    this.resume();
+    for (const [service, record] of Object.entries(this.runtime.records())) {
       if (record.rollout === undefined) continue;
       this.#phases?.setRolloutPhase(service, record.rollout.phase, record.rollout.canary);
-      if (isRolloutActive(record.rollout) && this.#runtime.leadership.isLeader()) {
-        this.#log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout resumed after restart');
-        this.#schedule(service);
+      if (isRolloutActive(record.rollout) && this.runtime.leadership.isLeader()) {
+        this.log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout resumed after restart');
+        this.schedule(service);
       }
     }
     this.shifts.start();
@@ -141,21 +129,18 @@ export class RolloutEngine {
 
   /** Stops every timer (the stored rollouts stay as they are) and waits for a command in flight. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    for (const live of this.#live.values()) if (live.timer) clearTimeout(live.timer);
-    this.#live.clear();
     this.shifts.stop();
     this.#hooks.stop();
-    await this.#runtime.idle();
+    await this.halt();
     await this.#prometheus.close();
   }
 
   /** The service's latest rollout with the live analysis, or null when it never had one. */
   status(service: string): RolloutStatus | null {
-    const record = this.#runtime.record(service).rollout;
+    const record = this.runtime.record(service).rollout;
     if (record === undefined) return null;
-    const compiled = this.#runtime.table.servicesByName.get(service);
-    return { ...describeRollout(service, record, this.#live.get(service), compiled?.split.weights), rollbackUntil: rollbackUntil(compiled, record) };
+    const compiled = this.runtime.table.servicesByName.get(service);
+    return { ...describeRollout(service, record, this.liveAny(service), compiled?.split.weights), rollbackUntil: rollbackUntil(compiled, record) };
   }
 
   /**
@@ -165,11 +150,11 @@ export class RolloutEngine {
    */
   async startRollout(service: string, body: RolloutBodyT | undefined, actor: string): Promise<RolloutStatus> {
     const calls = await this.#preRollout(service, body);
-    await this.#commandThenSchedule(service, actor, ({ service: compiled, record, now }) => {
+    await this.#command(service, actor, ({ service: compiled, record, now }) => {
       refuseStart(service, record);
       const plan = resolvePlan(compiled, body);
       const rollout = newRollout(compiled, plan, now);
-      this.#resetLive(service, rollout);
+      this.resetLive(service, rollout);
       const why = `rollout of ${plan.canary} started by ${actor}`;
       return withHooks(isBlueGreen(rollout) ? startBlueGreen(compiled, rollout, now, why) : enterStep(compiled, rollout, 0, now, 'rollout.start', why, null), calls);
     });
@@ -178,17 +163,17 @@ export class RolloutEngine {
 
   /** Calls the pre-rollout hooks once the start itself would be accepted (so a refused start calls nobody). */
   async #preRollout(service: string, body: RolloutBodyT | undefined): Promise<HookCall[]> {
-    const compiled = this.#runtime.table.servicesByName.get(service);
+    const compiled = this.runtime.table.servicesByName.get(service);
     if (compiled === undefined || hooksOf(compiled.rollout, 'pre-rollout').length === 0) return [];
-    refuseStart(service, this.#runtime.record(service));
-    return this.#hooks.preRollout(service, compiled, newRollout(compiled, resolvePlan(compiled, body), this.#now()));
+    refuseStart(service, this.runtime.record(service));
+    return this.#hooks.preRollout(service, compiled, newRollout(compiled, resolvePlan(compiled, body), this.now()));
   }
 
   /** Applies a verb to the service's running rollout. */
   async act(service: string, verb: RolloutVerb, actor: string, note?: string): Promise<RolloutStatus> {
     const why = `${verb} by ${actor}${note ? ` (${note})` : ''}`;
-    await this.#commandThenSchedule(service, actor, ({ service: compiled, record, now }) => {
-      const analysis = this.#liveOf(service, record.rollout)?.lastAnalysis ?? null;
+    await this.#command(service, actor, ({ service: compiled, record, now }) => {
+      const analysis = this.liveOf(service, record.rollout)?.lastAnalysis ?? null;
       switch (verb) {
         case 'pause':
           return pause(requireRollout(service, record.rollout, verb, ['progressing']), now, 'operator', why, analysis);
@@ -196,7 +181,7 @@ export class RolloutEngine {
           const rollout = requireRollout(service, record.rollout, verb, ['paused']);
           // Refused (waiting for confirm-promotion) before the live counts start over.
           const change = resume(compiled, rollout, now, why, analysis);
-          this.#resetLive(service, rollout);
+          this.resetLive(service, rollout);
           return change;
         }
         case 'promote':
@@ -221,149 +206,107 @@ export class RolloutEngine {
     return this.shifts.stopShift(service, actor);
   }
 
-  /** A command from a person; whatever its outcome, the service's timer is planned again (a refused resume must not leave checks stopped). */
-  async #commandThenSchedule(service: string, actor: string, decide: Parameters<RuntimeState['command']>[2]): Promise<void> {
-    try {
-      await this.#runtime.command(service, actor, decide);
-    } finally {
-      this.#schedule(service);
-    }
+  #command(service: string, actor: string, decide: Parameters<RuntimeState['command']>[2]): Promise<void> {
+    return this.commandThenSchedule(service, () => this.runtime.command(service, actor, decide));
   }
 
-  #liveOf(service: string, rollout: RolloutRecord | undefined): LiveRollout | undefined {
-    const live = this.#live.get(service);
-    return live !== undefined && rollout !== undefined && live.rolloutId === rollout.id ? live : undefined;
+  protected current(service: string): RolloutRecord | undefined {
+    return this.runtime.record(service).rollout;
   }
 
-  #resetLive(service: string, rollout: RolloutRecord): void {
-    const old = this.#live.get(service);
-    if (old?.timer) clearTimeout(old.timer);
-    const live: LiveRollout = { rolloutId: rollout.id, failures: 0, inconclusive: 0, lastAnalysis: null, nextCheckAt: null, intervalMs: null, nextGateAt: null, gate: null, timer: null };
-    if (old !== undefined && old.rolloutId === rollout.id) live.lastAnalysis = old.lastAnalysis;
-    this.#live.set(service, live);
+  protected newLive(runId: string): LiveRollout {
+    return { runId, failures: 0, inconclusive: 0, lastAnalysis: null, nextCheckAt: null, intervalMs: null, nextGateAt: null, gate: null, timer: null };
   }
 
-  /** Plans the next wake of a service's rollout, or forgets it when none is running. */
-  #schedule(service: string): void {
-    const rollout = this.#runtime.record(service).rollout;
-    let live = this.#live.get(service);
-    if (live?.timer) {
-      clearTimeout(live.timer);
-      live.timer = null;
-    }
-    if (this.#stopped || rollout === undefined || !isRolloutActive(rollout) || !this.#runtime.leadership.isLeader()) {
-      if (live !== undefined && (rollout === undefined || live.rolloutId !== rollout.id || !isRolloutActive(rollout))) this.#live.delete(service);
-      return;
-    }
-    if (!this.#runtime.table.servicesByName.has(service)) {
-      // A reload removed the service: nothing to drive. The record stays; restoring the
-      // service and resuming (or restarting veer) picks the rollout up at its step.
-      this.#log.warn({ service, rollout: rollout.id, step: rollout.step }, 'rollout suspended: the service is no longer in the config');
-      if (live !== undefined) this.#live.delete(service);
-      return;
-    }
-    if (live === undefined || live.rolloutId !== rollout.id) {
-      this.#resetLive(service, rollout);
-      live = this.#live.get(service)!;
-    }
-    const now = this.#now();
-    let due = Number.POSITIVE_INFINITY;
-    const spec = currentSpec(rollout);
-    if (spec !== null) {
-      // A step with its own analysis may check at another interval: the next check is planned with it.
-      if (live.nextCheckAt === null || live.intervalMs !== spec.intervalMs) live.nextCheckAt = now + spec.intervalMs;
-      live.intervalMs = spec.intervalMs;
-      due = live.nextCheckAt;
-    } else {
-      live.nextCheckAt = null;
-      live.intervalMs = null;
-    }
-    if (rollout.phase === 'paused' && rollout.pausedBy === 'confirm-promotion') {
-      // Asked at once when the wait starts, then every interval.
-      live.nextGateAt ??= now;
-      due = Math.min(due, live.nextGateAt);
-    } else {
-      live.nextGateAt = null;
-      live.gate = null;
-    }
-    const pauseMs = timedPauseMs(rollout.steps[rollout.step]);
-    if (rollout.phase === 'progressing' && pauseMs !== null) {
-      const stepDue = Date.parse(rollout.stepStartedAt) + pauseMs;
-      // Once the pause is over, only a passing check moves the step on: wake for the checks.
-      if (stepDue > now || spec === null) due = Math.min(due, stepDue);
-    }
-    if (!Number.isFinite(due) || this.#ticking.has(service)) return;
-    live.timer = setTimeout(() => void this.#tick(service, rollout.id), Math.max(0, due - now));
-    live.timer.unref();
+  /** A reload removed the service: nothing to drive. The record stays; restoring the service and resuming (or restarting veer) picks the rollout up at its step. */
+  protected override drivable(service: string, rollout: RolloutRecord): boolean {
+    if (this.runtime.table.servicesByName.has(service)) return true;
+    this.log.warn({ service, rollout: rollout.id, step: rollout.step }, 'rollout suspended: the service is no longer in the config');
+    return false;
   }
 
-  async #tick(service: string, rolloutId: string): Promise<void> {
-    const live = this.#live.get(service);
-    if (live === undefined || live.rolloutId !== rolloutId) return;
-    live.timer = null;
-    if (!this.#runtime.leadership.isLeader()) return;
-    const rollout = this.#runtime.record(service).rollout;
-    if (rollout === undefined || rollout.id !== rolloutId || !isRolloutActive(rollout)) return;
-    const now = this.#now();
-    const spec = currentSpec(rollout);
-    this.#ticking.add(service);
-    try {
-      if (spec !== null && live.nextCheckAt !== null && now >= live.nextCheckAt) {
-        live.nextCheckAt = now + spec.intervalMs;
-        const result = await runCheck(this.#sources, service, this.#runtime.table.servicesByName.get(service), rollout, spec, live.lastAnalysis ?? rollout.lastAnalysis, now);
-        live.lastAnalysis = result;
-        if (result.verdict === 'fail') {
-          live.failures++;
-          this.#log.warn({ service, rollout: rollout.id, failures: live.failures, reasons: result.reasons }, 'rollout analysis failed');
-          if (live.failures >= spec.failureLimit) {
-            const why = `analysis failed ${live.failures} check${live.failures === 1 ? '' : 's'} in a row: ${result.reasons.join('; ')}`;
-            await this.#transition(service, rollout, (compiled, current, t) => abort(compiled, current, t, why, result));
-            return;
-          }
-        } else if (result.verdict === 'pass') {
-          live.failures = 0;
-          live.inconclusive = 0;
-          if (autoPromotes(rollout)) {
-            await this.#transition(service, rollout, (compiled, current, t) => autoPromote(compiled, current, t, result));
-            return;
-          }
-        } else {
-          live.inconclusive++;
-          if (rollout.phase === 'progressing' && live.inconclusive >= this.#inconclusiveLimit) {
-            const why = `${live.inconclusive} inconclusive checks in a row (${result.reasons.join('; ')}); a person must resume, promote or abort`;
-            await this.#transition(service, rollout, (_compiled, current, t) => pause(current, t, 'analysis', why, result));
-            return;
-          }
-        }
-      }
-      if (rollout.phase === 'paused' && rollout.pausedBy === 'confirm-promotion' && live.nextGateAt !== null && now >= live.nextGateAt) {
-        live.nextGateAt = now + (spec?.intervalMs ?? GATE_INTERVAL_MS);
-        await this.#askGate(service, rollout, live, now);
-        return;
-      }
-      const pauseMs = timedPauseMs(rollout.steps[rollout.step]);
-      if (rollout.phase === 'progressing' && pauseMs !== null) {
-        const stepDue = Date.parse(rollout.stepStartedAt) + pauseMs;
-        const last = live.lastAnalysis;
-        const passedThisStep = last !== null && last.verdict === 'pass' && Date.parse(last.at) >= Date.parse(rollout.stepStartedAt);
-        if (now >= stepDue && (spec === null || passedThisStep)) {
-          // A step counts as reached once every live replica serves it (at once with the file store).
-          if (!(await this.#runtime.whenApplied(service, APPLIED_WAIT_MS))) {
-            this.#log.debug({ service, rollout: rollout.id, step: rollout.step, replicas: this.#runtime.replicas(service) }, 'step not yet applied by every live replica; the next waits');
-            return;
-          }
-          const pause = rollout.steps[rollout.step]!.pause;
-          const why = spec === null ? `step ${rollout.step + 1} paused ${pause}` : `step ${rollout.step + 1} paused ${pause} and the last check passed`;
-          await this.#transition(service, rollout, (compiled, current, t) => advance(compiled, current, t, why, last));
-          return;
-        }
-      }
-    } catch (err) {
-      if (!(err instanceof StaleTick)) this.#log.error({ err, service, rollout: rolloutId }, 'rollout step failed; retrying at the next check');
-    } finally {
-      this.#ticking.delete(service);
-      this.#schedule(service);
-    }
+  /** The canary against the other versions with split traffic, with the running config's metric checks and `rollout` hooks. */
+  protected check(service: string, rollout: RolloutRecord, spec: AnalysisSpec, live: LiveRollout, now: number): Promise<AnalysisResult> {
+    const compiled = this.runtime.table.servicesByName.get(service);
+    const last = live.lastAnalysis ?? rollout.lastAnalysis;
+    const stables = (compiled?.versions ?? []).filter((v) => v.name !== rollout.canary && (compiled!.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
+    return runCheck(
+      this.#sources,
+      {
+        service,
+        canary: rollout.canary,
+        stables,
+        queryStables: stables.length > 0 ? stables : Object.keys(rollout.stable),
+        prometheus: compiled?.rollout?.analysis?.prometheus,
+        hooks: hooksOf(compiled?.rollout ?? null, 'rollout'),
+        body: () => this.#hooks.bodyOf(service, rollout, compiled?.split.weights ?? {}, last, { hook: 'rollout', rollout: rollout.id }),
+      },
+      spec,
+      now,
+    );
+  }
+
+  protected verdictOf(result: AnalysisResult): Verdict {
+    return result.verdict;
+  }
+
+  protected override judged(service: string, rollout: RolloutRecord, live: LiveRollout, verdict: Verdict, result: AnalysisResult): void {
+    if (verdict === 'fail') this.log.warn({ service, rollout: rollout.id, failures: live.failures, reasons: result.reasons }, 'rollout analysis failed');
+  }
+
+  protected abortByAnalysis(service: string, rollout: RolloutRecord, live: LiveRollout, result: AnalysisResult): Promise<void> {
+    const why = `analysis failed ${live.failures} check${live.failures === 1 ? '' : 's'} in a row: ${result.reasons.join('; ')}`;
+    return this.#transition(service, rollout, (compiled, current, t) => abort(compiled, current, t, why, result));
+  }
+
+  protected pauseByAnalysis(service: string, rollout: RolloutRecord, live: LiveRollout, result: AnalysisResult): Promise<void> {
+    const why = `${live.inconclusive} inconclusive checks in a row (${result.reasons.join('; ')}); a person must resume, promote or abort`;
+    return this.#transition(service, rollout, (_compiled, current, t) => pause(current, t, 'analysis', why, result));
+  }
+
+  protected override async afterPass(service: string, rollout: RolloutRecord, _live: LiveRollout, result: AnalysisResult): Promise<boolean> {
+    if (!autoPromotes(rollout)) return false;
+    await this.#transition(service, rollout, (compiled, current, t) => autoPromote(compiled, current, t, result));
+    return true;
+  }
+
+  /** While the rollout waits for confirm-promotion: asked at once when the wait starts, then every interval. */
+  protected override waitDue(rollout: RolloutRecord, live: LiveRollout, now: number): number {
+    if (rollout.phase === 'paused' && rollout.pausedBy === 'confirm-promotion') return (live.nextGateAt ??= now);
+    live.nextGateAt = null;
+    live.gate = null;
+    return Number.POSITIVE_INFINITY;
+  }
+
+  protected override async tickWait(service: string, rollout: RolloutRecord, live: LiveRollout, now: number): Promise<boolean> {
+    if (rollout.phase !== 'paused' || rollout.pausedBy !== 'confirm-promotion' || live.nextGateAt === null || now < live.nextGateAt) return false;
+    live.nextGateAt = now + (currentSpec(rollout)?.intervalMs ?? GATE_INTERVAL_MS);
+    await this.#askGate(service, rollout, live, now);
+    return true;
+  }
+
+  protected stepPauseMs(rollout: RolloutRecord): number | null {
+    return timedPauseMs(rollout.steps[rollout.step]);
+  }
+
+  /** The last check passed, and during this step. */
+  protected passed(rollout: RolloutRecord, live: LiveRollout): boolean {
+    const last = live.lastAnalysis;
+    return last !== null && last.verdict === 'pass' && Date.parse(last.at) >= Date.parse(rollout.stepStartedAt);
+  }
+
+  /** A step counts as reached once every live replica serves it (at once with the file store). */
+  protected override async ready(service: string, rollout: RolloutRecord): Promise<boolean> {
+    if (await this.runtime.whenApplied(service, APPLIED_WAIT_MS)) return true;
+    this.log.debug({ service, rollout: rollout.id, step: rollout.step, replicas: this.runtime.replicas(service) }, 'step not yet applied by every live replica; the next waits');
+    return false;
+  }
+
+  protected moveOn(service: string, rollout: RolloutRecord, live: LiveRollout): Promise<void> {
+    const last = live.lastAnalysis;
+    const pause = rollout.steps[rollout.step]!.pause;
+    const why = currentSpec(rollout) === null ? `step ${rollout.step + 1} paused ${pause}` : `step ${rollout.step + 1} paused ${pause} and the last check passed`;
+    return this.#transition(service, rollout, (compiled, current, t) => advance(compiled, current, t, why, last));
   }
 
   /**
@@ -372,7 +315,7 @@ export class RolloutEngine {
    * so when the answer is new (not at every ask).
    */
   async #askGate(service: string, rollout: RolloutRecord, live: LiveRollout, now: number): Promise<void> {
-    const compiled = this.#runtime.table.servicesByName.get(service);
+    const compiled = this.runtime.table.servicesByName.get(service);
     if (compiled === undefined) return;
     const analysis = live.lastAnalysis;
     const calls = await this.#hooks.callAll(compiled, 'confirm-promotion', () => this.#hooks.bodyOf(service, rollout, compiled.split.weights, analysis, { hook: 'confirm-promotion', rollout: rollout.id }));
@@ -390,8 +333,8 @@ export class RolloutEngine {
     live.gate = { since: previous?.since ?? iso(now), asked: (previous?.asked ?? 0) + 1, last: calls };
     if (previous !== null && answerOf(previous.last) === answerOf(calls)) return;
     const reason = `confirm-promotion holds the promotion: ${calls.filter((c) => !c.ok).map(describeCall).join('; ')}`;
-    this.#log.info({ service, rollout: rollout.id, answers: answerOf(calls) }, reason);
-    await this.#runtime.command(service, 'rollout', ({ record }) => {
+    this.log.info({ service, rollout: rollout.id, answers: answerOf(calls) }, reason);
+    await this.runtime.command(service, 'rollout', ({ record }) => {
       if (record.rollout?.id !== rollout.id || record.rollout.pausedBy !== 'confirm-promotion') throw new StaleTick();
       return { action: 'rollout.gate', reason, details: { rollout: rollout.id, phase: rollout.phase, step: rollout.step, hooks: calls } };
     });
@@ -399,20 +342,20 @@ export class RolloutEngine {
 
   /** Leadership changed: plan every running rollout's timer (leader) or drop the timers (follower). */
   #onLeadership(leader: boolean): void {
-    if (this.#stopped) return;
-    for (const [service, record] of Object.entries(this.#runtime.records())) {
+    if (this.stopped) return;
+    for (const [service, record] of Object.entries(this.runtime.records())) {
       if (record.rollout === undefined || !isRolloutActive(record.rollout)) continue;
-      if (leader) this.#log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout taken over by this replica at its stored step');
-      this.#schedule(service);
+      if (leader) this.log.info({ service, rollout: record.rollout.id, phase: record.rollout.phase, step: record.rollout.step }, 'rollout taken over by this replica at its stored step');
+      this.schedule(service);
     }
   }
 
   /** Applies an automatic change, unless a person changed the rollout since the tick read it. */
   async #transition(service: string, seen: RolloutRecord, change: (compiled: CompiledService, current: RolloutRecord, now: number) => ServiceChange): Promise<void> {
-    await this.#runtime.command(service, 'rollout', ({ service: compiled, record, now }) => {
+    await this.runtime.command(service, 'rollout', ({ service: compiled, record, now }) => {
       const current = record.rollout;
-      if (current === undefined || current.id !== seen.id || current.phase !== seen.phase || current.step !== seen.step || current.stepStartedAt !== seen.stepStartedAt) throw new StaleTick();
-      return change(compiled, current, now);
+      if (!isSameRun(seen, current)) throw new StaleTick();
+      return change(compiled, current!, now);
     });
   }
 }

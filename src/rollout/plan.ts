@@ -149,19 +149,3 @@ export function timedPauseMs(step: { readonly pause?: string } | undefined): num
 export function hooksOf(rollout: RolloutConfig | null, type: string): NonNullable<RolloutConfig['hooks']> {
   return (rollout?.hooks ?? []).filter((h) => h.type === type);
 }
-
-/** The progress fields of a rollout or release that starts at `at` on `plan`: first step, nothing analysed yet. */
-export function startingProgress(plan: Pick<RolloutPlan, 'steps' | 'analysis'>, at: string) {
-  return {
-    steps: plan.steps.map((s) => ({ ...s })),
-    analysis: plan.analysis,
-    phase: 'progressing' as const,
-    pausedBy: null,
-    step: 0,
-    stepStartedAt: at,
-    startedAt: at,
-    updatedAt: at,
-    endedAt: null,
-    reason: 'started',
-  };
-}

@@ -1,8 +1,9 @@
-// Drives releases over time in the process that owns state (the leader):
-// one timer per running release wakes it for the next analysis check or the
-// end of the current step's pause. Every change is one multi-service command
-// to state/ (release.ts builds it); the engine keeps only the consecutive
-// check counts and each member's last check in memory.
+// Drives releases over time in the process that owns state (the leader),
+// on the loop a rollout uses too (run-loop.ts): one timer per running
+// release wakes it for the next analysis check or the end of the current
+// step's pause. Every change is one multi-service command to state/
+// (release.ts builds it); the engine keeps only the consecutive check
+// counts and each member's last check in memory.
 //
 //   tick ──> check due? ── each member's canary window vs its stable ── any fail x failureLimit ──> abort all
 //       │                                                            └── inconclusive x limit ──> pause (analysis)
@@ -12,12 +13,16 @@
 import type { ReleaseConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
-import { isReleaseActive, type AnalysisResult, type AnalysisSpec, type MultiChange, type ReleaseRecord, type RuntimeState, type ServiceView } from '../state/index.ts';
-import { analyseWindow } from './analysis.ts';
+import { isReleaseActive, type AnalysisResult, type AnalysisSpec, type HookCall, type MultiChange, type ReleaseRecord, type RuntimeState, type ServiceView } from '../state/index.ts';
 import type { AnalysisSource } from './analysis-source.ts';
+import { runCheck, type CheckSources } from './check.ts';
 import { timedPauseMs } from './plan.ts';
-import { abortRelease, enterReleaseStep, pauseRelease, promoteRelease, releasePlan, requireRelease, resumeRelease, newRelease, storedRelease, type ReleaseVerb } from './release.ts';
+import { PrometheusClient } from './prometheus.ts';
+import { RolloutHooks } from './rollout-hooks.ts';
+import { abortRelease, enterReleaseStep, hooksOfRelease, memberBody, pauseRelease, promoteRelease, refuseRelease, releasePlan, requireRelease, resumeRelease, newRelease, storedRelease, type ReleaseVerb } from './release.ts';
 import { describeRelease, type LiveRelease, type ReleaseStatus } from './release-status.ts';
+import { RunLoop, StaleTick, type Verdict } from './run-loop.ts';
+import { isSameRun, iso } from './run.ts';
 
 /** Where release phases are reported (veer_release_info). */
 export interface ReleasePhaseSink {
@@ -33,61 +38,51 @@ export interface ReleaseEngineOptions {
   readonly now?: () => number;
   /** Inconclusive checks in a row before a progressing release pauses for a person (default 10). */
   readonly inconclusiveLimit?: number;
+  /** The config file's directory: `analysis.prometheus.ca` is read from it (default: the working directory). */
+  readonly configDir?: string;
 }
 
-/** The analysis the current step runs: its own, else the release's (null: no checks). */
-const specOf = (release: ReleaseRecord): AnalysisSpec | null => release.steps[release.step]?.analysis ?? release.analysis;
-
-/** A tick found the release changed under it (a person acted); it drops its decision. */
-class StaleTick extends Error {}
-
 /** Runs releases with timers. */
-export class ReleaseEngine {
-  readonly #runtime: RuntimeState;
-  readonly #analysis: AnalysisSource | null;
-  readonly #log: Logger;
+export class ReleaseEngine extends RunLoop<ReleaseRecord, Record<string, AnalysisResult>, LiveRelease> {
+  protected readonly noun = { run: 'release', key: 'release' };
   readonly #phases: ReleasePhaseSink | undefined;
-  readonly #now: () => number;
-  readonly #inconclusiveLimit: number;
-  readonly #live = new Map<string, LiveRelease>();
-  readonly #ticking = new Set<string>();
-  #stopped = false;
+  readonly #prometheus: PrometheusClient;
+  readonly #hooks: RolloutHooks;
+  readonly #sources: CheckSources;
 
   constructor(options: ReleaseEngineOptions) {
-    this.#runtime = options.runtime;
-    this.#analysis = options.analysis;
-    this.#log = options.log;
+    super({ runtime: options.runtime, log: options.log, now: options.now ?? Date.now, inconclusiveLimit: options.inconclusiveLimit ?? 10 });
     this.#phases = options.phases;
-    this.#now = options.now ?? Date.now;
-    this.#inconclusiveLimit = options.inconclusiveLimit ?? 10;
+    this.#prometheus = new PrometheusClient(options.configDir ?? process.cwd());
+    this.#hooks = new RolloutHooks(this.runtime, this.log, this.now, undefined);
+    this.#sources = { windows: options.analysis, prometheus: this.#prometheus, hooks: this.#hooks };
     // A change of a member (this replica's or another's) re-plans its release's timer and reports the phase.
-    this.#runtime.onChange((_service, record) => {
+    this.runtime.onChange((_service, record) => {
       if (record.release === undefined) return;
       this.#phases?.setReleasePhase(record.release.name, record.release.phase);
-      if (!this.#ticking.has(record.release.name)) this.#schedule(record.release.name);
+      this.schedule(record.release.name);
     });
-    this.#runtime.leadership.onLeadership(() => {
-      if (!this.#stopped) for (const config of this.#configs()) this.#schedule(config.name);
+    this.runtime.leadership.onLeadership(() => {
+      if (!this.stopped) for (const config of this.#configs()) this.schedule(config.name);
     });
   }
 
   /** Picks up every running release from the store. */
   start(): void {
-    this.#stopped = false;
+    this.resume();
     for (const config of this.#configs()) {
       const record = this.#record(config);
       if (record === undefined) continue;
       this.#phases?.setReleasePhase(config.name, record.phase);
-      if (isReleaseActive(record)) this.#schedule(config.name);
+      if (isReleaseActive(record)) this.schedule(config.name);
     }
   }
 
   /** Stops every timer (the stored releases stay as they are). */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    for (const live of this.#live.values()) if (live.timer) clearTimeout(live.timer);
-    this.#live.clear();
-    await this.#runtime.idle();
+    this.#hooks.stop();
+    await this.halt();
+    await this.#prometheus.close();
   }
 
   /** Every configured release's status. */
@@ -102,23 +97,46 @@ export class ReleaseEngine {
     const weights: Record<string, Readonly<Record<string, number>>> = {};
     const labels: Record<string, Readonly<Record<string, string>>> = {};
     for (const [service, canary] of Object.entries(config.services)) {
-      const compiled = this.#runtime.table.servicesByName.get(service);
+      const compiled = this.runtime.table.servicesByName.get(service);
       weights[service] = compiled?.split.weights ?? {};
       labels[service] = compiled?.versionsByName.get(canary)?.labels ?? {};
     }
-    return describeRelease(config, record, this.#live.get(name), weights, labels);
+    return describeRelease(config, record, this.liveAny(name), weights, labels);
   }
 
-  /** Starts the configured release at its first step. */
+  /**
+   * Starts the configured release at its first step. Every pre-rollout hook
+   * must answer 2xx for every member first; one that does not refuses the
+   * start (hook_failed) and nothing changes.
+   */
   async startRelease(name: string, actor: string): Promise<ReleaseStatus> {
     const config = this.#config(name);
+    const calls = await this.#preRollout(config);
     await this.#command(config, actor, (views, now) => {
       const plan = releasePlan(config, views.get(Object.keys(config.services)[0]!)!.service);
       const release = newRelease(config, views, plan, now);
-      this.#resetLive(name, release);
-      return enterReleaseStep(release, views, 0, now, 'release.start', `release ${name} started by ${actor}`);
+      this.resetLive(name, release);
+      const change = enterReleaseStep(release, views, 0, now, 'release.start', `release ${name} started by ${actor}`);
+      return calls.length === 0 ? change : { ...change, details: { ...(change.details as object), hooks: calls } };
     });
     return this.status(name);
+  }
+
+  /** Calls the pre-rollout hooks for each member (in config order) once the start itself would be accepted (so a refused start calls nobody). */
+  async #preRollout(config: ReleaseConfig): Promise<HookCall[]> {
+    const hooks = hooksOfRelease(config, 'pre-rollout');
+    if (hooks.length === 0) return [];
+    refuseRelease(config, (service) => this.runtime.record(service));
+    const draft = { id: `${config.name}@${iso(this.now())}`, step: 0, steps: config.steps };
+    const calls: HookCall[] = [];
+    for (const [service, canary] of Object.entries(config.services)) {
+      const compiled = this.runtime.table.servicesByName.get(service);
+      if (compiled === undefined) continue;
+      const stables = compiled.versions.filter((v) => v.name !== canary && (compiled.split.weights[v.name] ?? 0) > 0).map((v) => v.name);
+      const body = memberBody(service, compiled, canary, stables, draft, 'starting', null, { hook: 'pre-rollout', release: draft.id });
+      calls.push(...(await this.#hooks.callInOrder(service, hooks, body, `the release ${config.name}`)));
+    }
+    return calls;
   }
 
   /** Applies a verb to a running release. */
@@ -132,27 +150,27 @@ export class ReleaseEngine {
           return pauseRelease(requireRelease(name, stored, verb, ['progressing']), views, now, 'operator', why);
         case 'resume': {
           const release = requireRelease(name, stored, verb, ['paused']);
-          this.#resetLive(name, release);
+          this.resetLive(name, release);
           return resumeRelease(release, views, now, why);
         }
         case 'promote':
-          return promoteRelease(requireRelease(name, stored, verb, ['progressing', 'paused']), views, now, why, this.#live.get(name)?.lastAnalysis ?? null);
+          return promoteRelease(requireRelease(name, stored, verb, ['progressing', 'paused']), views, now, why, this.liveAny(name)?.lastAnalysis ?? null);
         case 'abort':
-          return abortRelease(requireRelease(name, stored, verb, ['progressing', 'paused']), views, now, why, this.#live.get(name)?.lastAnalysis ?? null);
+          return abortRelease(requireRelease(name, stored, verb, ['progressing', 'paused']), views, now, why, this.liveAny(name)?.lastAnalysis ?? null);
       }
     });
     return this.status(name);
   }
 
   #configs(): readonly ReleaseConfig[] {
-    return this.#runtime.table.config.releases ?? [];
+    return this.runtime.table.config.releases ?? [];
   }
 
   #config(name: string): ReleaseConfig {
     const config = this.#configs().find((r) => r.name === name);
     if (config !== undefined) return config;
     // Removed from the config while it ran: its members are still held, so its stored record still answers (abort frees them).
-    for (const record of Object.values(this.#runtime.records())) {
+    for (const record of Object.values(this.runtime.records())) {
       const r = record.release;
       if (r !== undefined && r.name === name && isReleaseActive(r)) {
         return { name, services: Object.fromEntries(Object.entries(r.members).map(([s, m]) => [s, m.canary])), steps: r.steps.map((st) => ({ weight: st.weight })) } as ReleaseConfig;
@@ -164,135 +182,105 @@ export class ReleaseEngine {
   #record(config: ReleaseConfig): ReleaseRecord | undefined {
     let newest: ReleaseRecord | undefined;
     for (const service of Object.keys(config.services)) {
-      const r = this.#runtime.record(service).release;
+      const r = this.runtime.record(service).release;
       if (r !== undefined && r.name === config.name && (newest === undefined || r.updatedAt > newest.updatedAt)) newest = r;
     }
     return newest;
   }
 
-  async #command(config: ReleaseConfig, actor: string, decide: (views: ReadonlyMap<string, ServiceView>, now: number) => MultiChange): Promise<void> {
-    try {
-      await this.#runtime.commandMany(Object.keys(config.services), actor, decide);
-    } finally {
-      this.#schedule(config.name);
-    }
+  #command(config: ReleaseConfig, actor: string, decide: (views: ReadonlyMap<string, ServiceView>, now: number) => MultiChange): Promise<void> {
+    return this.commandThenSchedule(config.name, () => this.runtime.commandMany(Object.keys(config.services), actor, decide));
   }
 
-  #resetLive(name: string, release: ReleaseRecord): void {
-    const old = this.#live.get(name);
-    if (old?.timer) clearTimeout(old.timer);
-    const live: LiveRelease = { releaseId: release.id, failures: 0, inconclusive: 0, lastAnalysis: null, lastPassed: false, nextCheckAt: null, intervalMs: null, timer: null };
-    if (old !== undefined && old.releaseId === release.id) live.lastAnalysis = old.lastAnalysis;
-    this.#live.set(name, live);
-  }
-
-  /** Plans the next wake of a release, or forgets it when it is not running here. */
-  #schedule(name: string): void {
-    let live = this.#live.get(name);
-    if (live?.timer) {
-      clearTimeout(live.timer);
-      live.timer = null;
-    }
+  /** The running release of a configured name (a release removed from the config has no timer: abort frees it). */
+  protected current(name: string): ReleaseRecord | undefined {
     const config = this.#configs().find((r) => r.name === name);
-    const release = config === undefined ? undefined : this.#record(config);
-    if (this.#stopped || release === undefined || !isReleaseActive(release) || !this.#runtime.leadership.isLeader()) {
-      if (live !== undefined && (release === undefined || live.releaseId !== release.id || !isReleaseActive(release))) this.#live.delete(name);
-      return;
-    }
-    if (live === undefined || live.releaseId !== release.id) {
-      this.#resetLive(name, release);
-      live = this.#live.get(name)!;
-    }
-    const now = this.#now();
-    let due = Number.POSITIVE_INFINITY;
-    const spec = specOf(release);
-    if (spec !== null && release.phase === 'progressing') {
-      if (live.nextCheckAt === null || live.intervalMs !== spec.intervalMs) live.nextCheckAt = now + spec.intervalMs;
-      live.intervalMs = spec.intervalMs;
-      due = live.nextCheckAt;
-    } else {
-      live.nextCheckAt = null;
-      live.intervalMs = null;
-    }
-    if (release.phase === 'progressing') {
-      const pauseMs = timedPauseMs(release.steps[release.step]) ?? 0;
-      const stepDue = Date.parse(release.stepStartedAt) + pauseMs;
-      if (stepDue > now || spec === null) due = Math.min(due, stepDue);
-    }
-    if (!Number.isFinite(due)) return;
-    live.timer = setTimeout(() => void this.#tick(name, release.id), Math.max(0, due - now));
-    live.timer.unref?.();
+    return config === undefined ? undefined : this.#record(config);
   }
 
-  async #tick(name: string, releaseId: string): Promise<void> {
-    if (this.#ticking.has(name)) return;
-    this.#ticking.add(name);
-    try {
-      const config = this.#config(name);
-      const release = this.#record(config);
-      const live = this.#live.get(name);
-      if (release === undefined || release.id !== releaseId || release.phase !== 'progressing' || live === undefined) return;
-      live.timer = null;
-      const now = this.#now();
-      const spec = specOf(release);
-      if (spec !== null && live.nextCheckAt !== null && now >= live.nextCheckAt) {
-        live.nextCheckAt = now + spec.intervalMs;
-        const results = await this.#check(release, spec, now);
-        live.lastAnalysis = results;
-        const verdicts = Object.values(results).map((r) => r.verdict);
-        if (verdicts.includes('fail')) {
-          live.failures++;
-          live.inconclusive = 0;
-          live.lastPassed = false;
-          if (live.failures >= spec.failureLimit) {
-            const failing = Object.entries(results).filter(([, r]) => r.verdict === 'fail').map(([s, r]) => `${s}: ${r.reasons.join('; ')}`);
-            this.#log.warn({ release: name, failing }, 'release aborted by analysis');
-            await this.#transition(config, release, (views, t) => abortRelease(release, views, t, `analysis failed ${live.failures} time(s) in a row: ${failing.join(' | ')}`, results));
-            return;
-          }
-        } else if (verdicts.includes('inconclusive')) {
-          live.inconclusive++;
-          live.lastPassed = false;
-          if (live.inconclusive >= this.#inconclusiveLimit) {
-            await this.#transition(config, release, (views, t) => pauseRelease(release, views, t, 'analysis', `${live.inconclusive} inconclusive checks in a row: too little canary traffic`));
-            return;
-          }
-        } else {
-          live.failures = 0;
-          live.inconclusive = 0;
-          live.lastPassed = true;
-        }
-      }
-      const pauseMs = timedPauseMs(release.steps[release.step]) ?? 0;
-      if (now >= Date.parse(release.stepStartedAt) + pauseMs && (spec === null || live.lastPassed)) {
-        const last = release.step === release.steps.length - 1;
-        if (last) await this.#transition(config, release, (views, t) => promoteRelease(release, views, t, 'the last step completed', live.lastAnalysis));
-        else await this.#transition(config, release, (views, t) => enterReleaseStep(release, views, release.step + 1, t, 'release.step', `step ${release.step + 1} done`, live.lastAnalysis));
-      }
-    } catch (err) {
-      if (!(err instanceof StaleTick)) this.#log.error({ err, release: name }, 'release step failed; retrying at the next check');
-    } finally {
-      this.#ticking.delete(name);
-      this.#schedule(name);
-    }
+  protected newLive(runId: string): LiveRelease {
+    return { runId, failures: 0, inconclusive: 0, lastAnalysis: null, lastPassed: false, nextCheckAt: null, intervalMs: null, timer: null };
   }
 
-  /** Each member's canary against its stable version over the analysis window. */
-  async #check(release: ReleaseRecord, spec: AnalysisSpec, now: number): Promise<Record<string, AnalysisResult>> {
-    const at = new Date(now).toISOString();
-    const out: Record<string, AnalysisResult> = {};
-    for (const [service, member] of Object.entries(release.members)) {
-      const windows = this.#analysis === null ? null : await this.#analysis.read({ service, canary: member.canary, stables: [member.stable], spanMs: spec.intervalMs });
-      out[service] = analyseWindow(windows?.canary ?? null, windows?.stable ?? null, spec, at);
-    }
-    return out;
+  /** Checks run while the release progresses (a paused one waits for a person). */
+  protected override checksWhile(release: ReleaseRecord): boolean {
+    return release.phase === 'progressing';
+  }
+
+  /**
+   * Each member's canary against its stable version over the analysis
+   * window, as a rollout's check: with the release's metric checks (filled
+   * in per member) and its `rollout` hooks (called per member), all read
+   * from the running config.
+   */
+  protected async check(name: string, release: ReleaseRecord, spec: AnalysisSpec, live: LiveRelease, now: number): Promise<Record<string, AnalysisResult>> {
+    const config = this.#configs().find((r) => r.name === name);
+    const hooks = config === undefined ? [] : hooksOfRelease(config, 'rollout');
+    const members = Object.entries(release.members);
+    const results = await Promise.all(
+      members.map(([service, member]) => {
+        const compiled = this.runtime.table.servicesByName.get(service);
+        const last = live.lastAnalysis?.[service] ?? release.lastAnalysis[service] ?? null;
+        return runCheck(
+          this.#sources,
+          {
+            service,
+            canary: member.canary,
+            stables: [member.stable],
+            queryStables: [member.stable],
+            prometheus: config?.analysis?.prometheus,
+            hooks: compiled === undefined ? [] : hooks,
+            body: () => memberBody(service, compiled!, member.canary, [member.stable], release, release.phase, last, { hook: 'rollout', release: release.id }),
+          },
+          spec,
+          now,
+        );
+      }),
+    );
+    return Object.fromEntries(members.map(([service], i) => [service, results[i]!]));
+  }
+
+  /** Any member failing fails the check; else any inconclusive leaves it inconclusive. */
+  protected verdictOf(results: Record<string, AnalysisResult>): Verdict {
+    const verdicts = Object.values(results).map((r) => r.verdict);
+    return verdicts.includes('fail') ? 'fail' : verdicts.includes('inconclusive') ? 'inconclusive' : 'pass';
+  }
+
+  /** A failed check also ends a row of inconclusive ones. */
+  protected override judged(_name: string, _release: ReleaseRecord, live: LiveRelease, verdict: Verdict): void {
+    if (verdict === 'fail') live.inconclusive = 0;
+    live.lastPassed = verdict === 'pass';
+  }
+
+  protected abortByAnalysis(name: string, release: ReleaseRecord, live: LiveRelease, results: Record<string, AnalysisResult>): Promise<void> {
+    const failing = Object.entries(results).filter(([, r]) => r.verdict === 'fail').map(([s, r]) => `${s}: ${r.reasons.join('; ')}`);
+    this.log.warn({ release: name, failing }, 'release aborted by analysis');
+    return this.#transition(name, release, (views, t) => abortRelease(release, views, t, `analysis failed ${live.failures} time(s) in a row: ${failing.join(' | ')}`, results));
+  }
+
+  protected pauseByAnalysis(name: string, release: ReleaseRecord, live: LiveRelease): Promise<void> {
+    return this.#transition(name, release, (views, t) => pauseRelease(release, views, t, 'analysis', `${live.inconclusive} inconclusive checks in a row: too little canary traffic`));
+  }
+
+  /** A step without pause holds (paused by the plan) unless it is the last: that one moves on at once. */
+  protected stepPauseMs(release: ReleaseRecord): number | null {
+    return timedPauseMs(release.steps[release.step]) ?? 0;
+  }
+
+  protected passed(_release: ReleaseRecord, live: LiveRelease): boolean {
+    return live.lastPassed;
+  }
+
+  protected moveOn(name: string, release: ReleaseRecord, live: LiveRelease): Promise<void> {
+    if (release.step === release.steps.length - 1) return this.#transition(name, release, (views, t) => promoteRelease(release, views, t, 'the last step completed', live.lastAnalysis));
+    return this.#transition(name, release, (views, t) => enterReleaseStep(release, views, release.step + 1, t, 'release.step', `step ${release.step + 1} done`, live.lastAnalysis));
   }
 
   /** Applies an automatic change, unless a person changed the release since the tick read it. */
-  async #transition(config: ReleaseConfig, seen: ReleaseRecord, change: (views: ReadonlyMap<string, ServiceView>, now: number) => MultiChange): Promise<void> {
-    await this.#runtime.commandMany(Object.keys(config.services), 'release', (views, now) => {
-      const current = storedRelease(config.name, views);
-      if (current === undefined || current.id !== seen.id || current.phase !== seen.phase || current.step !== seen.step || current.stepStartedAt !== seen.stepStartedAt) throw new StaleTick();
+  async #transition(name: string, seen: ReleaseRecord, change: (views: ReadonlyMap<string, ServiceView>, now: number) => MultiChange): Promise<void> {
+    const config = this.#config(name);
+    await this.runtime.commandMany(Object.keys(config.services), 'release', (views, now) => {
+      if (!isSameRun(seen, storedRelease(config.name, views))) throw new StaleTick();
       return change(views, now);
     });
   }

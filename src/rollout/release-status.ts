@@ -3,18 +3,12 @@
 
 import type { ReleaseConfig } from '../config/index.ts';
 import type { AnalysisResult, ReleaseRecord } from '../state/index.ts';
+import type { LiveRun } from './run-loop.ts';
 
-/** The engine's in-memory view of one running release. */
-export interface LiveRelease {
-  readonly releaseId: string;
-  failures: number;
-  inconclusive: number;
-  /** The last check of each member's canary. */
-  lastAnalysis: Record<string, AnalysisResult> | null;
+/** The engine's in-memory view of one running release (run-loop.ts); its lastAnalysis is the last check of each member's canary. */
+export interface LiveRelease extends LiveRun<Record<string, AnalysisResult>> {
+  /** The last check passed for every member. */
   lastPassed: boolean;
-  nextCheckAt: number | null;
-  intervalMs: number | null;
-  timer: NodeJS.Timeout | null;
 }
 
 /** One member as the status shows it. */
@@ -55,7 +49,7 @@ export function describeRelease(
   labels: Readonly<Record<string, Readonly<Record<string, string>>>>,
 ): ReleaseStatus {
   const running = record !== undefined && (record.phase === 'progressing' || record.phase === 'paused');
-  const current = running && live !== undefined && live.releaseId === record.id ? live : undefined;
+  const current = running && live !== undefined && live.runId === record.id ? live : undefined;
   const members: Record<string, ReleaseMemberStatus> = {};
   for (const [service, canary] of Object.entries(config.services)) {
     const held = record?.members[service];

@@ -13,13 +13,13 @@
 // other version 0. With the canary's range placed last (compile-release.ts)
 // that is the same top W% of buckets in every member: one cohort.
 
-import type { ReleaseConfig } from '../config/index.ts';
+import type { ReleaseConfig, RolloutHookConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
-import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceView } from '../state/index.ts';
+import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceRecord, type ServiceView } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { resolvePlan, startingProgress, type RolloutPlan } from './plan.ts';
-
-const iso = (ms: number) => new Date(ms).toISOString();
+import type { HookBody } from './hooks.ts';
+import { FOREVER, resolvePlan, type RolloutPlan } from './plan.ts';
+import { continueRun, endRun, enterRunStep, holdRun, isRunning, startRun } from './run.ts';
 
 /** The history line's `service` of a release change. */
 export const releaseSubject = (name: string) => `release:${name}`;
@@ -27,11 +27,38 @@ export const releaseSubject = (name: string) => `release:${name}`;
 /** The verbs of a running release. */
 export type ReleaseVerb = 'pause' | 'resume' | 'promote' | 'abort';
 
-/** The release's plan: its steps and analysis read as a rollout's (the analysis windows only: metric checks and hooks are per service). */
+/** The release's plan: its steps and analysis (metric checks included) read as a rollout's. */
 export function releasePlan(config: ReleaseConfig, first: CompiledService): RolloutPlan {
-  const analysis = config.analysis === undefined ? undefined : { ...config.analysis, metrics: undefined, prometheus: undefined };
   const canary = config.services[first.name]!;
-  return resolvePlan({ ...first, rollout: { canary, steps: config.steps, ...(analysis === undefined ? {} : { analysis }) } } as CompiledService, {});
+  return resolvePlan({ ...first, rollout: { canary, steps: config.steps, ...(config.analysis === undefined ? {} : { analysis: config.analysis }) } } as CompiledService, {});
+}
+
+/** The release's hooks of `type` in the running config. */
+export function hooksOfRelease(config: ReleaseConfig, type: string): RolloutHookConfig[] {
+  return (config.hooks ?? []).filter((h) => h.type === type);
+}
+
+/** What a release's hook receives for one member: a rollout hook's body about that member's canary, the release named in `metadata`. */
+export function memberBody(
+  service: string,
+  compiled: CompiledService,
+  canary: string,
+  stable: readonly string[],
+  run: { readonly step: number; readonly steps: readonly { readonly weight: number }[] },
+  phase: string,
+  analysis: AnalysisResult | null,
+  metadata: Record<string, string>,
+): HookBody {
+  return {
+    service,
+    canary,
+    stable: [...stable],
+    phase,
+    step: { index: run.step, count: run.steps.length, weight: run.steps[run.step]?.weight ?? 0 },
+    weights: { ...compiled.split.weights },
+    analysis,
+    metadata,
+  };
 }
 
 /** A member's weights with its canary at `percent`: the stable version takes the rest, every other version 0. */
@@ -41,15 +68,22 @@ export function memberWeights(service: CompiledService, canary: string, stable: 
   return out;
 }
 
-/** A new release over `views` (refused while a member has a running rollout, shift or release). */
-export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, ServiceView>, plan: RolloutPlan, now: number): ReleaseRecord {
-  const members: Record<string, ReleaseRecord['members'][string]> = {};
-  for (const [service, canary] of Object.entries(config.services)) {
-    const view = views.get(service)!;
-    const record = view.record;
+/** Throws when a member has a running rollout, shift or release: the release cannot start (checked before its pre-rollout hooks too). */
+export function refuseRelease(config: ReleaseConfig, recordOf: (service: string) => ServiceRecord): void {
+  for (const service of Object.keys(config.services)) {
+    const record = recordOf(service);
     if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `cannot start release ${config.name}: a rollout of ${service} is ${record.rollout!.phase}; abort or promote it first`);
     if (record.shift !== undefined) throw new VeerError('conflict', `cannot start release ${config.name}: a shift of ${service} toward ${record.shift.to} is running; stop it first`);
     if (isReleaseActive(record.release)) throw new VeerError('release_holds_service', `release ${record.release!.name} already holds ${service} (${record.release!.phase})`);
+  }
+}
+
+/** A new release over `views` (refused while a member has a running rollout, shift or release). */
+export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, ServiceView>, plan: RolloutPlan, now: number): ReleaseRecord {
+  refuseRelease(config, (service) => views.get(service)!.record);
+  const members: Record<string, ReleaseRecord['members'][string]> = {};
+  for (const [service, canary] of Object.entries(config.services)) {
+    const view = views.get(service)!;
     const weights = view.service.split.weights;
     // The stable version: the member's highest-weight version other than the canary (config order breaks ties).
     let stable: string | null = null;
@@ -57,12 +91,12 @@ export function newRelease(config: ReleaseConfig, views: ReadonlyMap<string, Ser
     if (stable === null) throw new VeerError('invalid_rollout', `cannot start release ${config.name}: ${service} has no version other than ${canary} with traffic to be its stable version`);
     members[service] = { canary, stable, baseline: { ...weights } };
   }
-  const at = iso(now);
+  const run = startRun(plan, now);
   return {
     name: config.name,
-    id: `${config.name}@${at}`,
+    id: `${config.name}@${run.startedAt}`,
     members,
-    ...startingProgress(plan, at),
+    ...run,
     lastAnalysis: {},
   };
 }
@@ -82,33 +116,38 @@ function changeOf(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView
 export function enterReleaseStep(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, index: number, now: number, action: string, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null = null): MultiChange {
   const step = release.steps[index]!;
   const last = index === release.steps.length - 1;
-  const holds = step.pause === undefined && !last;
-  const next: ReleaseRecord = { ...release, step: index, stepStartedAt: iso(now), updatedAt: iso(now), phase: holds ? 'paused' : 'progressing', pausedBy: holds ? 'plan' : null, reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  // As a rollout's: no pause (short of the last step) or `pause: forever` (anywhere) waits for resume.
+  const holds = step.pause === FOREVER || (step.pause === undefined && !last);
+  const next = enterRunStep(release, index, now, holds, reason, { lastAnalysis: { ...(analysis ?? release.lastAnalysis) } });
   return changeOf(next, views, (service, m) => memberWeights(service, m.canary, m.stable, step.weight), action, reason, { weight: step.weight });
 }
 
 /** Every member's canary takes all traffic. */
 export function promoteRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null = null): MultiChange {
-  const next: ReleaseRecord = { ...release, phase: 'promoted', pausedBy: null, updatedAt: iso(now), endedAt: iso(now), reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  const next = endRun(release, 'promoted', now, reason, { lastAnalysis: { ...(analysis ?? release.lastAnalysis) } });
   return changeOf(next, views, (service, m) => memberWeights(service, m.canary, m.stable, 100), 'release.promote', reason);
 }
 
 /** Every member goes back to its weights before the release, at once. */
 export function abortRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string, analysis: Readonly<Record<string, AnalysisResult>> | null): MultiChange {
-  const next: ReleaseRecord = { ...release, phase: 'aborted', pausedBy: null, updatedAt: iso(now), endedAt: iso(now), reason, lastAnalysis: { ...(analysis ?? release.lastAnalysis) } };
+  const next = endRun(release, 'aborted', now, reason, { lastAnalysis: { ...(analysis ?? release.lastAnalysis) } });
   return changeOf(next, views, (_service, m) => ({ ...m.baseline }), 'release.abort', reason, analysis === null ? {} : { analysis });
 }
 
 /** Pauses (operator or analysis): weights stay. */
 export function pauseRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, by: 'operator' | 'analysis', reason: string): MultiChange {
-  const next: ReleaseRecord = { ...release, phase: 'paused', pausedBy: by, updatedAt: iso(now), reason };
+  const next = holdRun(release, now, by, reason);
   return changeOf(next, views, null, 'release.pause', reason);
 }
 
-/** Resumes a paused release: a plan pause goes on to the next step, another pause continues the current one afresh. */
+/** Resumes a paused release: a plan pause goes on to the next step (or promotes after the last), another pause continues the current one afresh. */
 export function resumeRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, reason: string): MultiChange {
-  if (release.pausedBy === 'plan') return enterReleaseStep(release, views, release.step + 1, now, 'release.resume', reason);
-  const next: ReleaseRecord = { ...release, phase: 'progressing', pausedBy: null, stepStartedAt: iso(now), updatedAt: iso(now), reason };
+  if (release.pausedBy === 'plan') {
+    // Held at the last step (`pause: forever`): resuming finishes the plan, which promotes.
+    if (release.step === release.steps.length - 1) return promoteRelease(release, views, now, reason);
+    return enterReleaseStep(release, views, release.step + 1, now, 'release.resume', reason);
+  }
+  const next = continueRun(release, now, reason);
   return changeOf(next, views, null, 'release.resume', reason);
 }
 
@@ -124,7 +163,7 @@ export function storedRelease(name: string, views: ReadonlyMap<string, ServiceVi
 
 /** Throws unless the release runs in one of `phases`. */
 export function requireRelease(name: string, release: ReleaseRecord | undefined, verb: ReleaseVerb, phases: readonly ReleaseRecord['phase'][]): ReleaseRecord {
-  if (release === undefined || !isReleaseActive(release)) throw new VeerError('no_release', `release ${name} is not running; nothing to ${verb}`);
+  if (release === undefined || !isRunning(release)) throw new VeerError('no_release', `release ${name} is not running; nothing to ${verb}`);
   if (!phases.includes(release.phase)) throw new VeerError('conflict', `cannot ${verb} release ${name}: it is ${release.phase}`);
   return release;
 }

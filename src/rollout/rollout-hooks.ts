@@ -3,6 +3,7 @@
 // after every transition the leader sees, each recorded as a history line
 // (`rollout.hook`). Hooks are read from the running config at each call.
 
+import type { RolloutHookConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
 import type { AnalysisResult, HistoryEntry, HookCall, RolloutRecord, RuntimeState, ServiceRecord } from '../state/index.ts';
@@ -51,23 +52,31 @@ export class RolloutHooks {
 
   /** Calls every hook of `type` in the running config at once; resolves with their calls (none: []). */
   callAll(compiled: CompiledService | undefined, type: string, body: () => HookBody): Promise<HookCall[]> {
-    const hooks = hooksOf(compiled?.rollout ?? null, type);
+    return this.call(hooksOf(compiled?.rollout ?? null, type), body);
+  }
+
+  /** Calls `hooks` at once with one body (built only when there is a hook); resolves with their calls. */
+  call(hooks: readonly RolloutHookConfig[], body: () => HookBody): Promise<HookCall[]> {
     if (hooks.length === 0) return Promise.resolve([]);
     const payload = body();
     return Promise.all(hooks.map((hook) => callHook(hook, payload, this.#now)));
   }
 
   /** Calls the pre-rollout hooks of `draft` in config order; throws hook_failed at the first that does not answer 2xx. */
-  async preRollout(service: string, compiled: CompiledService, draft: RolloutRecord): Promise<HookCall[]> {
-    const hooks = hooksOf(compiled.rollout, 'pre-rollout');
+  preRollout(service: string, compiled: CompiledService, draft: RolloutRecord): Promise<HookCall[]> {
     const payload = this.bodyOf(service, draft, compiled.split.weights, null, { hook: 'pre-rollout', rollout: draft.id }, 'starting');
+    return this.callInOrder(service, hooksOf(compiled.rollout, 'pre-rollout'), payload, `the rollout of ${service}`);
+  }
+
+  /** Calls `hooks` one after the other with `payload`; throws hook_failed (`what` did not start) at the first that does not answer 2xx. */
+  async callInOrder(service: string, hooks: readonly RolloutHookConfig[], payload: HookBody, what: string): Promise<HookCall[]> {
     const calls: HookCall[] = [];
     for (const hook of hooks) {
       const call = await callHook(hook, payload, this.#now);
       calls.push(call);
       if (!call.ok) {
         this.#log.warn({ service, hook: call.url, status: call.status, error: call.error }, 'pre-rollout hook refused the rollout');
-        throw new VeerError('hook_failed', `${describeCall(call)}; the rollout of ${service} did not start and nothing changed`, { details: { hook: call } });
+        throw new VeerError('hook_failed', `${describeCall(call)}; ${what} did not start and nothing changed`, { details: { hook: call } });
       }
     }
     return calls;

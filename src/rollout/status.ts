@@ -3,6 +3,7 @@
 
 import type { AnalysisResult, AnalysisSpec, HookCall, RolloutRecord } from '../state/index.ts';
 import { currentSpec, timedPauseMs } from './plan.ts';
+import type { LiveRun } from './run-loop.ts';
 
 /** A confirm-promotion gate that has not said yes yet: since when it is asked, how often, and its last answers. */
 export interface GateView {
@@ -11,19 +12,11 @@ export interface GateView {
   readonly last: readonly HookCall[];
 }
 
-/** The engine's in-memory view of one running rollout. */
-export interface LiveRollout {
-  readonly rolloutId: string;
-  failures: number;
-  inconclusive: number;
-  lastAnalysis: AnalysisResult | null;
-  nextCheckAt: number | null;
-  /** The interval nextCheckAt was planned with (a step with its own analysis may change it). */
-  intervalMs: number | null;
+/** The engine's in-memory view of one running rollout (run-loop.ts), with its confirm-promotion wait. */
+export interface LiveRollout extends LiveRun<AnalysisResult> {
   /** When the confirm-promotion hooks are asked next (while the rollout waits for them). */
   nextGateAt: number | null;
   gate: GateView | null;
-  timer: NodeJS.Timeout | null;
 }
 
 /** A rollout as the API shows it. */
@@ -51,7 +44,7 @@ export interface RolloutStatus extends RolloutRecord {
 export function describeRollout(service: string, record: RolloutRecord, live: LiveRollout | undefined, weights: Readonly<Record<string, number>> = {}): RolloutStatus {
   const step = record.steps[record.step];
   const running = record.phase === 'progressing' || record.phase === 'paused';
-  const current = live !== undefined && live.rolloutId === record.id && running ? live : undefined;
+  const current = live !== undefined && live.runId === record.id && running ? live : undefined;
   const pauseMs = timedPauseMs(step);
   const nextStepAt = record.phase === 'progressing' && pauseMs !== null ? new Date(Date.parse(record.stepStartedAt) + pauseMs).toISOString() : null;
   return {

@@ -21,9 +21,8 @@
 import { VeerError } from '../errors.ts';
 import { isRolloutActive, splitAround, type AnalysisResult, type RolloutRecord, type ServiceChange } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
-import { FOREVER, hooksOf, startingProgress, type RolloutPlan } from './plan.ts';
-
-const iso = (ms: number) => new Date(ms).toISOString();
+import { FOREVER, hooksOf, type RolloutPlan } from './plan.ts';
+import { continueRun, endRun, enterRunStep, holdRun, startRun } from './run.ts';
 
 /** Every version's weight with the canary at `canaryPercent` and the stable versions sharing the rest as at the start. */
 export function stableWeights(service: CompiledService, rollout: RolloutRecord, canaryPercent: number) {
@@ -40,14 +39,14 @@ export function newRollout(service: CompiledService, plan: RolloutPlan, now: num
   const baseline = { ...service.split.weights };
   const stable: Record<string, number> = {};
   for (const [name, w] of Object.entries(baseline)) if (name !== plan.canary) stable[name] = w;
-  const at = iso(now);
+  const run = startRun(plan, now);
   return {
-    id: `${service.name}@${at}`,
+    id: `${service.name}@${run.startedAt}`,
     ...(plan.strategy === 'blueGreen' ? { strategy: 'blueGreen' as const, autoPromote: plan.autoPromote === true } : {}),
     canary: plan.canary,
     stable,
     baseline,
-    ...startingProgress(plan, at),
+    ...run,
     lastAnalysis: null,
   };
 }
@@ -61,7 +60,7 @@ export function isGated(service: CompiledService): boolean {
 export function promoteByPlan(service: CompiledService, rollout: RolloutRecord, promoteFrom: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null, holdAction: string): ServiceChange {
   if (!isGated(service)) return promote(service, promoteFrom, now, why, analysis);
   const reason = `waiting for confirm-promotion: ${why}; ${rollout.canary} gets 100% once every confirm-promotion hook answers 2xx (asked every interval), or on promote`;
-  const next: RolloutRecord = { ...rollout, phase: 'paused', pausedBy: 'confirm-promotion', updatedAt: iso(now), reason, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  const next = holdRun(rollout, now, 'confirm-promotion', reason, { lastAnalysis: analysis ?? rollout.lastAnalysis });
   return { rollout: next, action: holdAction, reason, details: detailsOf(next, analysis) };
 }
 
@@ -69,16 +68,13 @@ export function promoteByPlan(service: CompiledService, rollout: RolloutRecord, 
 export function enterStep(service: CompiledService, rollout: RolloutRecord, index: number, now: number, action: string, why: string, analysis: AnalysisResult | null): ServiceChange {
   const step = rollout.steps[index]!;
   const n = rollout.steps.length;
-  const at = iso(now);
   if (index === n - 1 && step.weight >= 100 && step.pause === undefined) {
     return promoteByPlan(service, rollout, { ...rollout, step: index }, now, `${why}; the last step gives ${rollout.canary} 100%`, analysis, action === 'rollout.start' ? action : 'rollout.pause');
   }
-  const base = { ...rollout, step: index, stepStartedAt: at, updatedAt: at, lastAnalysis: analysis ?? rollout.lastAnalysis };
   const label = `step ${index + 1}/${n}: ${rollout.canary} at ${step.weight}%`;
-  const next: RolloutRecord =
-    step.pause === undefined || step.pause === FOREVER
-      ? { ...base, phase: 'paused', pausedBy: 'plan', reason: `${label}; ${step.pause === FOREVER ? 'pause: forever' : 'the step has no pause'}: waiting for resume` }
-      : { ...base, phase: 'progressing', pausedBy: null, reason: `${label} for ${step.pause}` };
+  const held = step.pause === undefined || step.pause === FOREVER;
+  const reason = held ? `${label}; ${step.pause === FOREVER ? 'pause: forever' : 'the step has no pause'}: waiting for resume` : `${label} for ${step.pause}`;
+  const next = enterRunStep(rollout, index, now, held, reason, { lastAnalysis: analysis ?? rollout.lastAnalysis });
   return { rollout: next, weights: stableWeights(service, rollout, step.weight), action, reason: `${why}; ${next.reason}`, details: detailsOf(next, analysis, service) };
 }
 
@@ -88,10 +84,9 @@ export function advance(service: CompiledService, rollout: RolloutRecord, now: n
   if (next < rollout.steps.length) return enterStep(service, rollout, next, now, 'rollout.step', why, analysis);
   const last = rollout.steps[rollout.step]!;
   if (last.weight >= 100) return promoteByPlan(service, rollout, rollout, now, `${why}; the plan is done`, analysis, 'rollout.pause');
-  const at = iso(now);
   const reason = `the plan's last step is done with ${rollout.canary} at ${last.weight}%: promote, abort, or resume (which promotes)`;
   return {
-    rollout: { ...rollout, phase: 'paused', pausedBy: 'plan', updatedAt: at, reason, lastAnalysis: analysis ?? rollout.lastAnalysis },
+    rollout: holdRun(rollout, now, 'plan', reason, { lastAnalysis: analysis ?? rollout.lastAnalysis }),
     action: 'rollout.pause',
     reason: `${why}; ${reason}`,
     details: detailsOf(rollout, analysis),
@@ -100,21 +95,19 @@ export function advance(service: CompiledService, rollout: RolloutRecord, now: n
 
 /** Gives the canary 100% and ends the rollout. */
 export function promote(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
-  const at = iso(now);
-  const next: RolloutRecord = { ...rollout, phase: 'promoted', pausedBy: null, updatedAt: at, endedAt: at, reason: `promoted: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  const next = endRun(rollout, 'promoted', now, `promoted: ${why}`, { lastAnalysis: analysis ?? rollout.lastAnalysis });
   return { rollout: next, weights: stableWeights(service, rollout, 100), action: 'rollout.promote', reason: next.reason, details: detailsOf(next, analysis, service) };
 }
 
 /** Puts 100% back on the stable versions at once and ends the rollout. */
 export function abort(service: CompiledService, rollout: RolloutRecord, now: number, why: string, analysis: AnalysisResult | null): ServiceChange {
-  const at = iso(now);
-  const next: RolloutRecord = { ...rollout, phase: 'aborted', pausedBy: null, updatedAt: at, endedAt: at, reason: `aborted: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  const next = endRun(rollout, 'aborted', now, `aborted: ${why}`, { lastAnalysis: analysis ?? rollout.lastAnalysis });
   return { rollout: next, weights: stableWeights(service, rollout, 0), action: 'rollout.abort', reason: next.reason, details: detailsOf(next, analysis, service) };
 }
 
 /** Holds a progressing rollout (weights stay; analysis keeps running and may still abort). */
 export function pause(rollout: RolloutRecord, now: number, by: 'operator' | 'analysis', why: string, analysis: AnalysisResult | null): ServiceChange {
-  const next: RolloutRecord = { ...rollout, phase: 'paused', pausedBy: by, updatedAt: iso(now), reason: `paused: ${why}`, lastAnalysis: analysis ?? rollout.lastAnalysis };
+  const next = holdRun(rollout, now, by, `paused: ${why}`, { lastAnalysis: analysis ?? rollout.lastAnalysis });
   return { rollout: next, action: 'rollout.pause', reason: next.reason, details: detailsOf(next, analysis) };
 }
 
@@ -128,9 +121,8 @@ export function resume(service: CompiledService, rollout: RolloutRecord, now: nu
     if (rollout.step + 1 >= rollout.steps.length) return promoteByPlan(service, rollout, rollout, now, `${why}; resumed after the plan's last step`, analysis, 'rollout.pause');
     return advance(service, rollout, now, why, analysis);
   }
-  const at = iso(now);
   const step = rollout.steps[rollout.step]!;
-  const next: RolloutRecord = { ...rollout, phase: 'progressing', pausedBy: null, stepStartedAt: at, updatedAt: at, reason: `resumed: ${why}; step ${rollout.step + 1}/${rollout.steps.length} (${step.weight}%) starts its pause over` };
+  const next = continueRun(rollout, now, `resumed: ${why}; step ${rollout.step + 1}/${rollout.steps.length} (${step.weight}%) starts its pause over`);
   return { rollout: next, action: 'rollout.resume', reason: next.reason, details: detailsOf(next, analysis) };
 }
 

@@ -90,6 +90,20 @@ export const AnalysisResultSchema = Type.Object({
 export const ROLLOUT_PHASES = ['progressing', 'paused', 'promoted', 'aborted', 'rolledBack'] as const;
 export const RolloutPhaseSchema = Type.Union(ROLLOUT_PHASES.map((phase) => Type.Literal(phase)));
 
+/** What a rollout and a release share: the plan's steps and analysis, where the run is in them, and why. */
+const RunFields = {
+  steps: Type.Array(Step, { minItems: 1 }),
+  analysis: Type.Union([AnalysisSpecSchema, Type.Null()]),
+  phase: RolloutPhaseSchema,
+  step: Type.Integer({ minimum: 0 }),
+  stepStartedAt: Type.String(),
+  startedAt: Type.String(),
+  updatedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  /** Why the run is in its phase (e.g. why it paused or aborted). */
+  reason: Type.String(),
+};
+
 const RolloutRecordSchema = Type.Object({
   id: Type.String(),
   /** blueGreen: one step at 0% with the preview rule open, then one switch (absent: canary steps). */
@@ -101,18 +115,9 @@ const RolloutRecordSchema = Type.Object({
   stable: Weights,
   /** Every version's weight before the rollout started. */
   baseline: Weights,
-  steps: Type.Array(Step, { minItems: 1 }),
-  analysis: Type.Union([AnalysisSpecSchema, Type.Null()]),
-  phase: RolloutPhaseSchema,
+  ...RunFields,
   /** Who holds a paused rollout: the plan (a step without pause), an operator, the analysis (too little traffic), or a confirm-promotion hook that has not said yes. */
   pausedBy: Type.Union([Type.Literal('plan'), Type.Literal('operator'), Type.Literal('analysis'), Type.Literal('confirm-promotion'), Type.Null()]),
-  step: Type.Integer({ minimum: 0 }),
-  stepStartedAt: Type.String(),
-  startedAt: Type.String(),
-  updatedAt: Type.String(),
-  endedAt: Type.Union([Type.String(), Type.Null()]),
-  /** Why the rollout is in its phase (e.g. why it paused or aborted). */
-  reason: Type.String(),
   lastAnalysis: Type.Union([AnalysisResultSchema, Type.Null()]),
 });
 
@@ -137,16 +142,8 @@ const ReleaseRecordSchema = Type.Object({
   name: Type.String(),
   id: Type.String(),
   members: Type.Record(Type.String(), ReleaseMemberSchema),
-  steps: Type.Array(Step, { minItems: 1 }),
-  analysis: Type.Union([AnalysisSpecSchema, Type.Null()]),
-  phase: RolloutPhaseSchema,
+  ...RunFields,
   pausedBy: Type.Union([Type.Literal('plan'), Type.Literal('operator'), Type.Literal('analysis'), Type.Null()]),
-  step: Type.Integer({ minimum: 0 }),
-  stepStartedAt: Type.String(),
-  startedAt: Type.String(),
-  updatedAt: Type.String(),
-  endedAt: Type.Union([Type.String(), Type.Null()]),
-  reason: Type.String(),
   /** The last check of each member's canary. */
   lastAnalysis: Type.Record(Type.String(), AnalysisResultSchema),
 });

@@ -13,6 +13,7 @@
 // in every member: a user is on every member's canary or on none.
 
 import type { Config } from '../config/index.ts';
+import { checkRunChecks } from './compile-rollout.ts';
 import type { Path, Report } from './compile-service.ts';
 
 /** What a release changes in one member's split. */
@@ -31,7 +32,7 @@ export function releaseMembership(config: Config, service: string): ReleaseMembe
   return null;
 }
 
-/** Reports every problem of `releases`: unknown members and canaries, a service in two releases, members with different sticky keys. */
+/** Reports every problem of `releases`: unknown members and canaries, a service in two releases, members with different sticky keys, metric checks and hooks as a rollout's. */
 export function checkReleases(config: Config, report: Report): void {
   const byName = new Map(config.services.map((s) => [s.name, s]));
   const names = new Map<string, number>();
@@ -40,6 +41,7 @@ export function checkReleases(config: Config, report: Report): void {
     const base: Path = ['releases', ri];
     if (names.has(release.name)) report('invalid_release', [...base, 'name'], `release name "${release.name}" is used twice`);
     names.set(release.name, ri);
+    checkRunChecks(release, base, report);
     let sticky: string | undefined;
     for (const [service, canary] of Object.entries(release.services)) {
       const at: Path = [...base, 'services', service];

@@ -78,6 +78,14 @@ const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 /** Reports every problem of `rollout` (at `base`, the path of the section). */
 export function checkRolloutSection(rollout: RolloutConfig, base: Path, report: Report): void {
   checkStrategy(rollout, base, report);
+  checkRunChecks(rollout, base, report);
+}
+
+/** What a rollout and a release check over their steps: Prometheus metric checks, and hooks. */
+type RunChecks = Pick<RolloutConfig, 'analysis' | 'steps' | 'hooks'>;
+
+/** Reports every problem of the analysis (Prometheus, metric checks of the run and of each step) and of the hooks of a rollout or a release at `base`. */
+export function checkRunChecks(rollout: RunChecks, base: Path, report: Report): void {
   const analysis = rollout.analysis;
   const prometheus = analysis?.prometheus;
   if (prometheus !== undefined) {
@@ -137,7 +145,7 @@ const MAX_ROLLBACK_WINDOW_MS = 7 * 24 * 3_600_000;
 
 function checkMetrics(metrics: readonly MetricCheckConfig[] | undefined, at: Path, hasPrometheus: boolean, names: Set<string>, report: Report): void {
   if (metrics === undefined || metrics.length === 0) return;
-  if (!hasPrometheus) report('invalid_analysis', at, 'metric checks need analysis.prometheus (its address) in the rollout');
+  if (!hasPrometheus) report('invalid_analysis', at, 'metric checks need analysis.prometheus (its address) in the same rollout or release');
   metrics.forEach((metric, i) => {
     if (names.has(metric.name)) report('invalid_analysis', [...at, i, 'name'], `metric ${metric.name} is checked twice; give each a name of its own`);
     names.add(metric.name);

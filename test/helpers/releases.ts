@@ -1,4 +1,21 @@
-// A config of two services (frontend v1/v2, cart v4/v5, sticky on x-user) and one release, checkout-2.3, over them.
+// A config of two services (frontend v1/v2, cart v4/v5, sticky on x-user) and one release, checkout-2.3, over them,
+// and traffic to both members.
+
+import { startLoad } from './admin.ts';
+import type { TestScope } from './http.ts';
+import type { RunningVeer } from './veer.ts';
+
+/** Steady traffic to both members (/front and /cart), stopped in teardown at the latest. */
+export function loadMembers(t: TestScope, running: RunningVeer) {
+  const front = startLoad(`${running.url}/front`, 3);
+  const cart = startLoad(`${running.url}/cart`, 3);
+  const stop = async () => {
+    await front.stop();
+    await cart.stop();
+  };
+  t.teardown(stop);
+  return { stop, front, cart };
+}
 
 /** Two services and one release over them. */
 export function releaseConfig(urls: readonly string[], release: string, top = ''): string {

@@ -114,3 +114,25 @@ t.test('bad releases are refused with their path and code', async (t) => {
   t.same(brief(twice), ['releases.1.services.cart invalid_release']);
   t.match(twice[0]!.message, /already in release checkout-2.3/);
 });
+
+t.test("a release's metric checks and hooks are checked at load as a rollout's are", async (t) => {
+  const release = (body: string) => config(`  - name: checks
+    services: { frontend: v2 }
+${body}`).replace('services: { frontend: v2, cart: v5 }', 'services: { cart: v5 }');
+  const prom = 'prometheus: { address: "http://127.0.0.1:9090" }';
+  const cases: [string, string, RegExp][] = [
+    [`    steps: [{ weight: 10 }]\n    analysis: { metrics: [{ name: a, query: x, min: 1 }] }`, 'releases.1.analysis.metrics invalid_analysis', /need analysis\.prometheus/],
+    [`    steps: [{ weight: 10 }]\n    analysis: { prometheus: { address: "ftp://p" } }`, 'releases.1.analysis.prometheus.address invalid_analysis', /not an http/],
+    [`    steps: [{ weight: 10 }]\n    analysis: { ${prom}, metrics: [{ name: a, query: "x{v=\\"{{version}}\\"}", min: 1 }] }`, 'releases.1.analysis.metrics.0.query invalid_analysis', /unknown placeholder \{\{version\}\}/],
+    [`    steps: [{ weight: 10, analysis: { metrics: [{ name: a, query: x, max: 1 }] } }]\n    analysis: { ${prom}, metrics: [{ name: a, query: y, max: 2 }] }`, 'releases.1.steps.0.analysis.metrics.0.name invalid_analysis', /./],
+    [`    steps: [{ weight: 10 }]\n    hooks: [{ type: rollout, url: "file:///etc/passwd" }]`, 'releases.1.hooks.0.url invalid_hook', /not an http/],
+    [`    steps: [{ weight: 10 }]\n    hooks: [{ type: pre-rollout, url: "http://127.0.0.1:1/", timeout: 1h }]`, 'releases.1.hooks.0.timeout invalid_hook', /longest a hook may take/],
+    [`    steps: [{ weight: 10 }]\n    hooks: [{ type: rollout, url: "http://127.0.0.1:1/", headers: { Host: x } }]`, 'releases.1.hooks.0.headers.Host invalid_hook', /sets host itself/],
+  ];
+  for (const [body, expected, message] of cases) {
+    const issues = issuesOf(release(body));
+    t.same(brief(issues), [expected], body);
+    t.match(issues[0]?.message, message, body);
+  }
+  t.same(issuesOf(release(`    steps: [{ weight: 10 }]\n    analysis: { ${prom}, metrics: [{ name: a, query: "sum(rate(x{service=\\"{{service}}\\"}[{{interval}}]))", max: 1 }] }\n    hooks: [{ type: rollout, url: "http://127.0.0.1:1/" }]`)), [], 'a good one passes');
+});

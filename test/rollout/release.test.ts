@@ -2,12 +2,12 @@
 // Every member's canary moves in one state change; a failing member aborts all.
 
 import t from 'tap';
-import { admin, startLoad, until } from '../helpers/admin.ts';
+import { admin, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
 import { runVeer, startVeerOn, type RunningVeer } from '../helpers/veer.ts';
 import { weightsOf } from '../helpers/rollouts.ts';
-import { releaseConfig } from '../helpers/releases.ts';
+import { loadMembers, releaseConfig } from '../helpers/releases.ts';
 
 interface Member {
   canary: string;
@@ -57,16 +57,6 @@ async function veer(t: TestScope, yaml: string): Promise<RunningVeer> {
 const statusOf = async (running: RunningVeer) => (await admin<Release>(running.adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body;
 const historyOf = async (running: RunningVeer) => (await admin<{ history: HistoryEntry[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history;
 
-function load(t: TestScope, running: RunningVeer) {
-  const front = startLoad(`${running.url}/front`, 3);
-  const cart = startLoad(`${running.url}/cart`, 3);
-  const stop = async () => {
-    await front.stop();
-    await cart.stop();
-  };
-  t.teardown(stop);
-  return { stop, front, cart };
-}
 
 t.test('a healthy release moves every member together through each step and is promoted', async (t) => {
   const { urls } = await upstreams(t);
@@ -74,7 +64,7 @@ t.test('a healthy release moves every member together through each step and is p
     t,
     releaseConfig(urls, '    steps: [{ weight: 20, pause: 300ms }, { weight: 50, pause: 300ms }, { weight: 100 }]\n    analysis: { interval: 150ms, minRequests: 3, maxErrorRate: 0.05, failureLimit: 2 }\n'),
   );
-  const traffic = load(t, running);
+  const traffic = loadMembers(t, running);
   const start = await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start');
   t.equal(start.status, 201);
   t.match(start.body, { phase: 'progressing', step: 0, canaryWeight: 20, members: { frontend: { canary: 'v2', stable: 'v1', labels: { commit: '3f2a9c1' } }, cart: { canary: 'v5', stable: 'v4' } } });
@@ -103,7 +93,7 @@ t.test('one failing member aborts the release and every member goes back at once
   const { urls, failing } = await upstreams(t);
   failing.on = true;
   const running = await veer(t, releaseConfig(urls, '    steps: [{ weight: 50, pause: 10s }, { weight: 100 }]\n    analysis: { interval: 150ms, minRequests: 3, maxErrorRate: 0.05, failureLimit: 2 }\n'));
-  const traffic = load(t, running);
+  const traffic = loadMembers(t, running);
   t.equal((await admin(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start')).status, 201);
   t.ok(await until(async () => (await statusOf(running)).phase === 'aborted', 8000), 'aborted');
   await traffic.stop();
@@ -171,4 +161,17 @@ t.test('a restarted veer picks the release up at its stored step', async (t) => 
   t.same(veer.state.table.servicesByName.get('cart')!.split.weights, { v4: 70, v5: 30 }, 'its weights are served again');
   t.equal((await admin(adminUrl, 'POST', '/api/v1/releases/checkout-2.3/resume')).status, 200);
   t.ok(await until(async () => (await admin<Release>(adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body.phase === 'promoted', 5000), 'the timers run again after the restart');
+});
+
+t.test('pause: forever holds a release until resume, on any step', async (t) => {
+  const { urls } = await upstreams(t);
+  const running = await veer(t, releaseConfig(urls, '    steps: [{ weight: 20, pause: forever }, { weight: 100, pause: forever }]\n'));
+  const started = await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start');
+  t.match(started.body, { phase: 'paused', step: 0, canaryWeight: 20 });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.match((await statusOf(running)), { phase: 'paused', step: 0 }, 'still held after the timers had their chance');
+  t.match((await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/resume')).body, { phase: 'paused', step: 1, canaryWeight: 100 }, 'the last step holds too');
+  t.same(weightsOf(running, 'frontend'), { v1: 0, v2: 100 });
+  await admin(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/resume');
+  t.ok(await until(async () => (await statusOf(running)).phase === 'promoted', 5000), 'resuming the held last step promotes');
 });
