@@ -3,17 +3,23 @@
 // through `include:`, against real upstreams on 127.0.0.1.
 
 import t from 'tap';
+import type { TestScope } from '../../helpers/http.ts';
 import { backends, serveManifests, singleIngress } from './serve.ts';
 
 const CANARY = 'nginx.ingress.kubernetes.io/canary';
 const A = (name: string) => `nginx.ingress.kubernetes.io/${name}`;
 
-t.test('when canary is created: requests without canary signals go to the mainline', async (t) => {
+/** ingress-nginx's e2e fixture: Ingress foo on host foo to http-svc, and its canary Ingress foo-canary to http-svc-canary with `annotations`. */
+async function serveCanary(t: TestScope, annotations: Record<string, string>) {
   const p = await backends(t, 'http-svc', 'http-svc-canary');
-  const s = await serveManifests(t, {
+  return serveManifests(t, {
     'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
-    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, { [CANARY]: 'true', [A('canary-by-header')]: 'CanaryByHeader' }),
+    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, { [CANARY]: 'true', ...annotations }),
   });
+}
+
+t.test('when canary is created: requests without canary signals go to the mainline', async (t) => {
+  const s = await serveCanary(t, { [A('canary-by-header')]: 'CanaryByHeader' });
   const r = await s.get('foo');
   t.equal(r.status, 200);
   t.equal(r.upstream, 'http-svc');
@@ -55,25 +61,16 @@ t.test('routes to the correct upstream whichever ingress comes first in the file
 });
 
 t.test('canaried by header with no value: always, never, anything else', async (t) => {
-  const p = await backends(t, 'http-svc', 'http-svc-canary');
-  const s = await serveManifests(t, {
-    'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
-    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, { [CANARY]: 'true', [A('canary-by-header')]: 'CanaryByHeader' }),
-  });
+  const s = await serveCanary(t, { [A('canary-by-header')]: 'CanaryByHeader' });
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'always' })).upstream, 'http-svc-canary');
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'never' })).upstream, 'http-svc');
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'badheadervalue' })).upstream, 'http-svc');
 });
 
 t.test('canaried by header with value: only the value counts; always and never do not', async (t) => {
-  const p = await backends(t, 'http-svc', 'http-svc-canary');
-  const s = await serveManifests(t, {
-    'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
-    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, {
-      [CANARY]: 'true',
-      [A('canary-by-header')]: 'CanaryByHeader',
-      [A('canary-by-header-value')]: 'DoCanary',
-    }),
+  const s = await serveCanary(t, {
+    [A('canary-by-header')]: 'CanaryByHeader',
+    [A('canary-by-header-value')]: 'DoCanary',
   });
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'DoCanary' })).upstream, 'http-svc-canary');
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'always' })).upstream, 'http-svc');
@@ -82,40 +79,26 @@ t.test('canaried by header with value: only the value counts; always and never d
 });
 
 t.test('canaried by header with value and cookie: a header that does not match falls through to the cookie', async (t) => {
-  const p = await backends(t, 'http-svc', 'http-svc-canary');
-  const s = await serveManifests(t, {
-    'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
-    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, {
-      [CANARY]: 'true',
-      [A('canary-by-header')]: 'CanaryByHeader',
-      [A('canary-by-header-value')]: 'DoCanary',
-      [A('canary-by-cookie')]: 'CanaryByCookie',
-    }),
+  const s = await serveCanary(t, {
+    [A('canary-by-header')]: 'CanaryByHeader',
+    [A('canary-by-header-value')]: 'DoCanary',
+    [A('canary-by-cookie')]: 'CanaryByCookie',
   });
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'otherheadervalue', cookie: 'CanaryByCookie=always' })).upstream, 'http-svc-canary');
   t.equal((await s.get('foo', '/', { CanaryByHeader: 'DoCanary', cookie: 'CanaryByCookie=never' })).upstream, 'http-svc-canary', 'the header comes before the cookie');
 });
 
 t.test('canaried by cookie with no value: always, never, anything else', async (t) => {
-  const p = await backends(t, 'http-svc', 'http-svc-canary');
-  const s = await serveManifests(t, {
-    'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
-    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, { [CANARY]: 'true', [A('canary-by-cookie')]: 'Canary-By-Cookie' }),
-  });
+  const s = await serveCanary(t, { [A('canary-by-cookie')]: 'Canary-By-Cookie' });
   t.equal((await s.get('foo', '/', { cookie: 'Canary-By-Cookie=always' })).upstream, 'http-svc-canary');
   t.equal((await s.get('foo', '/', { cookie: 'Canary-By-Cookie=never' })).upstream, 'http-svc');
   t.equal((await s.get('foo', '/', { cookie: 'Canary-By-Cookie=badcookievalue' })).upstream, 'http-svc');
 });
 
 t.test('canaried by header pattern (regex; ignored when a value is given)', async (t) => {
-  const p = await backends(t, 'http-svc', 'http-svc-canary');
-  const s = await serveManifests(t, {
-    'main.yaml': singleIngress('foo', '/', 'foo', 'http-svc', p['http-svc']!),
-    'canary.yaml': singleIngress('foo-canary', '/', 'foo', 'http-svc-canary', p['http-svc-canary']!, {
-      [CANARY]: 'true',
-      [A('canary-by-header')]: 'x-region',
-      [A('canary-by-header-pattern')]: '^(eu|us)-west$',
-    }),
+  const s = await serveCanary(t, {
+    [A('canary-by-header')]: 'x-region',
+    [A('canary-by-header-pattern')]: '^(eu|us)-west$',
   });
   t.equal((await s.get('foo', '/', { 'x-region': 'eu-west' })).upstream, 'http-svc-canary');
   t.equal((await s.get('foo', '/', { 'x-region': 'eu-westx' })).upstream, 'http-svc');
