@@ -1,6 +1,7 @@
 // `veer release start|pause|resume|promote|abort|status|watch NAME`: a
 // release across services through POST /api/v1/releases/{name}/{verb}.
-// `watch` polls until the release ends: exit 0 when promoted, 1 when aborted,
+// `watch` polls until the release ends: exit 0 when promoted, 1 when aborted
+// or rolled back,
 // one line per change (step, phase, or a member's check).
 
 import type { ReleaseStatus } from '../admin/index.ts';
@@ -28,6 +29,7 @@ export function describeReleaseLine(r: ReleaseStatus): string {
 export function formatRelease(r: ReleaseStatus): string {
   const lines = [describeReleaseLine(r)];
   if (r.reason) lines.push(`  reason: ${r.reason}`);
+  if (r.rollbackUntil) lines.push(`  abort rolls every member back until ${r.rollbackUntil}`);
   for (const [service, m] of Object.entries(r.members)) {
     const labels = Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(' ');
     const weights = Object.entries(m.weights).map(([v, w]) => `${v}=${w}`).join(' ');
@@ -49,7 +51,7 @@ export async function runReleaseStatus(flags: AdminFlags, name: string, io: Comm
   return printAnswer(io, flags, status, formatRelease);
 }
 
-/** Watches until the release ends; returns the exit code (0 promoted, 1 aborted or timed out). */
+/** Watches until the release ends; returns the exit code (0 promoted, 1 aborted, rolled back or timed out). */
 export async function runReleaseWatch(flags: ReleaseWatchFlags, name: string, io: CommandIO): Promise<number> {
   const intervalMs = Number(flags.interval);
   const timeoutS = Number(flags.timeout);
@@ -64,8 +66,8 @@ export async function runReleaseWatch(flags: ReleaseWatchFlags, name: string, io
     if (line !== last) io.err(line);
     last = line;
     if (r.phase === 'promoted') return 0;
-    if (r.phase === 'aborted') {
-      io.err(`release ${name} aborted: ${r.reason ?? ''}`);
+    if (r.phase === 'aborted' || r.phase === 'rolledBack') {
+      io.err(`release ${name} ${r.phase === 'aborted' ? 'aborted' : 'rolled back'}: ${r.reason ?? ''}`);
       return 1;
     }
     if (Date.now() >= deadline) {

@@ -342,6 +342,8 @@ const Release = Type.Object(
     services: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { minProperties: 1, maxProperties: 50, description: 'member service -> its canary version' }),
     seed: Type.Optional(Type.String({ minLength: 1 })),
     steps: Type.Array(RolloutStep, { minItems: 1 }),
+    /** How long after a promotion `abort` still rolls every member back (default 1h). */
+    rollbackWindow: Type.Optional(Duration),
     analysis: Type.Optional(Analysis),
     hooks: Type.Optional(Type.Array(ReleaseHook, { maxItems: 20 })),
   },

@@ -19,7 +19,7 @@ import { runCheck, type CheckSources } from './check.ts';
 import { timedPauseMs } from './plan.ts';
 import { PrometheusClient } from './prometheus.ts';
 import { RolloutHooks } from './rollout-hooks.ts';
-import { abortRelease, enterReleaseStep, hooksOfRelease, memberBody, pauseRelease, promoteRelease, refuseRelease, releasePlan, requireRelease, resumeRelease, newRelease, storedRelease, type ReleaseVerb } from './release.ts';
+import { abortRelease, enterReleaseStep, hooksOfRelease, memberBody, pauseRelease, promoteRelease, refuseRelease, releasePlan, requireRelease, resumeRelease, newRelease, rollBackRelease, storedRelease, type ReleaseVerb } from './release.ts';
 import { describeRelease, type LiveRelease, type ReleaseStatus } from './release-status.ts';
 import { RunLoop, StaleTick, type Verdict } from './run-loop.ts';
 import { isSameRun, iso } from './run.ts';
@@ -156,6 +156,8 @@ export class ReleaseEngine extends RunLoop<ReleaseRecord, Record<string, Analysi
         case 'promote':
           return promoteRelease(requireRelease(name, stored, verb, ['progressing', 'paused']), views, now, why, this.liveAny(name)?.lastAnalysis ?? null);
         case 'abort':
+          // A promoted release is rolled back within its rollbackWindow.
+          if (stored?.phase === 'promoted') return rollBackRelease(stored, views, now, why, config.rollbackWindow);
           return abortRelease(requireRelease(name, stored, verb, ['progressing', 'paused']), views, now, why, this.liveAny(name)?.lastAnalysis ?? null);
       }
     });

@@ -3,6 +3,7 @@
 
 import type { ReleaseConfig } from '../config/index.ts';
 import type { AnalysisResult, ReleaseRecord } from '../state/index.ts';
+import { releaseRollbackUntil } from './release.ts';
 import type { LiveRun } from './run-loop.ts';
 
 /** The engine's in-memory view of one running release (run-loop.ts); its lastAnalysis is the last check of each member's canary. */
@@ -35,6 +36,8 @@ export interface ReleaseStatus {
   readonly reason: string | null;
   readonly startedAt: string | null;
   readonly endedAt: string | null;
+  /** Until when `abort` rolls a promoted release back (its rollbackWindow after the promotion); null unless promoted. */
+  readonly rollbackUntil: string | null;
   readonly nextCheckAt: string | null;
   readonly consecutiveFailures: number;
   readonly members: Readonly<Record<string, ReleaseMemberStatus>>;
@@ -68,11 +71,12 @@ export function describeRelease(
     id: record?.id ?? null,
     step,
     stepCount: record?.steps.length ?? config.steps.length,
-    canaryWeight: record === undefined ? 0 : record.phase === 'promoted' ? 100 : record.phase === 'aborted' ? 0 : (record.steps[record.step]?.weight ?? 0),
+    canaryWeight: record === undefined ? 0 : record.phase === 'promoted' ? 100 : record.phase === 'aborted' || record.phase === 'rolledBack' ? 0 : (record.steps[record.step]?.weight ?? 0),
     pausedBy: record?.pausedBy ?? null,
     reason: record?.reason ?? null,
     startedAt: record?.startedAt ?? null,
     endedAt: record?.endedAt ?? null,
+    rollbackUntil: releaseRollbackUntil(record, config.rollbackWindow),
     nextCheckAt: current?.nextCheckAt != null ? new Date(current.nextCheckAt).toISOString() : null,
     consecutiveFailures: current?.failures ?? 0,
     members,

@@ -15,11 +15,11 @@
 
 import type { ReleaseConfig, RolloutHookConfig } from '../config/index.ts';
 import { VeerError } from '../errors.ts';
-import { isReleaseActive, isRolloutActive, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceRecord, type ServiceView } from '../state/index.ts';
+import { isReleaseActive, isRolloutActive, parseDuration, type AnalysisResult, type MemberChange, type MultiChange, type ReleaseRecord, type ServiceRecord, type ServiceView } from '../state/index.ts';
 import type { CompiledService } from '../table/index.ts';
 import type { HookBody } from './hooks.ts';
 import { FOREVER, resolvePlan, type RolloutPlan } from './plan.ts';
-import { continueRun, endRun, enterRunStep, holdRun, isRunning, startRun } from './run.ts';
+import { continueRun, endRun, enterRunStep, holdRun, isRunning, iso, startRun } from './run.ts';
 
 /** The history line's `service` of a release change. */
 export const releaseSubject = (name: string) => `release:${name}`;
@@ -138,6 +138,41 @@ export function abortRelease(release: ReleaseRecord, views: ReadonlyMap<string, 
 export function pauseRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, by: 'operator' | 'analysis', reason: string): MultiChange {
   const next = holdRun(release, now, by, reason);
   return changeOf(next, views, null, 'release.pause', reason);
+}
+
+/** How long after a promotion `abort` still rolls a release back, when it does not say (`rollbackWindow`), as a rollout's. */
+export const DEFAULT_RELEASE_ROLLBACK_WINDOW = '1h';
+
+/** When a promoted release can no longer be rolled back (ISO), or null when it is not promoted. */
+export function releaseRollbackUntil(release: ReleaseRecord | undefined, window: string | undefined): string | null {
+  if (release?.phase !== 'promoted' || release.endedAt === null) return null;
+  return iso(Date.parse(release.endedAt) + parseDuration(window ?? DEFAULT_RELEASE_ROLLBACK_WINDOW));
+}
+
+/**
+ * `abort` on a promoted release: within its rollbackWindow every member gets
+ * its weights from before the release back at once, and the release ends
+ * rolledBack. Refused, changing nothing, after the window or when a member
+ * has moved on since (a rollout, a shift or another release there now).
+ */
+export function rollBackRelease(release: ReleaseRecord, views: ReadonlyMap<string, ServiceView>, now: number, why: string, window: string | undefined): MultiChange {
+  const windowText = window ?? DEFAULT_RELEASE_ROLLBACK_WINDOW;
+  const promotedAt = Date.parse(release.endedAt ?? release.updatedAt);
+  if (now - promotedAt > parseDuration(windowText)) {
+    throw new VeerError(
+      'rollback_window_passed',
+      `cannot roll back release ${release.name}: it was promoted at ${iso(promotedAt)}, more than its rollbackWindow (${windowText}) ago; set each member's weights instead`,
+    );
+  }
+  for (const service of Object.keys(release.members)) {
+    const record = views.get(service)!.record;
+    if (isRolloutActive(record.rollout)) throw new VeerError('rollout_conflict', `cannot roll back release ${release.name}: a rollout of ${service} is ${record.rollout!.phase} since; abort or promote it first`);
+    if (record.shift !== undefined) throw new VeerError('conflict', `cannot roll back release ${release.name}: a shift of ${service} toward ${record.shift.to} is running; stop it first`);
+    if (record.release?.id !== release.id) throw new VeerError('conflict', `cannot roll back release ${release.name}: ${service} has been in release ${record.release?.name ?? '?'} since; set its weights instead`);
+  }
+  const reason = `rolled back: ${why}; every member has its weights from before the release again, ${Math.round((now - promotedAt) / 1000)}s after the promotion (rollbackWindow ${windowText})`;
+  const next = endRun(release, 'rolledBack', now, reason);
+  return changeOf(next, views, (_service, m) => ({ ...m.baseline }), 'release.rollback', reason, { promotedAt: iso(promotedAt) });
 }
 
 /** Resumes a paused release: a plan pause goes on to the next step (or promotes after the last), another pause continues the current one afresh. */

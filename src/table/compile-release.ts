@@ -13,7 +13,7 @@
 // in every member: a user is on every member's canary or on none.
 
 import type { Config } from '../config/index.ts';
-import { checkRunChecks } from './compile-rollout.ts';
+import { checkRollbackWindow, checkRunChecks } from './compile-rollout.ts';
 import type { Path, Report } from './compile-service.ts';
 
 /** What a release changes in one member's split. */
@@ -42,6 +42,7 @@ export function checkReleases(config: Config, report: Report): void {
     if (names.has(release.name)) report('invalid_release', [...base, 'name'], `release name "${release.name}" is used twice`);
     names.set(release.name, ri);
     checkRunChecks(release, base, report);
+    checkRollbackWindow(release.rollbackWindow, base, report);
     let sticky: string | undefined;
     for (const [service, canary] of Object.entries(release.services)) {
       const at: Path = [...base, 'services', service];

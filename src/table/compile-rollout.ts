@@ -117,9 +117,7 @@ function checkStrategy(rollout: RolloutConfig, base: Path, report: Report): void
   if (blueGreen && rollout.steps !== undefined) report('invalid_rollout', [...base, 'steps'], 'a blueGreen rollout has no steps: it switches 100% at once on promote');
   if (!blueGreen && rollout.preview !== undefined) report('invalid_rollout', [...base, 'preview'], 'preview belongs to strategy: blueGreen (a canary rollout reaches users through its steps; use routes: for a fixed rule)');
   if (!blueGreen && rollout.autoPromote !== undefined) report('invalid_rollout', [...base, 'autoPromote'], 'autoPromote belongs to strategy: blueGreen (a canary rollout promotes at its last step)');
-  if (rollout.rollbackWindow !== undefined && parseDuration(rollout.rollbackWindow) > MAX_ROLLBACK_WINDOW_MS) {
-    report('invalid_rollout', [...base, 'rollbackWindow'], `${rollout.rollbackWindow} is over the longest rollback window (7d = ${MAX_ROLLBACK_WINDOW_MS / 3_600_000}h)`);
-  }
+  checkRollbackWindow(rollout.rollbackWindow, base, report);
   const preview = rollout.preview;
   if (blueGreen && preview === undefined) {
     report('invalid_rollout', [...base, 'preview'], 'a blueGreen rollout needs a preview rule: { header | cookie | query: { name, value | regex | present } } that reaches the new version before the switch');
@@ -142,6 +140,13 @@ function checkStrategy(rollout: RolloutConfig, base: Path, report: Report): void
 
 /** The longest rollback window: the old version's pools are kept open that long. */
 const MAX_ROLLBACK_WINDOW_MS = 7 * 24 * 3_600_000;
+
+/** Reports a `rollbackWindow` (of a rollout or a release at `base`) over the longest one. */
+export function checkRollbackWindow(window: string | undefined, base: Path, report: Report): void {
+  if (window !== undefined && parseDuration(window) > MAX_ROLLBACK_WINDOW_MS) {
+    report('invalid_rollout', [...base, 'rollbackWindow'], `${window} is over the longest rollback window (7d = ${MAX_ROLLBACK_WINDOW_MS / 3_600_000}h)`);
+  }
+}
 
 function checkMetrics(metrics: readonly MetricCheckConfig[] | undefined, at: Path, hasPrometheus: boolean, names: Set<string>, report: Report): void {
   if (metrics === undefined || metrics.length === 0) return;

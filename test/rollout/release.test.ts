@@ -22,6 +22,7 @@ interface Release {
   step: number | null;
   canaryWeight: number;
   reason: string | null;
+  rollbackUntil: string | null;
   members: Record<string, Member>;
 }
 interface HistoryEntry {
@@ -140,12 +141,13 @@ t.test('a release and a member rollout refuse each other with 409', async (t) =>
   // The verbs.
   t.match((await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/resume')).body, { phase: 'progressing', step: 1, canaryWeight: 100 });
   t.ok(await until(async () => (await statusOf(running)).phase === 'promoted', 5000));
+  t.equal((await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/abort')).body.phase, 'rolledBack', 'abort after the promotion rolls back');
   const again = await admin<{ error: { code: string } }>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/abort');
   t.equal(again.status, 404);
   t.equal(again.body.error.code, 'no_release');
   t.equal((await admin<{ error: { code: string } }>(running.adminUrl, 'GET', '/api/v1/releases/nope')).body.error.code, 'no_release');
   const list = await admin<{ releases: Release[] }>(running.adminUrl, 'GET', '/api/v1/releases');
-  t.same(list.body.releases.map((r) => [r.name, r.phase]), [['checkout-2.3', 'promoted']]);
+  t.same(list.body.releases.map((r) => [r.name, r.phase]), [['checkout-2.3', 'rolledBack']]);
 });
 
 t.test('a restarted veer picks the release up at its stored step', async (t) => {
@@ -174,4 +176,55 @@ t.test('pause: forever holds a release until resume, on any step', async (t) => 
   t.same(weightsOf(running, 'frontend'), { v1: 0, v2: 100 });
   await admin(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/resume');
   t.ok(await until(async () => (await statusOf(running)).phase === 'promoted', 5000), 'resuming the held last step promotes');
+});
+
+t.test('abort after the promotion rolls every member back within the rollbackWindow, and only then', async (t) => {
+  const { urls } = await upstreams(t);
+  const running = await veer(t, releaseConfig(urls, '    steps: [{ weight: 100 }]\n    rollbackWindow: 2s\n'));
+  t.equal((await admin(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start')).status, 201);
+  t.ok(await until(async () => (await statusOf(running)).phase === 'promoted', 5000));
+  const promoted = await statusOf(running);
+  t.ok(promoted.rollbackUntil !== null && Date.parse(promoted.rollbackUntil) > Date.now(), `rollbackUntil ${promoted.rollbackUntil}`);
+  t.same(weightsOf(running, 'cart'), { v4: 0, v5: 100 });
+
+  const rolled = await admin<Release>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/abort', { body: { reason: 'checkout errors in prod' } });
+  t.equal(rolled.status, 200);
+  t.match(rolled.body, { phase: 'rolledBack', canaryWeight: 0, rollbackUntil: null, reason: /rolled back: abort by .*checkout errors in prod/ });
+  t.same(weightsOf(running, 'frontend'), { v1: 100, v2: 0 }, 'frontend as before the release');
+  t.same(weightsOf(running, 'cart'), { v4: 100, v5: 0 }, 'cart as before the release');
+  const line = (await historyOf(running)).at(-1)!;
+  t.match(line, { service: 'release:checkout-2.3', action: 'release.rollback' });
+  const again = await admin<{ error: { code: string } }>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/abort');
+  t.equal(again.body.error.code, 'no_release', 'a rolled back release is over');
+
+  // Promoted again, then the window passes: abort is refused and changes nothing.
+  t.equal((await admin(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start')).status, 201);
+  t.ok(await until(async () => (await statusOf(running)).phase === 'promoted', 5000));
+  await new Promise((resolve) => setTimeout(resolve, 2300));
+  const late = await admin<{ error: { code: string; message: string } }>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/abort');
+  t.equal(late.status, 409);
+  t.equal(late.body.error.code, 'rollback_window_passed');
+  t.match(late.body.error.message, /more than its rollbackWindow \(2s\) ago/);
+  t.same(weightsOf(running, 'cart'), { v4: 0, v5: 100 }, 'nothing changed');
+  t.equal((await statusOf(running)).phase, 'promoted');
+});
+
+t.test('a release is not rolled back over a member that has moved on', async (t) => {
+  const { urls } = await upstreams(t);
+  const yaml = releaseConfig(urls, '    steps: [{ weight: 100 }]\n').replace(
+    "    split: { weights: { v4: 100, v5: 0 }, sticky: { header: x-user } }",
+    "    split: { weights: { v4: 100, v5: 0 }, sticky: { header: x-user } }\n    rollout: { canary: v4, steps: [{ weight: 10 }] }",
+  );
+  const running = await veer(t, yaml);
+  t.equal((await admin(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start')).status, 201);
+  t.ok(await until(async () => (await statusOf(running)).phase === 'promoted', 5000));
+  t.equal((await admin(running.adminUrl, 'POST', '/api/v1/services/cart/rollout', { body: { canary: 'v4' } })).status, 201);
+  const cart = weightsOf(running, 'cart');
+  const refused = await admin<{ error: { code: string; message: string } }>(running.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/abort');
+  t.equal(refused.status, 409);
+  t.equal(refused.body.error.code, 'rollout_conflict');
+  t.match(refused.body.error.message, /a rollout of cart is paused since/);
+  t.same(weightsOf(running, 'cart'), cart, 'cart untouched');
+  t.same(weightsOf(running, 'frontend'), { v1: 0, v2: 100 }, 'frontend untouched: all members or none');
+  t.equal((await statusOf(running)).phase, 'promoted');
 });
