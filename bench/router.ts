@@ -12,6 +12,8 @@
 //   rule, regex paths, 200 rules under one host) on their own table, each
 //   also as a multiple of the 1-service `rule` case of the same run.
 //
+//   warm up every case; for rep in 1..R: for case in every case: time it
+//
 // `node bench/router.ts [--quick] [--json]`; run.ts runs it as a child.
 
 import { parseArgs } from 'node:util';
@@ -96,21 +98,32 @@ function timeMap(map: Map<string, number>, requests: RequestView[], iterations: 
   return Number(process.hrtime.bigint() - start) / iterations;
 }
 
-/** Measures every size and scenario; ns/decision is the median over `reps` timed loops. */
+/** One timed case: a table and the requests of one scenario. */
+interface RouterCase {
+  readonly key: string;
+  readonly services: number;
+  readonly scenario: string;
+  run(iterations: number): number;
+}
+
+/**
+ * Measures every size and scenario; ns/decision is the median over `reps`
+ * timed loops. Every case is warmed up first, then the repetitions are
+ * interleaved (each rep times every case once), so every case, the `rule`
+ * case the rules rows are read against included, is timed in the same
+ * state of the JIT: call sites that have seen every table shape, as in a
+ * veer whose config mixes them. Timing each case only right after its own
+ * warm-up favoured the cases measured first, on still monomorphic code.
+ */
 export function measureRouter(options: { reps: number; iterations: number; sizes?: readonly number[]; rules?: boolean }): { rows: RouterRow[]; samples: Record<string, number[]> } {
-  const rows: RouterRow[] = [];
-  const samples: Record<string, number[]> = {};
+  const cases: RouterCase[] = [];
   for (const size of options.sizes ?? ROUTER_SIZES) {
     const table = buildRouterTable(size);
     const hosts = new Map(table.services.map((s, i) => [s.hosts?.[0] ?? '', i]));
     for (const scenario of scenariosFor(size)) {
       const requests = buildRequests(size, scenario);
       const run = (n: number) => (scenario === 'map-floor' ? timeMap(hosts, requests, n) : timeRoute(table, requests, n));
-      run(Math.min(options.iterations, 200_000)); // warm up: let the JIT settle before timing
-      const ns = Array.from({ length: options.reps }, () => run(options.iterations));
-      samples[`${size}/${scenario}`] = ns;
-      const mid = median(ns);
-      rows.push({ services: size, scenario, nsPerDecision: mid, decisionsPerSecond: 1e9 / mid, reps: options.reps });
+      cases.push({ key: `${size}/${scenario}`, services: size, scenario, run });
     }
   }
   if (options.rules !== false) {
@@ -118,13 +131,16 @@ export function measureRouter(options: { reps: number; iterations: number; sizes
     for (const scenario of RULE_SCENARIOS) {
       const requests = buildRuleRequests(scenario, REQUEST_RING);
       if (routeRequest(table, requests[0]!) === null) throw new Error(`rules bench: "${scenario}" routes nowhere`);
-      timeRoute(table, requests, Math.min(options.iterations, 200_000));
-      const ns = Array.from({ length: options.reps }, () => timeRoute(table, requests, options.iterations));
-      samples[`rules/${scenario}`] = ns;
-      const mid = median(ns);
-      rows.push({ services: table.services.length, scenario, nsPerDecision: mid, decisionsPerSecond: 1e9 / mid, reps: options.reps });
+      cases.push({ key: `rules/${scenario}`, services: table.services.length, scenario, run: (n) => timeRoute(table, requests, n) });
     }
   }
+  for (const c of cases) c.run(Math.min(options.iterations, 200_000)); // warm up: let the JIT settle before timing
+  const samples: Record<string, number[]> = Object.fromEntries(cases.map((c) => [c.key, [] as number[]]));
+  for (let rep = 0; rep < options.reps; rep++) for (const c of cases) samples[c.key]!.push(c.run(options.iterations));
+  const rows = cases.map((c): RouterRow => {
+    const mid = median(samples[c.key]!);
+    return { services: c.services, scenario: c.scenario, nsPerDecision: mid, decisionsPerSecond: 1e9 / mid, reps: options.reps };
+  });
   if (sink === 0.5) console.log(sink); // keeps the results observable to the optimiser
   return { rows, samples };
 }
