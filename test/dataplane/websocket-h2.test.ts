@@ -3,13 +3,15 @@
 // package's server). The client is node:http2 with `ws` speaking the
 // WebSocket framing over the CONNECT stream: the SETTINGS advertise
 // enableConnectProtocol, frames cross both ways, either side's close or reset
-// reaches the other, sticky keys and GET rules pick the version, a declined
-// upgrade is relayed, and what veer does not tunnel answers a coded error.
+// reaches the other, backpressure holds either side back, sticky keys,
+// header and GET rules pick the version, a declined upgrade is relayed, and
+// what veer does not tunnel answers a coded error.
 
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import { createServer, type IncomingHttpHeaders as Http1Headers, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -36,8 +38,8 @@ interface EchoUpstream {
 }
 
 /**
- * An HTTP/1.1 WebSocket upstream: echoes each message prefixed with its
- * name, closes (1001) on "bye", declines `/private` with a 403, and answers
+ * An HTTP/1.1 WebSocket upstream: echoes each text message prefixed with its
+ * name and each binary one as it is, closes (1001) on "bye", declines `/private` with a 403, and answers
  * plain GETs with its name. Speaks the `chat` subprotocol and accepts
  * permessage-deflate (never compressing, so the test client needs none).
  */
@@ -63,8 +65,9 @@ async function startEcho(t: Test, name: string): Promise<EchoUpstream> {
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   wss.on('connection', (ws: WebSocket) => {
-    ws.on('message', (data) => {
-      if (String(data) === 'bye') ws.close(1001, 'going away');
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) ws.send(data, { binary: true, compress: false });
+      else if (String(data) === 'bye') ws.close(1001, 'going away');
       else ws.send(`${name}:${String(data)}`, { compress: false });
     });
   });
@@ -88,6 +91,8 @@ interface Edge {
   readonly plainPort: number;
   readonly v1: EchoUpstream;
   readonly v2: EchoUpstream;
+  /** Resolves once the half-open upstream's (only) socket closed. */
+  readonly halfOpenClosed: Promise<void>;
 }
 
 /** An upstream answering every upgrade 101 with a Sec-WebSocket-Accept that is not the key's. */
@@ -99,6 +104,40 @@ async function startWrongAccept(t: Test): Promise<string> {
   return up.url;
 }
 
+/**
+ * An upstream that accepts every upgrade and keeps its socket after the
+ * peer's FIN (allowHalfOpen), writing on: only a socket veer destroys goes.
+ */
+async function startHalfOpen(t: Test): Promise<{ url: string; closed: Promise<void> }> {
+  let onClosed = (): void => {};
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  const connections = new Set<Socket>();
+  const server = createNetServer({ allowHalfOpen: true }, (socket) => {
+    connections.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      connections.delete(socket);
+      onClosed();
+    });
+    onRequestHeads(socket, (head, s) => {
+      const key = /^sec-websocket-key: *(\S+)/im.exec(head)?.[1] ?? '';
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${websocketAccept(key)}\r\n\r\n`);
+      // An unmasked empty ping every 20 ms: the write after veer's destroy is what makes this socket close.
+      const timer = setInterval(() => s.write(Buffer.from([0x89, 0x00])), 20);
+      s.once('close', () => clearInterval(timer));
+    });
+  });
+  const port = await listenOnLoopback(server);
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of connections) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${port}`, closed };
+}
+
 async function startEdge(t: Test): Promise<Edge> {
   const pki = makePki();
   t.teardown(() => pki.destroy());
@@ -107,6 +146,7 @@ async function startEdge(t: Test): Promise<Edge> {
   const v2 = await startEcho(t, 'v2');
   const refused = await freePort();
   const wrongAccept = await startWrongAccept(t);
+  const halfOpen = await startHalfOpen(t);
   const veer = await runVeerIn(
     t,
     `listen: 127.0.0.1:0
@@ -123,6 +163,8 @@ services:
     versions: [{ name: v1, upstream: ${v1.url} }, { name: v2, upstream: ${v2.url} }]
     split: { weights: { v1: 50, v2: 50 }, sticky: { header: x-user-id } }
     rules:
+      - matches: [{ headers: [{ name: x-canary, type: Exact, value: always }] }]
+        to: v1
       - matches: [{ path: { type: PathPrefix, value: /pinned }, method: GET }]
         to: v2
       - matches: [{ path: { type: PathPrefix, value: / } }]
@@ -135,9 +177,12 @@ services:
   - name: odd
     match: { hosts: [odd.test] }
     versions: [{ name: v1, upstream: ${wrongAccept} }]
+  - name: halfopen
+    match: { hosts: [halfopen.test] }
+    versions: [{ name: v1, upstream: ${halfOpen.url} }]
 `,
   );
-  return { veer, ca: readFileSync(pki.ca), tlsPort: veer.veer.tlsAddress!.port, plainPort: veer.veer.dataAddress.port, v1, v2 };
+  return { veer, ca: readFileSync(pki.ca), tlsPort: veer.veer.tlsAddress!.port, plainPort: veer.veer.dataAddress.port, v1, v2, halfOpenClosed: halfOpen.closed };
 }
 
 interface Session {
@@ -163,13 +208,13 @@ interface Answer {
 }
 
 /** Sends an extended CONNECT for WebSocket (RFC 8441); resolves at a 200 with the open stream, else with the whole answer. */
-function extendedConnect({ session, scheme }: Session, path: string, headers: Record<string, string> = {}, protocol: string | null = 'websocket'): Promise<Answer> {
+function extendedConnect({ session, scheme }: Session, path: string, headers: Record<string, string> = {}, protocol: string | null = 'websocket', authority = 'chat.test'): Promise<Answer> {
   return withTimeout(
     new Promise((resolve, reject) => {
       const stream = session.request(
         {
           ':method': 'CONNECT',
-          ...(protocol === null ? { ':authority': 'chat.test:443' } : { ':protocol': protocol, ':scheme': scheme, ':path': path, ':authority': 'chat.test' }),
+          ...(protocol === null ? { ':authority': 'chat.test:443' } : { ':protocol': protocol, ':scheme': scheme, ':path': path, ':authority': authority }),
           'sec-websocket-version': '13',
           ...headers,
         },
@@ -228,6 +273,18 @@ function echo(ws: WebSocket, text: string): Promise<string> {
   );
 }
 
+/** Sends `bytes` as one binary message and resolves with the next message. */
+function echoBinary(ws: WebSocket, bytes: Buffer): Promise<Buffer> {
+  return withTimeout(
+    new Promise((resolve) => {
+      ws.once('message', (data: Buffer, isBinary: boolean) => resolve(isBinary ? data : Buffer.alloc(0)));
+      ws.send(bytes, { binary: true });
+    }),
+    LIMIT_MS,
+    'websocket binary echo',
+  );
+}
+
 /** Resolves with the close code once `ws` is closed. */
 function closed(ws: WebSocket): Promise<number> {
   return withTimeout(
@@ -276,6 +333,11 @@ t.test('over TLS (ALPN h2) and h2c: SETTINGS allow extended CONNECT, frames cros
     t.equal(await echo(ws, 'hello'), `${version}:hello`, `${scheme}: a text frame crosses and the echo returns`);
     const big = 'x'.repeat(300_000);
     t.equal(await echo(ws, big), `${version}:${big}`, `${scheme}: a 300 kB frame crosses intact`);
+    const everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    t.same(await echoBinary(ws, everyByte), everyByte, `${scheme}: a binary frame of every byte value crosses both ways unchanged`);
+    // 2 MB: many times the 64 kB HTTP/2 windows, so it crosses only with WINDOW_UPDATEs both ways.
+    const random = randomBytes(2 * 1024 * 1024);
+    t.ok((await echoBinary(ws, random)).equals(random), `${scheme}: a 2 MB binary frame crosses both ways intact`);
 
     const upstream = version === 'v1' ? edge.v1 : edge.v2;
     t.equal(edge.v1.upgrades.length + edge.v2.upgrades.length, before + 1, `${scheme}: one upgrade reached an upstream`);
@@ -323,6 +385,16 @@ t.test('the sticky key and GET rules pick the version of an extended CONNECT', {
     t.equal(headers['x-veer-version'], 'v2', `${user}: the rule for GET /pinned applies to the tunnel`);
     ws.terminate();
   }
+  // Users the split sends to v2, carrying the header the first rule sends to v1.
+  const toV2: string[] = [];
+  for (let i = 0; toV2.length < 3 && i < 100; i++) if ((await getVersion(session, '/chat', { 'x-user-id': `canary-${i}` })) === 'v2') toV2.push(`canary-${i}`);
+  t.equal(toV2.length, 3, 'the split sends some users to v2');
+  for (const user of toV2) {
+    const { ws, headers } = await openWebSocket(session, '/chat', { 'x-user-id': user, 'x-canary': 'always' });
+    t.equal(headers['x-veer-version'], 'v1', `${user}: the header rule sends the tunnel to v1`);
+    t.equal(await echo(ws, 'hi'), 'v1:hi', `${user}: and v1 serves it`);
+    ws.terminate();
+  }
 });
 
 t.test('either side closing or resetting closes the other', { skip: skip ?? false }, async (t) => {
@@ -339,6 +411,13 @@ t.test('either side closing or resetting closes the other', { skip: skip ?? fals
   reset.stream.close(constants.NGHTTP2_CANCEL);
   t.equal(await withTimeout(upstreamClosed, LIMIT_MS, 'upstream close'), 1006, 'the upstream sees its connection drop (no close frame: a reset)');
   t.ok(await waitFor(async () => (await connectionCount(upstream.server)) === 0, LIMIT_MS), 'its socket is released');
+
+  // Even an upstream that would keep a half-closed socket loses it: veer destroys its end.
+  const halfOpen = await extendedConnect(session, '/', {}, 'websocket', 'halfopen.test');
+  t.equal(halfOpen.status, 200);
+  halfOpen.stream.close(constants.NGHTTP2_CANCEL);
+  await withTimeout(edge.halfOpenClosed, LIMIT_MS, 'half-open upstream socket close');
+  t.pass('a reset stream destroys its upstream socket, not just half-closes it');
 
   // The upstream closes: the client gets the close frame, and its stream ends.
   const byUpstream = await openWebSocket(session, '/pinned', pinned);
@@ -358,6 +437,49 @@ t.test('either side closing or resetting closes the other', { skip: skip ?? fals
   t.equal(dropped.stream.rstCode, constants.NGHTTP2_CONNECT_ERROR, 'an upstream reset resets the stream with CONNECT_ERROR');
 
   t.equal(await getVersion(session, '/', pinned), 'v1', 'the session lives on');
+});
+
+/** Resolves after `ms`. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('backpressure: a side that does not read holds the other back, then gets everything', { skip: skip ?? false }, async (t) => {
+  const edge = await startEdge(t);
+  const session = await openSession(t, edge, 'https');
+  const pinned = { 'x-user-id': 'u' };
+  const chunk = Buffer.alloc(1024 * 1024, 'z');
+  const count = 64;
+  const size = chunk.length * count;
+  const limit = { ms: 20_000 };
+
+  // The client does not read: the upstream is held back by veer, not buffered by it.
+  const down = await openWebSocket(session, '/pinned', pinned);
+  const sender = [...edge.v2.wss.clients].at(-1)!;
+  let received = 0;
+  down.ws.on('message', (data: Buffer) => (received += data.length));
+  down.stream.pause();
+  for (let i = 0; i < count; i++) sender.send(chunk, { binary: true, compress: false });
+  await sleep(500);
+  // Kernel socket buffers on loopback take a few MB; without backpressure veer would read all 64 MB.
+  const written = size - sender.bufferedAmount;
+  t.ok(written < size / 4, `the upstream was held back (${written} of ${size} bytes left it while the client read nothing)`);
+  down.stream.resume();
+  t.ok(await waitFor(() => received === size, limit.ms), `once the client reads, all ${count} MB arrive (${received})`);
+  down.ws.terminate();
+
+  // The upstream does not read: the client is held back the same way.
+  const up = await openWebSocket(session, '/pinned', pinned);
+  const reader = [...edge.v2.wss.clients].at(-1)!;
+  reader.removeAllListeners('message');
+  let got = 0;
+  reader.on('message', (data: Buffer) => (got += data.length));
+  reader.pause();
+  for (let i = 0; i < count; i++) up.ws.send(chunk, { binary: true });
+  await sleep(500);
+  const sent = size - up.ws.bufferedAmount;
+  t.ok(sent < size / 4, `the client was held back (${sent} of ${size} bytes left it while the upstream read nothing)`);
+  reader.resume();
+  t.ok(await waitFor(() => got === size, limit.ms), `once the upstream reads, all ${count} MB arrive (${got})`);
+  up.ws.terminate();
 });
 
 t.test('a declined or failed upgrade is answered on the stream; the session lives on', { skip: skip ?? false }, async (t) => {
