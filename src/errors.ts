@@ -34,6 +34,7 @@ export const ERRORS = {
   bad_request: request(400),
   request_timeout: request(408),
   unsupported_transfer_coding: request(501),
+  unsupported_upgrade: request(501),
   overloaded: request(503),
   no_healthy_upstream: request(503),
   shutting_down: request(503),

@@ -17,6 +17,12 @@
 // stream, RFC 9113 8.2.2 and 8.3); a stream the client resets closes its
 // request's "socket", which the forwarder already watches (499, upstream
 // request aborted).
+//
+// WebSocket over HTTP/2 (RFC 8441): the front advertises
+// SETTINGS_ENABLE_CONNECT_PROTOCOL; an extended CONNECT with `:protocol
+// websocket` becomes a GET of its `:path` for routing and is handed to
+// `onWebSocket`, which tunnels it as an HTTP/1.1 upgrade would be. A plain
+// CONNECT is 405, another `:protocol` 501.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
@@ -46,11 +52,40 @@ export interface Http2FrontOptions {
 /** Streams one client connection may run at once: nginx's http2_max_concurrent_streams. */
 const MAX_CONCURRENT_STREAMS = 128;
 
-/** Creates the HTTP/2 front; `onRequest` serves each stream as a request. */
-export function createHttp2Front(onRequest: (req: IncomingMessage, res: ServerResponse) => void, options: Http2FrontOptions): Http2Front {
+/** The one `:protocol` of an extended CONNECT (RFC 8441) that is tunnelled. */
+const WEBSOCKET_PROTOCOL = 'websocket';
+
+/**
+ * Makes `:authority` the request's host; false when a Host header names
+ * another (then answered 400: RFC 9113 8.3.1 makes the request malformed).
+ */
+function takeAuthority(req: Http2ServerRequest, res: Http2ServerResponse): boolean {
+  const headers = req.headers;
+  const authority = headers[':authority'];
+  if (authority === undefined) return true;
+  const host = headers.host;
+  if (host !== undefined && host !== authority) {
+    sendError(res as unknown as ServerResponse, 400, 'bad_request', 'the Host header and :authority differ (RFC 9113 8.3.1)');
+    return false;
+  }
+  headers.host = authority;
+  return true;
+}
+
+/**
+ * Creates the HTTP/2 front; `onRequest` serves each stream as a request, and
+ * `onWebSocket` each extended CONNECT for WebSocket (RFC 8441), which by then
+ * reads as a GET of its `:path` (its routing, rules and sticky keys are a GET's).
+ */
+export function createHttp2Front(
+  onRequest: (req: IncomingMessage, res: ServerResponse) => void,
+  onWebSocket: (req: IncomingMessage, res: Http2ServerResponse) => void,
+  options: Http2FrontOptions,
+): Http2Front {
   const sessions = new Set<ServerHttp2Session>();
   const server = createServer({
-    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: options.maxHeaderSize },
+    // enableConnectProtocol: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 3), without which clients may not send `:protocol`.
+    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: options.maxHeaderSize, enableConnectProtocol: true },
     maxSessionInvalidFrames: 100,
   });
   server.on('session', (session: ServerHttp2Session) => {
@@ -61,24 +96,24 @@ export function createHttp2Front(onRequest: (req: IncomingMessage, res: ServerRe
     session.setTimeout(options.idleTimeoutMs, () => session.close());
   });
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    const request = req as unknown as IncomingMessage;
-    const response = res as unknown as ServerResponse;
-    const headers = req.headers;
-    const authority = headers[':authority'];
-    if (authority !== undefined) {
-      // RFC 9113 8.3.1: a Host naming something else than :authority makes the request malformed.
-      const host = headers.host;
-      if (host !== undefined && host !== authority) {
-        sendError(response, 400, 'bad_request', 'the Host header and :authority differ (RFC 9113 8.3.1)');
-        return;
-      }
-      headers.host = authority;
-    }
-    if (req.method === 'CONNECT') {
-      sendError(response, 405, 'bad_request', 'CONNECT is not supported');
+    if (takeAuthority(req, res)) onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  });
+  // Node's compatibility layer hands every CONNECT here, never to 'request'.
+  server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    if (!takeAuthority(req, res)) return;
+    const protocol = req.headers[':protocol'];
+    if (protocol === undefined) {
+      sendError(res as unknown as ServerResponse, 405, 'bad_request', 'CONNECT is not supported (WebSocket over HTTP/2 is an extended CONNECT, RFC 8441)');
       return;
     }
-    onRequest(request, response);
+    if (protocol.toLowerCase() !== WEBSOCKET_PROTOCOL) {
+      sendError(res as unknown as ServerResponse, 501, 'unsupported_upgrade', 'only the websocket :protocol is tunnelled (RFC 8441)');
+      return;
+    }
+    // Node's setter writes `:method` too, so everything downstream (routing, method matchers) sees a GET.
+    const request = req as unknown as IncomingMessage;
+    request.method = 'GET';
+    onWebSocket(request, res);
   });
   return {
     accept(socket) {

@@ -12,7 +12,20 @@ import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatErrorBody, type HttpErrorCode } from '../errors.ts';
-import { forwardRequest, forwardUpgrade, rejectUpgrade, sendError, UpstreamRegistry, whenExchangesEnd, type ExchangeObserver, type FinishedExchange } from '../forwarder/index.ts';
+import type { Http2ServerResponse } from 'node:http2';
+import {
+  extendedConnectTunnelClient,
+  forwardRequest,
+  forwardTunnel,
+  rejectUpgrade,
+  sendError,
+  upgradeTunnelClient,
+  UpstreamRegistry,
+  whenExchangesEnd,
+  type ExchangeObserver,
+  type FinishedExchange,
+  type TunnelClient,
+} from '../forwarder/index.ts';
 import type { Logger } from '../log/index.ts';
 import { routeRequest, type RandomSource } from '../router/index.ts';
 import type { RouteTable } from '../table/index.ts';
@@ -243,10 +256,36 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
           res.end();
         }
       : onRequest;
+  /**
+   * A WebSocket request, from an HTTP/1.1 upgrade or an HTTP/2 extended CONNECT (which reads
+   * as a GET by now): checked and routed as any request, then tunnelled. Tunnels are not
+   * per-version traffic: neither counted nor logged, as nginx logs them only once closed.
+   */
+  const serveTunnel = (req: IncomingMessage, client: TunnelClient): void => {
+    if (draining) {
+      client.reject(503, 'shutting_down', 'veer is shutting down');
+      return;
+    }
+    const refused = checkRequest(req);
+    if (refused !== null) {
+      client.reject(refused.status, refused.code, refused.message);
+      return;
+    }
+    ensureRequestId(req);
+    const version = routeRequest(table(), req, random);
+    if (version === null) {
+      client.reject(404, 'no_route', NO_ROUTE_MESSAGE);
+      return;
+    }
+    forwardTunnel(upstreams, req, client, version, tunnels);
+  };
+  const onWebSocket = (req: IncomingMessage, res: Http2ServerResponse): void => serveTunnel(req, extendedConnectTunnelClient(res));
+
   const server = createServer(serverOptions, onPlainRequest);
-  const h2c = options.h2c === true ? createHttp2Front(onPlainRequest, { idleTimeoutMs: serverOptions.keepAliveTimeout, maxHeaderSize: serverOptions.maxHeaderSize }) : null;
+  const frontOptions = { idleTimeoutMs: serverOptions.keepAliveTimeout, maxHeaderSize: serverOptions.maxHeaderSize };
+  const h2c = options.h2c === true ? createHttp2Front(onPlainRequest, onWebSocket, frontOptions) : null;
   if (h2c !== null) acceptPriorKnowledge(server, h2c, headersTimeoutMs);
-  const h2 = tls === null || tls.http2 === false ? null : createHttp2Front(onRequest, { idleTimeoutMs: serverOptions.keepAliveTimeout, maxHeaderSize: serverOptions.maxHeaderSize });
+  const h2 = tls === null || tls.http2 === false ? null : createHttp2Front(onRequest, onWebSocket, frontOptions);
   const tlsServer = tls === null ? null : createTlsServer(tls.certificates, h2);
   /**
    * The TLS listener serves exactly what the plain one does; SNI picks the certificate per
@@ -285,22 +324,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   function attachHandlers(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
-      if (draining) {
-        rejectUpgrade(socket, 503, 'shutting_down', 'veer is shutting down');
-        return;
-      }
-      const refused = checkRequest(req);
-      if (refused !== null) {
-        rejectUpgrade(socket, refused.status, refused.code, refused.message);
-        return;
-      }
-      ensureRequestId(req);
-      const version = routeRequest(table(), req, random);
-      if (version === null) {
-        rejectUpgrade(socket, 404, 'no_route', NO_ROUTE_MESSAGE);
-        return;
-      }
-      forwardUpgrade(upstreams, req, socket, head, version, tunnels);
+      serveTunnel(req, upgradeTunnelClient(socket, head));
     });
 
     // Node hands CONNECT to this event, never to 'request'; without a listener it drops the socket unanswered.

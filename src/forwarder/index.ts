@@ -4,7 +4,9 @@
 
 export { forwardRequest, sendError, CLIENT_CLOSED_STATUS } from './forward.ts';
 export type { ExchangeObserver, FinishedExchange, StartingExchange } from './forward.ts';
-export { forwardUpgrade, rejectUpgrade } from './upgrade.ts';
+export { forwardTunnel, rejectUpgrade, upgradeTunnelClient } from './upgrade.ts';
+export type { TunnelClient } from './upgrade.ts';
+export { extendedConnectTunnelClient, websocketAccept } from './extended-connect.ts';
 export { whenExchangesEnd } from './client-connections.ts';
 export { UpstreamRegistry } from './upstream-registry.ts';
 export type { PoolSettings } from './upstream-registry.ts';

@@ -169,7 +169,8 @@ t.test('h2c: HTTP/1.1 clients through veer, HTTP/2 to the upstream', async (t) =
       ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
     ]),
   );
-  t.match(upgrade.text, /^HTTP\/1\.1 502 /, 'a WebSocket upgrade to an HTTP/2 upstream is 502');
+  t.match(upgrade.text, /^HTTP\/1\.1 501 /, 'a WebSocket upgrade to an HTTP/2 upstream is 501');
+  t.match(upgrade.text, /"code":"unsupported_upgrade"/, 'with the code unsupported_upgrade');
 });
 
 t.test('POST bodies of a few MB stream both ways', async (t) => {
