@@ -18,7 +18,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { websocketAccept } from '../../src/forwarder/index.ts';
 import { makePki, makeServerCert, opensslMissing } from '../helpers/certs.ts';
 import { connectionCount, onRequestHeads, startRawUpstream, waitFor, withTimeout } from '../helpers/http.ts';
-import { freePort, listenOnLoopback } from '../helpers/upstreams.ts';
+import { closeWebSocketUpstreamAtEnd, freePort, listenOnLoopback } from '../helpers/upstreams.ts';
 import { runVeerIn, type RunningVeer } from '../helpers/veer.ts';
 
 const skip = opensslMissing();
@@ -72,15 +72,7 @@ async function startEcho(t: Test, name: string): Promise<EchoUpstream> {
     });
   });
   const port = await listenOnLoopback(server);
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  closeWebSocketUpstreamAtEnd(t, server, wss);
   return { server, wss, url: `http://127.0.0.1:${port}`, upgrades, urls, sockets };
 }
 

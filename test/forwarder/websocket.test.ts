@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { connectionCount, formatRequest, rawRequest, RawHttpConnection, startRawUpstream, waitFor, withTimeout, type TestScope } from '../helpers/http.ts';
-import { freePort } from '../helpers/upstreams.ts';
+import { closeWebSocketUpstreamAtEnd, freePort } from '../helpers/upstreams.ts';
 import { runVeer, serviceConfig, type RunningVeer } from '../helpers/veer.ts';
 
 /** A WebSocket echo server that prefixes every message with its name. */
@@ -22,15 +22,7 @@ async function startEcho(t: TestScope, name: string): Promise<{ server: Server; 
     ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `${name}:${String(data)}`, { binary: isBinary }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  closeWebSocketUpstreamAtEnd(t, server, wss);
   return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, upgrades };
 }
 

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { WebSocketServer } from 'ws';
 
 /** A running test upstream. */
 export interface TestUpstream {
@@ -92,4 +93,17 @@ export async function startTwoUpstreams(t: { teardown(fn: () => unknown): void }
     await v2.close();
   });
   return [v1, v2];
+}
+
+/** Closes a WebSocket upstream when `t` ends: its open sockets at once, then its HTTP server. */
+export function closeWebSocketUpstreamAtEnd(t: { teardown(fn: () => unknown): void }, server: Server, wss: WebSocketServer): void {
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
 }
