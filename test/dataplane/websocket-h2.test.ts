@@ -534,3 +534,24 @@ t.test('a plain CONNECT is 405 and another :protocol 501, with their codes', { s
 t.test('websocketAccept is RFC 6455 4.2.2', async (t) => {
   t.equal(websocketAccept('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', "the RFC's example");
 });
+
+t.test('on shutdown an open HTTP/2 WebSocket keeps working until drainTimeout, then is closed with its upstream', { skip: skip ?? false }, async (t) => {
+  const edge = await startEdge(t);
+  const session = await openSession(t, edge, 'https');
+  const { ws, stream } = await openWebSocket(session, '/room', { 'x-canary': 'always' });
+  t.equal(await echo(ws, 'before'), 'v1:before');
+  const upstreamSocket = edge.v1.sockets.at(-1)!;
+  t.notOk(upstreamSocket.destroyed, 'the tunnel holds its upstream socket');
+  const goaway = new Promise<void>((resolve) => session.session.once('goaway', () => resolve()));
+  const startedAt = Date.now();
+  const stopping = edge.veer.veer.stop();
+  await withTimeout(goaway, LIMIT_MS, 'GOAWAY on shutdown');
+  t.equal(await echo(ws, 'during'), 'v1:during', 'the open tunnel still carries messages while veer drains');
+  const streamClosed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  const { forced } = await withTimeout(stopping, LIMIT_MS, 'veer stop');
+  await withTimeout(streamClosed, LIMIT_MS, 'the tunnel stream closed');
+  const waited = Date.now() - startedAt;
+  t.ok(waited >= 900, `closed at the drain deadline (1s), not before: ${waited} ms`);
+  t.equal(forced, 1, 'the tunnel is counted as forced closed');
+  t.ok(await waitFor(() => upstreamSocket.destroyed || upstreamSocket.readableEnded, LIMIT_MS), 'the upstream socket closed');
+});
