@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promises as dns } from 'node:dns';
@@ -25,21 +26,24 @@ export interface TestDns {
   stop(): Promise<void>;
 }
 
-async function freeUdpPort(): Promise<number> {
+/** A loopback port free for UDP and for TCP (dnsmasq listens on both); another process may still take it before dnsmasq binds. */
+async function freeDnsPort(): Promise<number> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   const { port } = socket.address();
+  const tcp = createServer();
+  const tcpFree = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (tcpFree) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+  return tcpFree ? port : freeDnsPort();
 }
 
-export async function startDnsmasq(records: Record<string, readonly string[]>): Promise<TestDns> {
-  const dir = mkdtempSync(join(tmpdir(), 'veer-dns-'));
-  const hosts = join(dir, 'hosts');
-  const write = (r: Record<string, readonly string[]>) =>
-    writeFileSync(hosts, Object.entries(r).flatMap(([name, addresses]) => addresses.map((a) => `${a} ${name}\n`)).join(''), { mode: 0o644 });
-  write(records);
-  const port = await freeUdpPort();
+/** dnsmasq on a free port, answering; a port taken between the check and dnsmasq's bind is tried again with another. */
+async function spawnDnsmasq(hosts: string, probe: string, attempt = 1): Promise<{ child: ChildProcess; server: string }> {
+  const port = await freeDnsPort();
   const server = `127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     DNSMASQ_BIN,
@@ -51,22 +55,33 @@ export async function startDnsmasq(records: Record<string, readonly string[]>): 
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const resolver = new dns.Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([server]);
-  const [probe] = Object.keys(records);
   // Bounded wait: up to 5 s for the first answer.
   const deadline = Date.now() + 5000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`dnsmasq exited at start: ${out}`);
-    const ok = await resolver.resolve4(probe!).then(
+    if (child.exitCode !== null) {
+      if (attempt < 5 && /address already in use/i.test(out)) return spawnDnsmasq(hosts, probe, attempt + 1);
+      throw new Error(`dnsmasq exited at start: ${out}`);
+    }
+    const ok = await resolver.resolve4(probe).then(
       () => true,
       () => false,
     );
-    if (ok) break;
+    if (ok) return { child, server };
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`dnsmasq did not answer within 5 s: ${out}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export async function startDnsmasq(records: Record<string, readonly string[]>): Promise<TestDns> {
+  const dir = mkdtempSync(join(tmpdir(), 'veer-dns-'));
+  const hosts = join(dir, 'hosts');
+  const write = (r: Record<string, readonly string[]>) =>
+    writeFileSync(hosts, Object.entries(r).flatMap(([name, addresses]) => addresses.map((a) => `${a} ${name}\n`)).join(''), { mode: 0o644 });
+  write(records);
+  const { child, server } = await spawnDnsmasq(hosts, Object.keys(records)[0]!);
   return {
     server,
     async setRecords(next) {
