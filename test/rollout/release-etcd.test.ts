@@ -46,6 +46,10 @@ t.test('a release step is one etcd transaction, applied as one change by every r
       `replica ${i} never served one member's canary weight without the other's`,
     );
   }
+  // The last step gives 100% and then promotes, a write of its own: read etcd once every replica has it.
+  for (const [i, r] of replicas.entries()) {
+    t.ok(await until(async () => (await admin<{ phase: string }>(r.adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body.phase === 'promoted', 5000), `replica ${i} sees the release promoted`);
+  }
   // Both member keys were last written at the same etcd revision: one transaction.
   const raw = new Etcd3({ hosts: etcd.endpoint });
   t.teardown(() => raw.close());
@@ -56,6 +60,7 @@ t.test('a release step is one etcd transaction, applied as one change by every r
   // The history line of the step carries that revision, on every replica.
   for (const r of replicas) {
     const history = (await admin<{ history: { seq: number; action: string }[] }>(r.adminUrl, 'GET', '/api/v1/history')).body.history;
-    t.equal(history.filter((h) => h.action.startsWith('release.')).at(-1)?.seq, Number(revisions['services/cart']));
+    const lines = history.filter((h) => h.action.startsWith('release.'));
+    t.equal(lines.at(-1)?.seq, Number(revisions['services/cart']), `the last release line, ${lines.at(-1)?.action}, is the members' last write`);
   }
 });
