@@ -102,12 +102,19 @@ t.test("the leader's checks count both replicas' traffic; the status lists each 
   const onLeader = load(leader, 'good');
   const onFollower = load(follower, 'good');
   t.teardown(() => Promise.all([onLeader.stop(), onFollower.stop()]));
+  // A check with canary requests from both replicas, and enough of them to decide (minRequests; a busy machine sends fewer).
   const both = (r: Rollout) => {
     const shares = r.lastAnalysis?.replicas ?? [];
-    return shares.length === 2 && shares.every((s) => s.canary > 0);
+    return shares.length === 2 && shares.every((s) => s.canary > 0) && r.lastAnalysis!.verdict !== 'inconclusive';
   };
-  t.ok(await until(async () => both(await rolloutOf(leader)), 5000), 'a check with canary requests from both replicas');
-  const rollout = await rolloutOf(leader);
+  let decided: Rollout | null = null;
+  const found = await until(async () => {
+    const r = await rolloutOf(leader);
+    if (both(r)) decided = r;
+    return decided !== null;
+  }, 10_000);
+  t.ok(found, 'a decided check with canary requests from both replicas');
+  const rollout = decided! as Rollout;
   const shares = rollout.lastAnalysis!.replicas!;
   t.same(shares.map((s) => [s.replica, s.leader]).sort(), [[idOf(leader), true], [idOf(follower), false]].sort(), 'one share per replica, the leader marked');
   t.equal(shares.reduce((n, s) => n + s.canary, 0), rollout.lastAnalysis!.canary.requests, "the check's canary requests are the replicas' sum");
