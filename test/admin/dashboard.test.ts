@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { admin, countVersions, startLoad } from '../helpers/admin.ts';
+import { releaseConfig } from '../helpers/releases.ts';
+import { weightsOf as weightsOfIn } from '../helpers/rollouts.ts';
 import { startUpstream } from '../helpers/upstreams.ts';
 import { runVeer, type RunningVeer } from '../helpers/veer.ts';
 
@@ -291,6 +293,19 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await page.waitForSelector('#history-table tr[data-action*="promote"]', { timeout: 10000 });
   });
 
+  await t.test('a promoted rollout rolls back from the page within its rollbackWindow', async (t) => {
+    t.match(await page.textContent(`${card} [data-role="progress"]`), /can be rolled back until \d/, 'the window shows');
+    await page.click(`${card} button[data-verb="rollback"]`);
+    await page.waitForSelector('#confirm-dialog[open]');
+    t.match(await page.textContent('#confirm-text'), /Roll back the rollout of shop\?/);
+    await page.click('#confirm-yes');
+    await page.waitForSelector(`${card} [data-role="rollout"][data-phase="rolledBack"]`, { timeout: 10000 });
+    t.equal((await weightsOf(veer)).rollout?.phase, 'rolledBack');
+    t.same(await countVersions(veer.url, 30), { v1: 30 }, 'the data plane sends everything back to v1');
+    t.equal(await page.locator(`${card} button[data-verb="rollback"]`).count(), 0, 'no second rollback');
+    await page.waitForSelector('#history-table tr[data-action="rollout.rollback"]', { timeout: 10000 });
+  });
+
   await t.test('readable at a phone width', async (t) => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForFunction(() => Number(document.querySelector('[data-service="shop"] figure[data-chart="rps"] canvas')?.getAttribute('width') ?? 9999) <= 2 * 390, undefined, { timeout: 10000 });
@@ -301,5 +316,44 @@ t.test('the dashboard in Chromium: numbers, charts, weights, the token, rollouts
     await page.screenshot({ path: join(process.env.TMPDIR ?? '/tmp', 'veer-dashboard.png'), fullPage: true });
   });
 
+  t.same(problems, [], 'no console errors');
+});
+
+t.test('the dashboard in Chromium: a release promotes, then rolls back, from the page', async (t) => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed (apt-get install chromium): the dashboard test needs it`);
+  const ups = await Promise.all(['f1', 'f2', 'c4', 'c5'].map((name) => startUpstream(name)));
+  t.teardown(() => Promise.all(ups.map((u) => u.close())));
+  const veer = await runVeer(releaseConfig(ups.map((u) => u.url), '    steps: [{ weight: 20 }, { weight: 100 }]\n'));
+  t.teardown(() => veer.stop());
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  const release = (phase: string) => `[data-release="checkout-2.3"] [data-role="rollout"][data-phase="${phase}"]`;
+  const members = async () => ({ frontend: weightsOfIn(veer, 'frontend'), cart: weightsOfIn(veer, 'cart') });
+
+  t.equal((await admin(veer.adminUrl, 'POST', '/api/v1/releases/checkout-2.3/start')).status, 201);
+  await page.goto(`${veer.adminUrl}/`);
+  await page.waitForSelector(release('paused'), { timeout: 10000 });
+  t.same(await members(), { frontend: { v1: 80, v2: 20 }, cart: { v4: 80, v5: 20 } });
+
+  await page.click('[data-release="checkout-2.3"] button[data-verb="promote"]');
+  await page.waitForSelector('#confirm-dialog[open]');
+  await page.click('#confirm-yes');
+  await page.waitForSelector(release('promoted'), { timeout: 10000 });
+  t.same(await members(), { frontend: { v1: 0, v2: 100 }, cart: { v4: 0, v5: 100 } }, 'promoted: every member at once');
+  t.match(await page.textContent('[data-release="checkout-2.3"] [data-role="progress"]'), /can be rolled back until/);
+
+  await page.click('[data-release="checkout-2.3"] button[data-verb="rollback"]');
+  await page.waitForSelector('#confirm-dialog[open]');
+  t.match(await page.textContent('#confirm-text'), /Roll back release checkout-2\.3\?/);
+  await page.click('#confirm-yes');
+  await page.waitForSelector(release('rolledBack'), { timeout: 10000 });
+  t.same(await members(), { frontend: { v1: 100, v2: 0 }, cart: { v4: 100, v5: 0 } }, 'rolled back: every member as before the release');
   t.same(problems, [], 'no console errors');
 });

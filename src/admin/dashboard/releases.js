@@ -31,12 +31,19 @@ export class ReleasesPanel {
     const error = el('p', { class: 'error', role: 'alert' });
     const members = release.services ?? release.members ?? {};
     const memberText = Array.isArray(members) ? members.map((m) => (typeof m === 'string' ? m : m.service + ' → ' + (m.canary ?? m.version ?? ''))).join(', ') : Object.entries(members).map(([s, v]) => s + ' → ' + (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
+    const confirmations = {
+      promote: ['Promote release', 'Promote release ' + name + '? Every member service moves at once.', 'Promote'],
+      abort: ['Abort release', 'Abort release ' + name + '? Every member service moves at once.', 'Abort'],
+      rollback: ['Roll back release', 'Roll back release ' + name + '? Every member service gets its weights from before the release back, at once.', 'Roll back'],
+    };
     const act = async (verb, button) => {
-      if ((verb === 'promote' || verb === 'abort') && !(await confirmAction(verb === 'abort' ? 'Abort release' : 'Promote release', (verb === 'abort' ? 'Abort release ' : 'Promote release ') + name + '? Every member service moves at once.', verb === 'abort' ? 'Abort' : 'Promote'))) return;
+      const ask = confirmations[verb];
+      if (ask && !(await confirmAction(...ask))) return;
       button.disabled = true;
       setText(error, '');
       try {
-        await call('POST', '/api/v1/releases/' + encodeURIComponent(name) + '/' + verb, {});
+        // Rolling back is the API's abort of a promoted release.
+        await call('POST', '/api/v1/releases/' + encodeURIComponent(name) + '/' + (verb === 'rollback' ? 'abort' : verb), {});
       } catch (err) {
         setText(error, (err.code ? err.code + ': ' : '') + err.message);
       } finally {

@@ -7,12 +7,20 @@ import { el, fmt, formatDuration, formatTime } from './dom.js';
 
 const RUNNING = new Set(['progressing', 'paused']);
 
-/** Which verbs a phase allows, in button order. */
-export function verbsOf(phase) {
-  if (phase === 'progressing') return ['pause', 'promote', 'abort'];
-  if (phase === 'paused') return ['resume', 'promote', 'abort'];
+/** True while a promoted rollout (or release) may still be rolled back: `abort` until its rollbackUntil. */
+export function canRollBack(rollout, now = Date.now()) {
+  return rollout.phase === 'promoted' && typeof rollout.rollbackUntil === 'string' && Date.parse(rollout.rollbackUntil) > now;
+}
+
+/** Which verbs a rollout (or release) allows now, in button order; `rollback` is the API's abort on a promoted one. */
+export function verbsOf(rollout) {
+  if (rollout.phase === 'progressing') return ['pause', 'promote', 'abort'];
+  if (rollout.phase === 'paused') return ['resume', 'promote', 'abort'];
+  if (canRollBack(rollout)) return ['rollback'];
   return [];
 }
+
+const VERB_LABELS = { pause: 'Pause', resume: 'Resume', promote: 'Promote', abort: 'Abort', rollback: 'Roll back' };
 
 /** True while a rollout holds the weights. */
 export function isRunning(rollout) {
@@ -72,19 +80,20 @@ export function progressLine(rollout) {
   const parts = ['step ' + Math.min(rollout.step + 1, rollout.stepCount) + ' of ' + rollout.stepCount, 'canary ' + rollout.canaryWeight + '%'];
   if (rollout.phase === 'progressing' && rollout.nextStepAt) parts.push('next step in ' + formatDuration(Date.parse(rollout.nextStepAt) - Date.now()));
   if (rollout.phase === 'paused') parts.push('paused' + (rollout.pausedBy ? ' by ' + rollout.pausedBy : ''));
+  if (canRollBack(rollout)) parts.push('can be rolled back until ' + formatTime(rollout.rollbackUntil));
   if (rollout.reason) parts.push(rollout.reason);
   return parts.join(' · ');
 }
 
 /**
  * Renders a rollout (or a release, same fields) with its buttons; `act(verb)`
- * runs a verb (the caller confirms promote and abort and shows errors).
+ * runs a verb (the caller confirms promote, abort and rollback, and shows errors).
  */
 export function renderRollout(rollout, title, act) {
   const phase = el('span', { class: 'phase ' + rollout.phase, 'data-phase': rollout.phase }, rollout.phase);
   const buttons = el('div', { class: 'buttons' });
-  for (const verb of verbsOf(rollout.phase)) {
-    const button = el('button', { type: 'button', 'data-verb': verb, class: verb === 'abort' ? 'danger' : verb === 'promote' ? 'primary' : '' }, verb[0].toUpperCase() + verb.slice(1));
+  for (const verb of verbsOf(rollout)) {
+    const button = el('button', { type: 'button', 'data-verb': verb, class: verb === 'abort' || verb === 'rollback' ? 'danger' : verb === 'promote' ? 'primary' : '' }, VERB_LABELS[verb]);
     button.addEventListener('click', () => act(verb, button));
     buttons.append(button);
   }

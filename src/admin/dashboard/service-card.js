@@ -173,13 +173,18 @@ export class ServiceCard {
     }
   }
 
-  /** Runs a rollout verb; promote and abort are confirmed first. */
+  /** Runs a rollout verb; promote, abort and rollback (abort of a promoted rollout) are confirmed first. */
   async #act(verb, button) {
-    if (verb === 'promote' || verb === 'abort') {
-      const text = verb === 'abort' ? 'Abort the rollout of ' + this.name + '? All traffic goes back to the stable version at once.' : 'Promote the canary of ' + this.name + '? It gets 100% of the traffic now.';
-      if (!(await confirmAction(verb === 'abort' ? 'Abort rollout' : 'Promote canary', text, verb === 'abort' ? 'Abort' : 'Promote'))) return;
-    }
-    await this.#run(button, () => call('POST', this.base + '/rollout/' + verb, {}), 'rollout ' + verb + (verb.endsWith('e') ? 'd' : 'ed'));
+    const confirmations = {
+      promote: ['Promote canary', 'Promote the canary of ' + this.name + '? It gets 100% of the traffic now.', 'Promote'],
+      abort: ['Abort rollout', 'Abort the rollout of ' + this.name + '? All traffic goes back to the stable version at once.', 'Abort'],
+      rollback: ['Roll back rollout', 'Roll back the rollout of ' + this.name + '? The version it replaced gets 100% of the traffic again, at once.', 'Roll back'],
+    };
+    const ask = confirmations[verb];
+    if (ask && !(await confirmAction(...ask))) return;
+    const apiVerb = verb === 'rollback' ? 'abort' : verb;
+    const done = verb === 'rollback' ? 'rolled back' : verb + (verb.endsWith('e') ? 'd' : 'ed');
+    await this.#run(button, () => call('POST', this.base + '/rollout/' + apiVerb, {}), 'rollout ' + done);
   }
 
   /** Shows the service as GET /api/v1/services answers it, with its last-10-seconds numbers. */
