@@ -4,6 +4,7 @@
 // leaves this index as it is.
 
 import { compareEntries } from './compile-rules.ts';
+import { PrefixTable } from './prefix-table.ts';
 import type { Matcher, ValueReader } from './matchers.ts';
 import type { CompiledService, EntryIndex, EntryRun, GroupRoutes, HostEntry, HostGroup, HostIndex, KeyedEntries, PrefixIndex, ServiceLookup, SuffixEntries } from './types.ts';
 
@@ -32,8 +33,11 @@ function keyOf(reader: ValueReader): string {
 function runOf(entries: readonly HostEntry[], pathHolds: boolean): EntryRun {
   const bySuffix = pathHolds ? null : suffixIndexOf(entries);
   const keyed = bySuffix === null ? keyedIndexOf(entries) : null;
+  const head = entries[0];
   return Object.freeze({
     entries,
+    // Nothing left to check on the first entry: it is the run's answer whatever the request.
+    first: pathHolds && head !== undefined && head.method === null && head.conditions.length === 0 ? head : null,
     conditions: keyed?.conditions ?? Object.freeze(entries.map((e) => e.conditions)),
     pathHolds,
     keyed: keyed?.index ?? null,
@@ -125,7 +129,9 @@ function indexEntries(entries: readonly HostEntry[]): EntryIndex {
   const lengths = [...new Set([...prefixes.keys()].map((p) => p.length))].sort((a, b) => b - a);
   // The lookup by path proves an Exact or PathPrefix entry's path: its run skips that check.
   const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list), true)]));
-  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixLengths: Object.freeze(lengths), prefixes: runs(prefixes) });
+  const prefixRuns = runs(prefixes);
+  const byLength = lengths.map((length) => new PrefixTable(new Map([...prefixRuns].filter(([prefix]) => prefix.length === length))));
+  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixTables: Object.freeze(byLength), prefixes: prefixRuns });
 }
 
 /** A group's entries (in precedence order) as the router walks them: one run, or by path when there are many. */
