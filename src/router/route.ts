@@ -74,7 +74,8 @@ function holds(entry: RouteEntry, conditions: readonly Matcher[], pathHolds: boo
   return true;
 }
 
-const NO_POSITIONS: readonly number[] = Object.freeze([]);
+/** Not frozen, like the position lists of host-index.ts: the merge below then loads from plain arrays only. */
+const NO_POSITIONS: readonly number[] = [];
 
 /** HOT PATH. The first entry of a run that holds, through its index when it has one (see EntryRun); null when none does. */
 function firstInRun(run: EntryRun, req: RequestView, url: string, end: number): HostEntry | null {
