@@ -133,7 +133,7 @@ function indexEntries(entries: readonly HostEntry[]): EntryIndex {
   const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list), true)]));
   const prefixRuns = runs(prefixes);
   const byLength = lengths.map((length) => new PrefixTable(new Map([...prefixRuns].filter(([prefix]) => prefix.length === length))));
-  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixTables: Object.freeze(byLength), prefixes: prefixRuns });
+  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixTables: byLength, prefixes: prefixRuns });
 }
 
 /** A group's entries (in precedence order) as the router walks them: one run, or by path when there are many. */
