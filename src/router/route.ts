@@ -74,7 +74,8 @@ function holds(entry: RouteEntry, conditions: readonly Matcher[], pathHolds: boo
   return true;
 }
 
-const NO_POSITIONS: readonly number[] = Object.freeze([]);
+/** Not frozen, like the position lists of host-index.ts: the merge below then loads from plain arrays only. */
+const NO_POSITIONS: readonly number[] = [];
 
 /** HOT PATH. The first entry of a run that holds, through its index when it has one (see EntryRun); null when none does. */
 function firstInRun(run: EntryRun, req: RequestView, url: string, end: number): HostEntry | null {
@@ -114,19 +115,20 @@ function firstInRun(run: EntryRun, req: RequestView, url: string, end: number): 
 function firstIndexedEntry(index: EntryIndex, req: RequestView, url: string, end: number): HostEntry | null {
   if (index.exact.size !== 0) {
     const run = index.exact.get(end === url.length ? url : url.slice(0, end));
-    const found = run === undefined ? null : firstInRun(run, req, url, end);
+    const found = run === undefined ? null : (run.first ?? firstInRun(run, req, url, end));
     if (found !== null) return found;
   }
   if (index.regex.entries.length !== 0) {
     const found = firstInRun(index.regex, req, url, end);
     if (found !== null) return found;
   }
-  const lengths = index.prefixLengths;
-  for (let i = 0; i < lengths.length; i++) {
-    const length = lengths[i]!;
+  const tables = index.prefixTables;
+  for (let i = 0; i < tables.length; i++) {
+    const table = tables[i]!;
+    const length = table.length;
     if (url.length < length || !endsSegmentAt(url, length)) continue;
-    const run = index.prefixes.get(url.length === length ? url : url.slice(0, length));
-    const hit = run === undefined ? null : firstInRun(run, req, url, end);
+    const run = table.find(url);
+    const hit = run === undefined ? null : (run.first ?? firstInRun(run, req, url, end));
     if (hit !== null) return hit;
   }
   return null;

@@ -194,7 +194,8 @@ export function compileRuleSet(
     });
   });
   // Array.prototype.sort is stable: equal entries keep config order.
-  return { actions: Object.freeze(actions), entries: Object.freeze(entries.sort(compareEntries)) };
+  // `actions` stays a plain array: the router indexes it on every request (see runOf in host-index.ts).
+  return { actions, entries: Object.freeze(entries.sort(compareEntries)) };
 }
 
 /** `to`, `split` and a redirect exclude each other; names must be versions. */
@@ -235,7 +236,8 @@ function compileAction(
   }
   const to = rule.to === undefined ? null : own[versionsByName.get(rule.to)!.index]!;
   // serviceVersions is indexed like the service's split ranges.
-  const serviceVersions = splitOrder === null ? own : Object.freeze(splitOrder.map((i) => own[i]!));
+  // A plain array, not frozen: the router indexes it on every request (see runOf in host-index.ts).
+  const serviceVersions = splitOrder === null ? [...own] : splitOrder.map((i) => own[i]!);
   return Object.freeze({ rule: ri, match: mi, name: rule.name ?? null, to, split, serviceVersions, filters });
 }
 

@@ -22,6 +22,7 @@
 import type { Config, RolloutConfig } from '../config/index.ts';
 import type { ConfigIssueCode } from '../errors.ts';
 import type { Matcher, ValueReader } from './matchers.ts';
+import type { PrefixTable } from './prefix-table.ts';
 
 /**
  * Where a version's requests go: its origins and how to connect. The
@@ -311,6 +312,8 @@ export interface GroupRoutes {
  */
 export interface EntryRun {
   readonly entries: readonly HostEntry[];
+  /** The first entry when the index that led here proved its path and it has no method or condition: the run's answer, checked for nothing. Else null. */
+  readonly first: HostEntry | null;
   /** By position: the conditions of each entry still to check. */
   readonly conditions: readonly (readonly Matcher[])[];
   /** Whether the index that led here already proved every entry's path holds (Exact and PathPrefix lookups). */
@@ -350,7 +353,8 @@ export interface SuffixEntries {
 export interface EntryIndex {
   readonly exact: ReadonlyMap<string, EntryRun>;
   readonly regex: EntryRun;
-  readonly prefixLengths: readonly number[];
+  /** The PathPrefix runs by prefix, one table per prefix length, longest first. */
+  readonly prefixTables: readonly PrefixTable<EntryRun>[];
   readonly prefixes: ReadonlyMap<string, EntryRun>;
 }
 

@@ -80,6 +80,9 @@ const PATHS = [
   '{ value: / }',
   '{ value: /a }',
   '{ value: /a/b }',
+  '{ value: /a/c }',
+  '{ value: /b/b }',
+  '{ value: /ab }',
   '{ type: Exact, value: /a }',
   '{ type: Exact, value: /a/b }',
   '{ type: RegularExpression, value: "/a/[0-9]+/x" }',
@@ -89,7 +92,7 @@ const PATHS = [
   '{ type: RegularExpression, value: "(/a)+/b" }',
   '{ type: RegularExpression, value: "/a/1/x|/b" }',
 ];
-const URLS = ['/', '/a', '/a?q', '/a/b', '/a/b?x=1', '/a/1/x', '/a/22/y', '/b', '/b/b', '/a/1/x#y', '/c/b', '/a/a/b', '/ab'];
+const URLS = ['/', '/a', '/a?q', '/a/b', '/a/b?x=1', '/a/1/x', '/a/22/y', '/b', '/b/b', '/a/1/x#y', '/c/b', '/a/a/b', '/ab', '/a/c/d', '/b/b#f', '/abc', '/b/c', '/ab?q'];
 
 t.test('differential: indexed runs pick what a plain walk picks', async (t) => {
   const random = mulberry32(0x1de5);
