@@ -4,11 +4,13 @@
 // Every step is saved, so a stop interrupted by a crash finishes on the next
 // `veer pipeline run` (or `abort`).
 //
-// Rolling back: the admin API cannot undo a promotion yet (abort refuses a
-// promoted rollout), so the stage's weights are set back to what they were
-// just before the pipeline started its rollout (saved in the state as
-// `before.weights`) with PUT .../weights, and only while the service's
-// latest rollout on that veer is still the one the pipeline promoted.
+// Rolling back, only while the service's latest rollout (or the release) on
+// that veer is still the one the pipeline promoted: `abort` on it, which the
+// admin API turns into a rollback within its rollbackWindow (one change,
+// every member of a release at once, `rollout.rollback`/`release.rollback` in
+// that veer's history). Past the window the API refuses, and the stage's
+// weights are set back to what they were just before the pipeline started
+// it (saved in the state as `before.weights`) with PUT .../weights.
 
 import { AdminCallError } from './admin-client.ts';
 import type { StageClient } from './pipeline-client.ts';
@@ -101,8 +103,18 @@ async function rollBack(ctx: StopContext, s: StageState): Promise<void> {
     if (r === null || r.id !== s.rolloutId || r.phase !== 'promoted') {
       throw new Error(r === null ? 'its rollout is gone' : r.id !== s.rolloutId ? `another rollout (${r.id}, ${r.phase}) has run there since; left as it is` : `its rollout is ${r.phase}`);
     }
-    await client.retrying(() => client.setWeights(before.weights));
-    result = { status: 'done', at: ctx.now().toISOString(), detail: `weights back to ${Object.entries(before.weights).map(([v, w]) => `${v}=${w}`).join(' ')} (as before the stage)` };
+    const weights = (w: Readonly<Record<string, number>>) => Object.entries(w).map(([v, n]) => `${v}=${n}`).join(' ');
+    let how: string;
+    try {
+      await client.retrying(() => client.abort(`pipeline onAbort: rollback (${ctx.state.reason})`));
+      how = `rolled back by ${s.name}'s veer (within its rollbackWindow)`;
+    } catch (err) {
+      if (!(err instanceof AdminCallError && err.code === 'rollback_window_passed')) throw err;
+      await client.retrying(() => client.setWeights(before.weights));
+      how = 'set back, past its rollbackWindow';
+    }
+    const now = await client.retrying(() => client.service());
+    result = { status: 'done', at: ctx.now().toISOString(), detail: `weights back to ${weights(now.weights)} (as before the stage: ${how})` };
   } catch (err) {
     result = { status: 'failed', at: ctx.now().toISOString(), detail: `not rolled back: ${describe(err)}` };
   }

@@ -1,7 +1,7 @@
 // `veer pipeline run` with `release:` plans, against two real veers standing
 // for two clusters: a clean run promotes the release in dev, then prod; a
 // release whose cart canary fails in prod aborts there and, with
-// `onAbort: rollback`, puts dev's members back on their weights.
+// `onAbort: rollback`, rolls dev's release back (every member at once).
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,8 +50,8 @@ t.test('a release plan promotes the release stage by stage; a failing prod rolls
   t.match(run.stdout, /prod: failed: aborted: analysis failed 2 time\(s\) in a row: cart: canary error ratio 100\.00%/);
   t.match(run.stdout, /onAbort: rollback: rolling back dev/);
   t.match(run.stdout, /dev: promoted: .*rolled back: weights back to frontend\/v1=100 frontend\/v2=0 cart\/v4=100 cart\/v5=0/);
-  t.equal((await releaseOf(dev)).phase, 'promoted', "dev's release ended promoted");
-  t.same((await releaseOf(dev)).members.cart!.weights, { v4: 100, v5: 0 }, "then dev's members were put back");
+  t.equal((await releaseOf(dev)).phase, 'rolledBack', "dev's release was rolled back by dev's veer: every member in one change");
+  t.same((await releaseOf(dev)).members.cart!.weights, { v4: 100, v5: 0 }, "dev's members are back");
   t.same((await releaseOf(dev)).members.frontend!.weights, { v1: 100, v2: 0 });
   t.equal((await releaseOf(prod)).phase, 'aborted');
   t.same((await releaseOf(prod)).members.frontend!.weights, { v1: 100, v2: 0 }, "prod's healthy member went back with the failing one");

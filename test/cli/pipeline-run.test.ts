@@ -38,6 +38,7 @@ const SERVICES: Record<string, Partial<Record<'dev' | 'staging' | 'prod', string
   soak: {},
   untouched: {},
   crash: {},
+  late: { dev: QUICK.replace(/ }$/, ', rollbackWindow: 1s }') },
 };
 
 const v1 = await startUpstream('v1');
@@ -64,7 +65,7 @@ async function startCluster(name: 'dev' | 'staging' | 'prod'): Promise<Cluster> 
   const token = `${name}-secret`;
   const services = Object.entries(SERVICES).map(([svc, plans]) => {
     // In staging, the `failing` service's canary answers 500: its analysis aborts the rollout.
-    const canary = name === 'staging' && svc === 'failing' ? broken.url : svc === 'soak' ? flakyV2.url : v2.url;
+    const canary = name === 'staging' && (svc === 'failing' || svc === 'late') ? broken.url : svc === 'soak' ? flakyV2.url : v2.url;
     return `  - name: ${svc}
     match: { pathPrefix: /${svc} }
     versions:
@@ -157,9 +158,10 @@ t.test('a failing staging stops the pipeline before prod and rolls dev back (onA
   t.equal(run.code, 1, run.stderr + run.stdout);
   t.match(run.stdout, /staging: failed: aborted: analysis failed 3 checks in a row: canary error ratio 100\.00% \(\d+\/\d+\) is over maxErrorRate 20\.00%/);
   t.match(run.stdout, /onAbort: rollback: rolling back dev/);
-  t.match(run.stdout, /dev: promoted: .*; rolled back: weights back to v1=100 v2=0 \(as before the stage\)/);
+  t.match(run.stdout, /dev: promoted: .*; rolled back: weights back to v1=100 v2=0 \(as before the stage: rolled back by dev's veer \(within its rollbackWindow\)\)/);
   t.match(run.stdout, /pipeline of failing to v2: failed: stage staging failed: .*; rolled back: dev/);
   t.equal((await rolloutOf(staging!, 'failing')).body.phase, 'aborted');
+  t.equal((await rolloutOf(dev!, 'failing')).body.phase, 'rolledBack', "dev's veer rolled its rollout back");
   t.equal((await rolloutOf(prod!, 'failing')).status, 404, 'prod never started');
   t.same(await weightsOf(dev!, 'failing'), { v1: 100, v2: 0 }, 'dev is back on v1');
   t.same(await weightsOf(staging!, 'failing'), { v1: 100, v2: 0 });
@@ -169,6 +171,16 @@ t.test('a failing staging stops the pipeline before prod and rolls dev back (onA
   t.match(status.stdout, /pipeline of failing to v2: failed/);
   t.match(status.stdout, /dev: promoted: .*; rolled back: weights back to v1=100 v2=0/);
   t.match(status.stdout, /prod: pending: not started/);
+});
+
+t.test('a stage promoted longer ago than its rollbackWindow is rolled back by setting its weights', async (t) => {
+  traffic(t, 'late');
+  const plan = writePlan(`service: late\ncanary: v2\nonAbort: rollback\nstages:\n  - ${stage(dev!, ', soak: 1500ms')}\n  - ${stage(staging!)}\n`);
+  const run = await runCli(['pipeline', 'run', plan, '--interval', '100'], ENV, 30_000);
+  t.equal(run.code, 1, run.stderr + run.stdout);
+  t.match(run.stdout, /dev: promoted: .*; rolled back: weights back to v1=100 v2=0 \(as before the stage: set back, past its rollbackWindow\)/);
+  t.equal((await rolloutOf(dev!, 'late')).body.phase, 'promoted', 'the rollout itself stays promoted: its veer refused to roll it back');
+  t.same(await weightsOf(dev!, 'late'), { v1: 100, v2: 0 }, 'dev is back on v1');
 });
 
 /** `veer pipeline run` as a child we can kill, with its output so far. */
