@@ -1,5 +1,6 @@
 // `veer release ...` against a real veer: start, status, pause, resume,
-// watch until promoted, and the errors (unknown release, a member held).
+// watch until promoted, abort as a rollback, and the errors (unknown
+// release, a member held).
 
 import t from 'tap';
 import { runCli } from '../helpers/cli.ts';
@@ -36,6 +37,18 @@ t.test('release start, status, pause, resume and watch', async (t) => {
   const done = await runCli(['release', 'watch', 'checkout-2.3', '--interval', '50', '--timeout', '10'], env);
   t.equal(done.code, 0, done.stderr);
   t.match(done.stderr, /promoted step 3\/3, canaries at 100%/);
+
+  // Promoted: status says until when abort rolls back; abort then rolls every member back.
+  const promoted = await runCli(['release', 'status', 'checkout-2.3'], env);
+  t.match(promoted.stdout, /abort rolls every member back until \d{4}-\d\d-\d\dT/);
+  const rolled = await runCli(['release', 'abort', 'checkout-2.3', '--reason', 'checkout errors'], env);
+  t.equal(rolled.code, 0, rolled.stderr);
+  t.match(rolled.stdout, /release checkout-2\.3: rolledBack .*canaries at 0%/);
+  t.match(rolled.stdout, /reason: rolled back: abort by .*checkout errors/);
+  t.match(rolled.stdout, /cart: canary v5 .*weights v4=100 v5=0/);
+  const after = await runCli(['release', 'watch', 'checkout-2.3', '--interval', '50', '--timeout', '5'], env);
+  t.equal(after.code, 1, 'watch ends with 1 on a rolled back release');
+  t.match(after.stderr, /release checkout-2\.3 rolled back: rolled back: abort by/);
 
   const unknown = await runCli(['release', 'abort', 'nope'], env);
   t.equal(unknown.code, 1);
