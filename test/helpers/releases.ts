@@ -1,7 +1,7 @@
 // A config of two services (frontend v1/v2, cart v4/v5, sticky on x-user) and one release, checkout-2.3, over them,
 // and traffic to both members.
 
-import { startLoad } from './admin.ts';
+import { admin, startLoad } from './admin.ts';
 import type { TestScope } from './http.ts';
 import type { RunningVeer } from './veer.ts';
 
@@ -43,3 +43,8 @@ releases:
 ${release}`;
 }
 
+/** GET /api/v1/releases/checkout-2.3, typed by the test's own view of it. */
+export const releaseStatusOf = async <Release>(running: RunningVeer): Promise<Release> => (await admin<Release>(running.adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body;
+
+/** GET /api/v1/history's lines, typed by the test's own view of them. */
+export const historyLinesOf = async <Line>(running: RunningVeer): Promise<Line[]> => (await admin<{ history: Line[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history;

@@ -15,10 +15,10 @@ import { admin, until } from '../helpers/admin.ts';
 import { checkConfigText } from '../helpers/fixtures.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { prometheusMissing, startPrometheus } from '../helpers/prometheus.ts';
-import { loadMembers, releaseConfig } from '../helpers/releases.ts';
+import { historyLinesOf, loadMembers, releaseConfig, releaseStatusOf } from '../helpers/releases.ts';
 import { weightsOf } from '../helpers/rollouts.ts';
 import { freePort, listenForTest, listenOnLoopback, startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { ROOT, runVeer, type RunningVeer } from '../helpers/veer.ts';
+import { ROOT, runVeerIn, type RunningVeer } from '../helpers/veer.ts';
 
 interface MetricResult {
   name: string;
@@ -60,15 +60,10 @@ async function upstreams(t: TestScope): Promise<string[]> {
   return list.map((u) => u.url);
 }
 
-async function veer(t: TestScope, yaml: string): Promise<RunningVeer> {
-  const running = await runVeer(yaml);
-  t.teardown(() => running.stop());
-  return running;
-}
+const veer = runVeerIn;
 
-
-const statusOf = async (running: RunningVeer) => (await admin<Release>(running.adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body;
-const historyOf = async (running: RunningVeer) => (await admin<{ history: HistoryEntry[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history;
+const statusOf = (running: RunningVeer) => releaseStatusOf<Release>(running);
+const historyOf = (running: RunningVeer) => historyLinesOf<HistoryEntry>(running);
 
 t.test("a release's metric checks query a real Prometheus for each member", { skip: missing, timeout: 90_000 }, async (t) => {
   // A health gauge per service and version, as a business exporter would serve it.

@@ -5,9 +5,9 @@ import t from 'tap';
 import { admin, until } from '../helpers/admin.ts';
 import type { TestScope } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts';
-import { runVeer, startVeerOn, type RunningVeer } from '../helpers/veer.ts';
+import { runVeer, runVeerIn, startVeerOn, type RunningVeer } from '../helpers/veer.ts';
 import { weightsOf } from '../helpers/rollouts.ts';
-import { loadMembers, releaseConfig } from '../helpers/releases.ts';
+import { historyLinesOf, loadMembers, releaseConfig, releaseStatusOf } from '../helpers/releases.ts';
 
 interface Member {
   canary: string;
@@ -49,15 +49,10 @@ async function upstreams(t: TestScope) {
   return { urls: list.map((u) => u.url), failing };
 }
 
-async function veer(t: TestScope, yaml: string): Promise<RunningVeer> {
-  const running = await runVeer(yaml);
-  t.teardown(() => running.stop());
-  return running;
-}
+const veer = runVeerIn;
 
-const statusOf = async (running: RunningVeer) => (await admin<Release>(running.adminUrl, 'GET', '/api/v1/releases/checkout-2.3')).body;
-const historyOf = async (running: RunningVeer) => (await admin<{ history: HistoryEntry[] }>(running.adminUrl, 'GET', '/api/v1/history')).body.history;
-
+const statusOf = (running: RunningVeer) => releaseStatusOf<Release>(running);
+const historyOf = (running: RunningVeer) => historyLinesOf<HistoryEntry>(running);
 
 t.test('a healthy release moves every member together through each step and is promoted', async (t) => {
   const { urls } = await upstreams(t);
