@@ -43,11 +43,11 @@ const firstDraw: RandomSource = () => 0;
 function firstByPrefix(services: readonly CompiledService[], group: HostGroup, url: string): CompiledService | null {
   const index = group.prefixIndex;
   if (index !== undefined) {
-    const lengths = index.lengths;
-    for (let i = 0; i < lengths.length; i++) {
-      const length = lengths[i]!;
-      if (url.length < length || !endsSegmentAt(url, length)) continue;
-      const found = index.byPrefix.get(url.length === length ? url : url.slice(0, length));
+    const tables = index.tables;
+    for (let i = 0; i < tables.length; i++) {
+      const table = tables[i]!;
+      if (url.length < table.length || !endsSegmentAt(url, table.length)) continue;
+      const found = table.find(url);
       if (found !== undefined) return services[found]!;
     }
     return null;

@@ -113,6 +113,12 @@ function suffixIndexOf(entries: readonly HostEntry[]): SuffixEntries | null {
   return Object.freeze({ offset: best, byChar, rest: Object.freeze(rest) });
 }
 
+/** `byPrefix` as one PrefixTable per prefix length, longest first: the order a longest-prefix walk tries them in. */
+function prefixTablesOf<T>(byPrefix: ReadonlyMap<string, T>): PrefixTable<T>[] {
+  const lengths = [...new Set([...byPrefix.keys()].map((p) => p.length))].sort((a, b) => b - a);
+  return lengths.map((length) => new PrefixTable(new Map([...byPrefix].filter(([prefix]) => prefix.length === length))));
+}
+
 /** Indexes entries (already in precedence order) by their path; see EntryIndex. */
 function indexEntries(entries: readonly HostEntry[]): EntryIndex {
   const exact = new Map<string, HostEntry[]>();
@@ -128,12 +134,10 @@ function indexEntries(entries: readonly HostEntry[]): EntryIndex {
       map.set(path.value, list);
     }
   }
-  const lengths = [...new Set([...prefixes.keys()].map((p) => p.length))].sort((a, b) => b - a);
   // The lookup by path proves an Exact or PathPrefix entry's path: its run skips that check.
   const runs = (map: Map<string, HostEntry[]>) => new Map([...map].map(([path, list]) => [path, runOf(Object.freeze(list), true)]));
   const prefixRuns = runs(prefixes);
-  const byLength = lengths.map((length) => new PrefixTable(new Map([...prefixRuns].filter(([prefix]) => prefix.length === length))));
-  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixTables: byLength, prefixes: prefixRuns });
+  return Object.freeze({ exact: runs(exact), regex: runOf(Object.freeze(regex), false), prefixTables: prefixTablesOf(prefixRuns), prefixes: prefixRuns });
 }
 
 /** A group's entries (in precedence order) as the router walks them: one run, or by path when there are many. */
@@ -178,13 +182,8 @@ export function indexHosts(services: readonly CompiledService[]): HostIndex {
       sorted.routes = routesOf(Object.freeze(entries.sort(compareEntries)));
       return Object.freeze(sorted);
     }
-    // Prefixes are unique within a group (duplicate_route), so a map finds the one that fits.
-    if (sorted.length > PREFIX_INDEX_MIN) {
-      sorted.prefixIndex = Object.freeze({
-        lengths: Object.freeze([...new Set(sorted.map((p) => services[p]!.pathPrefix.length))]),
-        byPrefix: new Map(sorted.map((p) => [services[p]!.pathPrefix, p])),
-      });
-    }
+    // Prefixes are unique within a group (duplicate_route), so a table per length finds the one that fits.
+    if (sorted.length > PREFIX_INDEX_MIN) sorted.prefixIndex = Object.freeze({ tables: prefixTablesOf(new Map(sorted.map((p) => [services[p]!.pathPrefix, p]))) });
     return Object.freeze(sorted);
   };
   return Object.freeze({

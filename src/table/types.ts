@@ -358,10 +358,9 @@ export interface EntryIndex {
   readonly prefixes: ReadonlyMap<string, EntryRun>;
 }
 
-/** Longest-prefix lookup by hashing: the distinct prefix lengths, longest first, and prefix -> service index. */
+/** Longest-prefix lookup: one table of the services' pathPrefixes (-> service index) per prefix length, longest first. */
 export interface PrefixIndex {
-  readonly lengths: readonly number[];
-  readonly byPrefix: ReadonlyMap<string, number>;
+  readonly tables: readonly PrefixTable<number>[];
 }
 
 /** Which services serve which hosts and paths; depends only on the config, so weight changes share it. */
