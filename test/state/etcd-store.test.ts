@@ -123,7 +123,7 @@ t.test('the leader keeps the history to its limit, deleting the oldest lines', {
   }
   const raw = new Etcd3({ hosts: etcd.endpoint });
   t.teardown(() => raw.close());
-  t.ok(await until(async () => (await raw.getAll().prefix(`${prefix}history/`).count()) <= 6, 2000), 'old lines are deleted from etcd');
+  t.ok(await until(async () => (await raw.getAll().prefix(`${prefix}history/`).count()) <= 6, 10_000), 'old lines are deleted from etcd (the leader trims after it sees them; a busy CI machine takes seconds)');
   t.same(store.latest()!.state.history.map((h) => h.after.v1), [8, 9, 10, 11, 12], 'the document holds the last five');
 });
 
